@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app, routes, auth, the ``loadsense`` command line and client."""

@@ -1,0 +1,109 @@
+"""The FastAPI application: one port for ingestion (OTLP, OpenLineage) and the API.
+
+``create_app`` wires settings, storage, the writer and the routes. Storage may be
+passed in (the CLI opens it first to report lock errors cleanly; tests share one
+embedded engine per process); otherwise it is opened at start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+import loadsense
+from api.context import AppContext
+from api.routes import health
+from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import Settings
+from storage.client import Storage, open_storage
+from storage.migrations import apply_migrations, ensure_retention, target_for
+from storage.writer import Writer, WriterLimits
+
+logger = logging.getLogger(__name__)
+
+StartupHook = Callable[[AppContext], Callable[[], None] | None]
+"""Starts a component once the context exists; may return its shutdown callable."""
+
+ROUTERS: tuple[Any, ...] = (health.router,)
+"""Every route module's router, in the order they appear in the OpenAPI document."""
+
+STARTUP_HOOKS: tuple[StartupHook, ...] = ()
+"""Components started with the app (the correlator), stopped in reverse order."""
+
+
+def writer_limits(settings: Settings) -> WriterLimits:
+    return WriterLimits(
+        batch_max_rows=settings.batch_max_rows,
+        batch_max_delay_s=settings.batch_max_delay_ms / 1000.0,
+        queue_max_rows=settings.queue_max_rows,
+        queue_max_bytes=settings.queue_max_bytes,
+        retry_after_s=settings.retry_after_s,
+    )
+
+
+def prepare_storage(storage: Storage, settings: Settings) -> None:
+    """Apply pending migrations and the configured retention."""
+    target = target_for(storage.database, settings.retention_days, settings.clickhouse_cluster)
+    applied = apply_migrations(storage, target)
+    if applied:
+        logger.info("applied schema migrations %s", applied)
+    changed = ensure_retention(storage, target)
+    if changed:
+        logger.info("retention set to %d days on %s", settings.retention_days, changed)
+
+
+def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
+    owns_storage = storage is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = storage or open_storage(settings.dsn, settings.clickhouse_database)
+        prepare_storage(store, settings)
+        metrics = SelfMetrics()
+        writer = Writer(store, writer_limits(settings), metrics)
+        ctx = AppContext(settings=settings, storage=store, writer=writer, metrics=metrics)
+        app.state.ctx = ctx
+        stops = [hook(ctx) for hook in STARTUP_HOOKS]
+        logger.info("loadsense %s ready (storage: %s)", loadsense.__version__, store.location)
+        try:
+            yield
+        finally:
+            for stop in reversed(stops):
+                if callable(stop):
+                    try:
+                        stop()
+                    except Exception:
+                        logger.exception("component shutdown failed")
+            flushed = writer.close(settings.shutdown_timeout_s)
+            logger.info("write queue %s", "flushed" if flushed else "NOT fully flushed")
+            if owns_storage:
+                store.close()
+
+    app = FastAPI(
+        title="Loadsense",
+        version=loadsense.__version__,
+        description="Correlates ETL lineage, serving telemetry and host contention into "
+        "signals and dispatch recommendations.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(LoadsenseError)
+    async def _loadsense_error(request: Request, exc: LoadsenseError) -> JSONResponse:
+        return JSONResponse(
+            http_error_body(exc), status_code=exc.status, headers=http_error_headers(exc)
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "message": "internal error"}, status_code=500)
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,133 @@
+"""The ``loadsense`` command line.
+
+Subcommands: ``serve`` (the service), ``schema`` (print DDL, single node or cluster),
+``config`` (print the settings reference). Errors print one line and exit non-zero;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from loadsense.errors import LoadsenseError
+from loadsense.settings import Settings, load_settings, settings_markdown
+
+logger = logging.getLogger("loadsense")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _common_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config file (also LOADSENSE_CONFIG)")
+    p.add_argument("--data-dir", dest="data_dir", help="embedded storage directory")
+    p.add_argument("--dsn", dest="clickhouse_dsn", help="storage DSN (chdb:///path or http://..)")
+
+
+def _settings(args: argparse.Namespace, keys: Sequence[str]) -> Settings:
+    flags = {k: getattr(args, k, None) for k in ("data_dir", "clickhouse_dsn", *keys)}
+    if getattr(args, "insecure", False):
+        flags["insecure"] = True
+    return load_settings(flags=flags, config_file=args.config)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.auth import check_exposure
+    from storage.client import open_storage
+
+    settings = _settings(args, ("host", "port", "clock"))
+    _configure_logging(settings.log_level)
+    check_exposure(settings)
+    storage = open_storage(settings.dsn, settings.clickhouse_database)
+    try:
+        app = create_app(settings, storage)
+        logger.info("listening on http://%s:%d", settings.host, settings.port)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        )
+    finally:
+        storage.close()
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from storage.migrations import render_all, target_for
+
+    settings = _settings(args, ())
+    cluster = args.cluster or settings.clickhouse_cluster
+    database = args.database or settings.clickhouse_database
+    target = target_for(database, settings.retention_days, cluster)
+    for statement in render_all(target):
+        print(statement.rstrip() + ";\n")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(settings_markdown(), end="")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loadsense",
+        description="Observability and telemetry correlation for ETL and ML serving.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the service (ingestion, API, correlator)")
+    _common_flags(serve)
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="bind port (default 4318)")
+    serve.add_argument("--clock", choices=["wall", "external"], help="correlator clock")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback bind without tokens (not for production)",
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    schema = sub.add_parser("schema", help="print the DDL of every migration")
+    _common_flags(schema)
+    schema.add_argument("--cluster", help="render for this cluster (ON CLUSTER, Replicated*)")
+    schema.add_argument("--database", help="database name (default loadsense)")
+    schema.set_defaults(func=cmd_schema)
+
+    config = sub.add_parser("config", help="print the settings reference (markdown)")
+    config.set_defaults(func=cmd_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Any = args.func
+    try:
+        code: int = func(args)
+    except LoadsenseError as exc:
+        print(f"loadsense: error: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""What a running app holds: settings, storage, the writer and self-metrics.
+
+Routes reach it as ``request.app.state.ctx``; tests build apps around a shared storage.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import Settings
+from storage.client import Storage
+from storage.writer import Writer
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    storage: Storage
+    writer: Writer
+    metrics: SelfMetrics
+    started_at: float = field(default_factory=time.time)
+    extensions: dict[str, Any] = field(default_factory=dict)
+    """Components later layers attach (correlator, policy); keyed by name."""
+
+
+def context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx

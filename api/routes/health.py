@@ -1,0 +1,79 @@
+"""Liveness, readiness, version and the Prometheus exposition."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+import loadsense
+from api.auth import require_read
+from api.context import context
+from storage.migrations import LATEST_VERSION, applied_versions
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["health"])
+
+MetricsSource = Callable[[], bytes]
+"""Extra Prometheus text appended to ``/metrics`` (signals, recommendations)."""
+
+METRICS_SOURCES_KEY = "metrics_sources"
+
+
+@router.get("/healthz", summary="The process is alive")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Storage is reachable and the schema is current",
+    responses={503: {"description": "Storage unreachable or migrations pending"}},
+)
+def readyz(request: Request) -> JSONResponse:
+    ctx = context(request)
+    try:
+        versions = applied_versions(ctx.storage)
+    except Exception as exc:
+        logger.warning("readiness check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "storage": "unreachable"}, status_code=503)
+    if LATEST_VERSION not in versions:
+        body = {"status": "unavailable", "storage": "ok", "schema": "migrations pending"}
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "storage": "embedded" if ctx.storage.embedded else "server",
+            "schema_version": max(versions),
+        }
+    )
+
+
+@router.get("/version", summary="Service and schema version")
+def version() -> dict[str, object]:
+    return {
+        "service": "loadsense",
+        "version": loadsense.__version__,
+        "schema_version": LATEST_VERSION,
+    }
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus text exposition: self-metrics, signals and recommendations",
+    dependencies=[Depends(require_read)],
+    response_class=Response,
+)
+def metrics(request: Request) -> Response:
+    ctx = context(request)
+    body = generate_latest(ctx.metrics.registry)
+    for source in ctx.extensions.get(METRICS_SOURCES_KEY, []):
+        try:
+            body += source()
+        except Exception:  # one broken source must not hide the others
+            logger.exception("metrics source failed")
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,32 @@
+"""The receiver contract: wire bytes in, validated row batches out.
+
+A receiver's ``decode`` must either raise :class:`loadsense.errors.InvalidInput`
+(nothing of the request is stored) or return every row it will store, already
+normalised, as :class:`storage.writer.RowBatch` es. Items it deliberately refuses
+(a NaN where none is allowed, an unsupported type) are counted in ``rejected`` with a
+reason the protocol can report (OTLP ``partial_success``), never dropped silently.
+Decoding is pure: no I/O, no clock other than ``received_at``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from storage.writer import RowBatch
+
+
+@dataclass(frozen=True)
+class Decoded:
+    batches: tuple[RowBatch, ...]
+    accepted: int
+    rejected: int = 0
+    rejection_reason: str = ""
+
+
+class Receiver(Protocol):
+    """Turns one request body of a given media type into rows."""
+
+    media_types: frozenset[str]
+
+    def decode(self, body: bytes, media_type: str, received_at_ns: int) -> Decoded: ...

@@ -1,0 +1,103 @@
+"""The one exception root of Loadsense.
+
+Every error raised on purpose carries a stable machine ``code``, an HTTP ``status``
+and a message that is safe to show to a client (no paths, SQL or versions). Turning
+an error into an HTTP response is one pure function, :func:`http_error_body`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LoadsenseError(Exception):
+    """Root of every deliberate Loadsense error."""
+
+    code: str = "internal"
+    status: int = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class ConfigError(LoadsenseError):
+    """A setting, flag or configuration file is invalid."""
+
+    code = "config"
+
+
+class StorageError(LoadsenseError):
+    """ClickHouse could not be reached or refused a statement."""
+
+    code = "storage"
+    status = 503
+
+
+class StorageLockedError(StorageError):
+    """Another process owns the embedded chDB data directory."""
+
+    code = "storage_locked"
+
+
+class InvalidInput(LoadsenseError):
+    """The request body is malformed or fails validation; nothing of it is stored."""
+
+    code = "invalid"
+    status = 400
+
+
+class PayloadTooLarge(LoadsenseError):
+    code = "too_large"
+    status = 413
+
+
+class UnsupportedMediaType(LoadsenseError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class Unauthorized(LoadsenseError):
+    code = "unauthorized"
+    status = 401
+
+
+class NotFound(LoadsenseError):
+    code = "not_found"
+    status = 404
+
+
+class Backpressure(LoadsenseError):
+    """The write queue is full or shutting down; the client should retry later."""
+
+    code = "backpressure"
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WriteFailed(LoadsenseError):
+    """A batch insert failed; none of the request's rows are acknowledged."""
+
+    code = "write_failed"
+    status = 503
+
+
+def http_error_body(err: LoadsenseError) -> dict[str, Any]:
+    """The JSON body sent for ``err``: code, message and, when known, the field."""
+    body: dict[str, Any] = {"error": err.code, "message": err.message}
+    if err.field is not None:
+        body["field"] = err.field
+    return body
+
+
+def http_error_headers(err: LoadsenseError) -> dict[str, str]:
+    """Headers that go with ``err``: ``Retry-After`` on backpressure, auth challenge on 401."""
+    if isinstance(err, Backpressure):
+        return {"Retry-After": str(max(1, round(err.retry_after)))}
+    if isinstance(err, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}

@@ -1,0 +1,124 @@
+"""Numbered, idempotent schema migrations, recorded in ``schema_migrations``.
+
+Each migration is a list of schema objects rendered for the target (one server or a
+cluster). Statements are ``IF NOT EXISTS``, so re-running a half-applied migration is
+safe; a version is recorded only after all its statements succeed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from storage.client import Storage
+from storage.schema import lineage, state, telemetry
+from storage.schema.model import (
+    TS_MS,
+    Column,
+    SchemaObject,
+    Table,
+    Target,
+    identifier,
+    render,
+    ttl_clause,
+)
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_MIGRATIONS = Table(
+    name="schema_migrations",
+    columns=(
+        Column("version", "UInt32"),
+        Column("name", "String"),
+        Column("applied_at", TS_MS),
+    ),
+    order_by=("version",),
+    shard_key="version",
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    objects: tuple[SchemaObject, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", (*lineage.TABLES, *telemetry.TABLES, *state.TABLES)),
+)
+
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
+
+
+def render_migration(migration: Migration, target: Target) -> list[str]:
+    return [stmt for obj in migration.objects for stmt in render(obj, target)]
+
+
+def render_all(target: Target) -> list[str]:
+    """Every statement of every migration, in order (``loadsense schema``)."""
+    statements = render(SCHEMA_MIGRATIONS, target)
+    for migration in MIGRATIONS:
+        statements.extend(render_migration(migration, target))
+    return statements
+
+
+def applied_versions(storage: Storage) -> set[int]:
+    rows = storage.client.query("SELECT version FROM schema_migrations FINAL").result_rows
+    return {int(r[0]) for r in rows}
+
+
+def apply_migrations(storage: Storage, target: Target) -> list[int]:
+    """Apply what is missing; return the versions applied now (empty when up to date)."""
+    for stmt in render(SCHEMA_MIGRATIONS, target):
+        storage.client.command(stmt)
+    done = applied_versions(storage)
+    applied: list[int] = []
+    for migration in MIGRATIONS:
+        if migration.version in done:
+            continue
+        logger.info("applying migration %d: %s", migration.version, migration.name)
+        for stmt in render_migration(migration, target):
+            storage.client.command(stmt)
+        storage.client.command(
+            "INSERT INTO schema_migrations (version, name, applied_at) "
+            "VALUES ({v:UInt32}, {n:String}, now64(3))",
+            parameters={"v": migration.version, "n": migration.name},
+        )
+        applied.append(migration.version)
+    return applied
+
+
+def schema_is_current(storage: Storage) -> bool:
+    return LATEST_VERSION in applied_versions(storage)
+
+
+def target_for(database: str, retention_days: int, cluster: str | None) -> Target:
+    return Target(database=database, retention_days=retention_days, cluster=cluster or None)
+
+
+def ensure_retention(storage: Storage, target: Target) -> list[str]:
+    """Bring table TTLs in line with the configured retention; return the tables changed.
+
+    Uses ``materialize_ttl_after_modify = 0`` so start-up never rewrites old parts;
+    rows past the new TTL go at the next merge.
+    """
+    changed: list[str] = []
+    tables = [o for m in MIGRATIONS for o in m.objects if isinstance(o, Table) and o.ttl_column]
+    rows = storage.client.query(
+        "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
+        parameters={"db": target.database},
+    ).result_rows
+    engines = {str(name): str(engine) for name, engine in rows}
+    for table in tables:
+        name = f"{table.name}_local" if target.cluster else table.name
+        wanted = f"toIntervalDay({int(target.retention_days)})"
+        if name in engines and wanted not in engines[name]:
+            on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+            storage.client.command(
+                f"ALTER TABLE {identifier(target.database)}.{identifier(name)}{on_cluster} "
+                f"MODIFY TTL {ttl_clause(table, target.retention_days)}",
+                settings={"materialize_ttl_after_modify": 0},
+            )
+            changed.append(table.name)
+    return changed

@@ -1,0 +1,151 @@
+"""Tables and views as data, rendered to DDL for one server or for a cluster.
+
+Describing the schema as data (instead of DDL strings) lets one definition render
+both a single-node schema (``ReplacingMergeTree``) and a cluster schema
+(``ON CLUSTER``, ``ReplicatedReplacingMergeTree`` local tables behind ``Distributed``
+tables with the same name), so application queries never change between the two.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from loadsense.errors import ConfigError
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+TS = "DateTime64(9, 'UTC')"
+"""Nanosecond UTC timestamp used for every event time."""
+
+TS_MS = "DateTime64(3, 'UTC')"
+"""Millisecond UTC timestamp for correlator output (signals, recommendations, alerts)."""
+
+LC = "LowCardinality(String)"
+ATTRS = "Map(LowCardinality(String), String)"
+
+
+def identifier(name: str) -> str:
+    """Quote a database, cluster or table name after checking it is a plain identifier."""
+    if not _IDENT.match(name):
+        raise ConfigError(f"invalid identifier {name!r}: use letters, digits and underscore")
+    return f"`{name}`"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    codec: str | None = None
+    materialized: str | None = None
+
+    def render(self) -> str:
+        parts = [identifier(self.name), self.type]
+        if self.materialized:
+            parts.append(f"MATERIALIZED {self.materialized}")
+        if self.codec:
+            parts.append(f"CODEC({self.codec})")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A MergeTree-family table.
+
+    ``engine`` is ``MergeTree`` or ``ReplacingMergeTree``; ``version`` is the
+    ReplacingMergeTree version column (latest wins), if any. ``ttl_column`` enables
+    the retention TTL; ``ttl_where`` limits deletion to matching rows. ``shard_key``
+    routes rows on a cluster: it must be a function of the dedup identity so that
+    duplicates meet on one shard and are replaced there.
+    """
+
+    name: str
+    columns: tuple[Column, ...]
+    order_by: tuple[str, ...]
+    engine: str = "ReplacingMergeTree"
+    version: str | None = None
+    partition_by: str | None = None
+    ttl_column: str | None = None
+    ttl_where: str | None = None
+    shard_key: str = "rand()"
+
+
+@dataclass(frozen=True)
+class View:
+    """A plain view; ``select`` refers to tables by unqualified name plus ``{db}``."""
+
+    name: str
+    select: str
+
+
+SchemaObject = Table | View
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where DDL is rendered for: a database, optionally on a cluster, with a retention."""
+
+    database: str
+    retention_days: int = 30
+    cluster: str | None = None
+
+
+def _engine(table: Table, target: Target, local_name: str) -> str:
+    args = [table.version] if table.version else []
+    if target.cluster is None:
+        return f"{table.engine}({', '.join(args)})"
+    path = f"'/clickhouse/tables/{{shard}}/{target.database}/{local_name}'"
+    replica = "'{replica}'"
+    return f"Replicated{table.engine}({', '.join([path, replica, *args])})"
+
+
+def render_table(table: Table, target: Target) -> list[str]:
+    """``CREATE TABLE`` statement(s) for ``table`` on ``target``."""
+    db = identifier(target.database)
+    on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+    local_name = f"{table.name}_local" if target.cluster else table.name
+    cols = ",\n".join(f"    {c.render()}" for c in table.columns)
+    lines = [
+        f"CREATE TABLE IF NOT EXISTS {db}.{identifier(local_name)}{on_cluster}",
+        f"(\n{cols}\n)",
+        f"ENGINE = {_engine(table, target, local_name)}",
+    ]
+    if table.partition_by:
+        lines.append(f"PARTITION BY {table.partition_by}")
+    lines.append(f"ORDER BY ({', '.join(table.order_by)})")
+    ttl = ttl_clause(table, target.retention_days)
+    if ttl:
+        lines.append(f"TTL {ttl}")
+    statements = ["\n".join(lines)]
+    if target.cluster:
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {db}.{identifier(table.name)}{on_cluster}"
+            f" AS {db}.{identifier(local_name)}\n"
+            f"ENGINE = Distributed({identifier(target.cluster)}, {db},"
+            f" {identifier(local_name)}, {table.shard_key})"
+        )
+    return statements
+
+
+def ttl_clause(table: Table, retention_days: int) -> str | None:
+    """The TTL expression for ``table`` at ``retention_days``, or None without TTL."""
+    if not table.ttl_column:
+        return None
+    days = int(retention_days)
+    clause = f"toDateTime({table.ttl_column}) + toIntervalDay({days})"
+    if table.ttl_where:
+        clause += f" WHERE {table.ttl_where}"
+    return clause
+
+
+def render_view(view: View, target: Target) -> list[str]:
+    db = identifier(target.database)
+    on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+    select = view.select.format(db=db)
+    return [f"CREATE VIEW IF NOT EXISTS {db}.{identifier(view.name)}{on_cluster} AS\n{select}"]
+
+
+def render(obj: SchemaObject, target: Target) -> list[str]:
+    if isinstance(obj, Table):
+        return render_table(obj, target)
+    return render_view(obj, target)

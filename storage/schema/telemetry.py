@@ -1,0 +1,116 @@
+"""Telemetry tables: OTLP spans and metric points, plus the host and queue samples the
+OTLP receiver derives from well-known metric names (docs/telemetry.md).
+
+Identity-equal rows (an exporter's retry resends the same spans/points) share a sorting
+key and are replaced by ``ReplacingMergeTree``; signal queries read with ``FINAL``.
+"""
+
+from __future__ import annotations
+
+from storage.schema.model import ATTRS, LC, TS, Column, Table
+
+SPANS = Table(
+    name="spans",
+    columns=(
+        Column("service_name", LC),
+        Column("host_name", LC),
+        Column(
+            "kind",
+            "Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, "
+            "'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5)",
+        ),
+        Column("span_name", LC),
+        Column("start_time", TS, "Delta, ZSTD"),
+        Column("duration_ns", "UInt64", "T64, ZSTD"),
+        Column("trace_id", "FixedString(16)"),
+        Column("span_id", "FixedString(8)"),
+        Column("parent_span_id", "String"),
+        Column("status_code", "UInt8"),  # 0 unset, 1 ok, 2 error
+        Column("status_message", "String"),
+        Column("model_name", LC),
+        Column("model_version", LC),
+        Column("scope_name", LC),
+        Column("attributes", ATTRS, "ZSTD"),
+        Column("resource_attributes", ATTRS, "ZSTD"),
+    ),
+    order_by=("service_name", "kind", "start_time", "trace_id", "span_id"),
+    partition_by="toDate(start_time)",
+    ttl_column="start_time",
+    shard_key="cityHash64(trace_id)",
+)
+
+METRIC_POINTS = Table(
+    name="metric_points",
+    columns=(
+        Column("metric_name", LC),
+        Column(
+            "metric_type",
+            "Enum8('gauge' = 1, 'sum' = 2, 'histogram' = 3, "
+            "'exponential_histogram' = 4, 'summary' = 5)",
+        ),
+        Column("unit", LC),
+        Column("temporality", "Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2)"),
+        Column("is_monotonic", "UInt8"),
+        Column("service_name", LC),
+        Column("host_name", LC),
+        Column("attributes", ATTRS, "ZSTD"),
+        Column("resource_attributes", ATTRS, "ZSTD"),
+        Column("start_time", TS, "Delta, ZSTD"),
+        Column("time", TS, "Delta, ZSTD"),
+        Column("value", "Float64", "Gorilla, ZSTD"),
+        Column("count", "UInt64"),
+        Column("sum", "Float64"),
+        Column("min", "Float64"),
+        Column("max", "Float64"),
+        Column("bucket_counts", "Array(UInt64)"),
+        Column("explicit_bounds", "Array(Float64)"),
+        Column("quantiles", "Array(Float64)"),
+        Column("quantile_values", "Array(Float64)"),
+        Column("flags", "UInt32"),
+        Column(
+            "series_id",
+            "UInt64",
+            materialized="cityHash64(metric_name, service_name, attributes, resource_attributes)",
+        ),
+    ),
+    order_by=("metric_name", "series_id", "time"),
+    partition_by="toDate(time)",
+    ttl_column="time",
+    shard_key="cityHash64(metric_name, service_name, attributes, resource_attributes)",
+)
+
+HOST_SAMPLES = Table(
+    name="host_samples",
+    columns=(
+        Column("host_name", LC),
+        Column("time", TS, "Delta, ZSTD"),
+        Column("resource", LC),  # cpu | memory | io | disk | load
+        Column("stall", LC),  # some | full | '' (utilisation)
+        Column("source", LC),  # metric name it came from
+        Column("value", "Float64", "Gorilla, ZSTD"),
+    ),
+    order_by=("host_name", "resource", "stall", "source", "time"),
+    partition_by="toDate(time)",
+    ttl_column="time",
+    shard_key="cityHash64(host_name)",
+)
+
+QUEUE_SAMPLES = Table(
+    name="queue_samples",
+    columns=(
+        Column("queue_name", "String"),
+        Column("field", LC),  # depth | oldest_age | enqueued | dequeued
+        Column("source", LC),  # metric name it came from
+        Column("time", TS, "Delta, ZSTD"),
+        Column("start_time", TS, "Delta, ZSTD"),  # cumulative sums: the series start
+        Column("value", "Float64", "Gorilla, ZSTD"),
+        Column("service_name", LC),
+        Column("host_name", LC),
+    ),
+    order_by=("queue_name", "field", "source", "time"),
+    partition_by="toDate(time)",
+    ttl_column="time",
+    shard_key="cityHash64(queue_name)",
+)
+
+TABLES = (SPANS, METRIC_POINTS, HOST_SAMPLES, QUEUE_SAMPLES)

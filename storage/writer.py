@@ -1,0 +1,309 @@
+"""Group commit: many requests' rows become one insert per table, and each request is
+acknowledged only once every row it carried is committed.
+
+Receivers call :meth:`Writer.write` with column-oriented :class:`RowBatch` es (one per
+table). The writer reserves room in a bounded queue (rows and bytes, shared by all
+tables) or raises :class:`Backpressure` (503 + ``Retry-After``). A flusher thread per
+table inserts when ``batch_max_rows`` are pending or the oldest has waited
+``batch_max_delay_ms``. If an insert fails, every request in it gets
+:class:`WriteFailed` (5xx) and nothing is acknowledged; a multi-request batch that
+fails is retried request by request, so one bad request cannot fail its neighbours.
+Retried deliveries are deduplicated by the tables' ReplacingMergeTree identity keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
+from loadsense.selfmetrics import SelfMetrics
+from storage.client import Storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RowBatch:
+    """Rows for one table, column-oriented: ``data[i]`` holds column ``columns[i]``."""
+
+    table: str
+    columns: tuple[str, ...]
+    data: tuple[Sequence[Any], ...]
+    rows: int
+    nbytes: int
+
+    @classmethod
+    def of(cls, table: str, columns: dict[str, Sequence[Any]], nbytes: int) -> RowBatch:
+        names = tuple(columns)
+        data = tuple(columns[n] for n in names)
+        rows = len(data[0]) if data else 0
+        if any(len(col) != rows for col in data):
+            raise ValueError(f"columns of {table} differ in length")
+        return cls(table, names, data, rows, nbytes)
+
+
+@dataclass(frozen=True)
+class WriterLimits:
+    batch_max_rows: int = 10_000
+    batch_max_delay_s: float = 0.1
+    queue_max_rows: int = 2_000_000
+    queue_max_bytes: int = 512 * 1024 * 1024
+    retry_after_s: float = 1.0
+
+
+class _Budget:
+    """Rows and bytes queued but not yet committed, bounded."""
+
+    def __init__(self, limits: WriterLimits, metrics: SelfMetrics) -> None:
+        self._limits = limits
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self.rows = 0
+        self.nbytes = 0
+
+    def try_acquire(self, rows: int, nbytes: int) -> bool:
+        with self._lock:
+            # An empty queue admits one oversized request rather than refusing it forever.
+            empty = self.rows == 0
+            if not empty and (
+                self.rows + rows > self._limits.queue_max_rows
+                or self.nbytes + nbytes > self._limits.queue_max_bytes
+            ):
+                return False
+            self.rows += rows
+            self.nbytes += nbytes
+            self._publish()
+            return True
+
+    def release(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.rows -= rows
+            self.nbytes -= nbytes
+            self._publish()
+
+    def _publish(self) -> None:
+        self._metrics.queue_rows.set(self.rows)
+        self._metrics.queue_bytes.set(self.nbytes)
+
+
+class _Pending:
+    """One request's batch for one table, and the future its request waits on."""
+
+    __slots__ = ("batch", "future")
+
+    def __init__(self, batch: RowBatch) -> None:
+        self.batch = batch
+        self.future: Future[None] = Future()
+
+
+class _TableFlusher:
+    """The background loop that inserts one table's pending batches. It never dies."""
+
+    def __init__(
+        self, storage: Storage, table: str, limits: WriterLimits, budget: _Budget, m: SelfMetrics
+    ) -> None:
+        self._storage = storage
+        self._table = table
+        self._limits = limits
+        self._budget = budget
+        self._metrics = m
+        self._cond = threading.Condition()
+        self._pending: list[_Pending] = []
+        self._pending_rows = 0
+        self._oldest = 0.0
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name=f"flush-{table}", daemon=True)
+        self._thread.start()
+
+    def enqueue(self, item: _Pending) -> None:
+        with self._cond:
+            if not self._pending:
+                self._oldest = time.monotonic()
+            self._pending.append(item)
+            self._pending_rows += item.batch.rows
+            if self._pending_rows >= self._limits.batch_max_rows or len(self._pending) == 1:
+                self._cond.notify()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _take(self) -> list[_Pending] | None:
+        with self._cond:
+            while not self._pending:
+                if self._stopping:
+                    return None
+                self._cond.wait()
+            deadline = self._oldest + self._limits.batch_max_delay_s
+            while self._pending_rows < self._limits.batch_max_rows and not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            taken: list[_Pending] = []
+            rows = 0
+            while self._pending and (not taken or rows < self._limits.batch_max_rows):
+                item = self._pending.pop(0)
+                taken.append(item)
+                rows += item.batch.rows
+            self._pending_rows -= rows
+            self._oldest = time.monotonic()
+            return taken
+
+    def _run(self) -> None:
+        while True:
+            try:
+                taken = self._take()
+                if taken is None:
+                    return
+                self._flush(taken)
+            except Exception:  # the loop must survive anything; items were already settled
+                logger.exception("flusher for %s failed; continuing", self._table)
+
+    def _flush(self, items: list[_Pending]) -> None:
+        groups: dict[tuple[str, ...], list[_Pending]] = {}
+        for item in items:
+            groups.setdefault(item.batch.columns, []).append(item)
+        for columns, group in groups.items():
+            try:
+                self._insert(columns, group)
+            except Exception as exc:
+                if len(group) == 1:
+                    self._settle(group, exc)
+                    continue
+                logger.warning("batch insert into %s failed; retrying per request", self._table)
+                for item in group:
+                    try:
+                        self._insert(columns, [item])
+                    except Exception as single_exc:
+                        self._settle([item], single_exc)
+
+    def _insert(self, columns: tuple[str, ...], group: list[_Pending]) -> None:
+        rows = sum(i.batch.rows for i in group)
+        if len(group) == 1:
+            data: Sequence[Sequence[Any]] = group[0].batch.data
+        else:
+            data = [
+                list(itertools.chain.from_iterable(i.batch.data[c] for i in group))
+                for c in range(len(columns))
+            ]
+        started = time.perf_counter()
+        self._storage.client.insert(
+            self._table, data, column_names=list(columns), column_oriented=True
+        )
+        self._metrics.flush_seconds.labels(self._table).observe(time.perf_counter() - started)
+        self._metrics.batch_rows.labels(self._table).observe(rows)
+        self._metrics.rows_accepted.labels(self._table).inc(rows)
+        self._settle(group, None)
+
+    def _settle(self, group: list[_Pending], exc: BaseException | None) -> None:
+        if exc is not None:
+            logger.error("insert into %s failed: %s", self._table, exc)
+            self._metrics.flush_failures.labels(self._table).inc()
+        for item in group:
+            self._budget.release(item.batch.rows, item.batch.nbytes)
+            if exc is None:
+                item.future.set_result(None)
+            else:
+                self._metrics.rows_rejected.labels(self._table, "insert_failed").inc(
+                    item.batch.rows
+                )
+                item.future.set_exception(exc)
+
+
+class Writer:
+    """Bounded, group-committing write path shared by every receiver."""
+
+    def __init__(self, storage: Storage, limits: WriterLimits, metrics: SelfMetrics) -> None:
+        self._storage = storage
+        self._limits = limits
+        self._metrics = metrics
+        self._budget = _Budget(limits, metrics)
+        self._flushers: dict[str, _TableFlusher] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def queued_rows(self) -> int:
+        return self._budget.rows
+
+    def _flusher(self, table: str) -> _TableFlusher:
+        with self._lock:
+            flusher = self._flushers.get(table)
+            if flusher is None:
+                flusher = _TableFlusher(
+                    self._storage, table, self._limits, self._budget, self._metrics
+                )
+                self._flushers[table] = flusher
+            return flusher
+
+    def submit(self, batches: Sequence[RowBatch]) -> list[Future[None]]:
+        """Queue ``batches`` (all or none); return one future per non-empty batch."""
+        batches = [b for b in batches if b.rows]
+        if self._closed:
+            raise Backpressure("shutting down", retry_after=self._limits.retry_after_s)
+        rows = sum(b.rows for b in batches)
+        nbytes = sum(b.nbytes for b in batches)
+        if not batches:
+            return []
+        if not self._budget.try_acquire(rows, nbytes):
+            for b in batches:
+                self._metrics.rows_rejected.labels(b.table, "queue_full").inc(b.rows)
+            raise Backpressure(
+                f"write queue full ({self._budget.rows} rows queued)",
+                retry_after=self._limits.retry_after_s,
+            )
+        futures = []
+        for b in batches:
+            item = _Pending(b)
+            self._flusher(b.table).enqueue(item)
+            futures.append(item.future)
+        return futures
+
+    async def write(self, batches: Sequence[RowBatch]) -> None:
+        """Return once every row of ``batches`` is committed; raise if any insert failed."""
+        futures = self.submit(batches)
+        if not futures:
+            return
+        results = await asyncio.gather(
+            *(asyncio.wrap_future(f) for f in futures), return_exceptions=True
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            first = failures[0]
+            if isinstance(first, LoadsenseError):
+                raise first
+            raise WriteFailed("storage rejected the write; nothing was acknowledged, retry later")
+
+    def write_sync(self, batches: Sequence[RowBatch], timeout: float | None = None) -> None:
+        """Blocking :meth:`write` for threads outside the event loop (correlator, tests)."""
+        for future in self.submit(batches):
+            exc = future.exception(timeout)
+            if exc is not None:
+                raise WriteFailed("storage rejected the write") from exc
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Stop accepting, flush everything queued, and wait; True if all was flushed."""
+        self._closed = True
+        with self._lock:
+            flushers = list(self._flushers.values())
+        for f in flushers:
+            f.stop()
+        deadline = time.monotonic() + timeout
+        ok = all(f.join(max(0.0, deadline - time.monotonic())) for f in flushers)
+        if not ok:
+            logger.error("write queue not drained within %.0fs: %d rows", timeout, self.queued_rows)
+        return ok
