@@ -1,0 +1,75 @@
+"""Bearer tokens on reads, open health endpoints, and the refuse-to-expose rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from api.auth import check_exposure, is_loopback
+from loadsense.errors import ConfigError
+from loadsense.settings import Settings
+from storage.client import Storage
+from tests.support.service import Service, running_service
+
+
+@pytest.fixture(scope="module")
+def secured(storage: Storage) -> Iterator[Service]:
+    settings = Settings(ingest_tokens=("ingest-secret",), read_tokens=("read-secret",))
+    with running_service(storage, settings) as svc:
+        yield svc
+
+
+@pytest.mark.parametrize(
+    ("token", "status"),
+    [(None, 401), ("wrong", 401), ("read-secret-but-longer", 401), ("read-secret", 200)],
+)
+def test_reads_need_a_valid_read_token(secured: Service, token: str | None, status: int) -> None:
+    with secured.client(token) as http:
+        response = http.get("/metrics")
+    assert response.status_code == status
+    if status == 401:
+        assert response.json()["error"] == "unauthorized"
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_ingest_token_is_not_a_read_token_when_read_tokens_exist(secured: Service) -> None:
+    with secured.client("ingest-secret") as http:
+        assert http.get("/metrics").status_code == 401
+
+
+def test_malformed_authorization_header_is_401(secured: Service) -> None:
+    with secured.client() as http:
+        r = http.get("/metrics", headers={"Authorization": "Basic cmVhZC1zZWNyZXQ="})
+    assert r.status_code == 401
+    assert "missing bearer token" in r.json()["message"]
+
+
+def test_health_endpoints_stay_open(secured: Service) -> None:
+    with secured.client() as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+        ready = http.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["schema_version"] >= 1
+        assert http.get("/version").json()["service"] == "loadsense"
+
+
+def test_single_token_setups_read_with_the_ingest_token(storage: Storage) -> None:
+    with running_service(storage, Settings(ingest_tokens=("only",))) as svc:
+        with svc.client("only") as http:
+            assert http.get("/metrics").status_code == 200
+        with svc.client() as http:
+            assert http.get("/metrics").status_code == 401
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost"])
+def test_loopback_addresses(host: str) -> None:
+    assert is_loopback(host)
+    check_exposure(Settings(host=host))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.internal"])  # noqa: S104
+def test_exposure_without_tokens_is_refused(host: str) -> None:
+    with pytest.raises(ConfigError, match=f"refusing to listen on {host} without auth"):
+        check_exposure(Settings(host=host))
+    check_exposure(Settings(host=host, insecure=True))
+    check_exposure(Settings(host=host, ingest_tokens=("t",), read_tokens=("r",)))

@@ -1,0 +1,79 @@
+"""Settings: precedence flags > env > file > defaults, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from loadsense.errors import ConfigError
+from loadsense.settings import SETTINGS, Settings, load_settings, settings_markdown
+
+
+def test_defaults_bind_loopback_on_the_otlp_port() -> None:
+    s = load_settings(env={})
+    assert (s.host, s.port) == ("127.0.0.1", 4318)
+    assert s.retention_days == 30
+    assert s.batch_max_rows == 10_000 and s.batch_max_delay_ms == 100.0
+    assert s.dsn == f"chdb://{Path('.loadsense').resolve() / 'db'}"
+
+
+def test_precedence_flags_over_env_over_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "loadsense.yaml"
+    cfg.write_text("port: 1111\nretention_days: 7\nhost: 127.0.0.2\n")
+    env = {"LOADSENSE_PORT": "2222", "LOADSENSE_RETENTION_DAYS": "9"}
+    s = load_settings(flags={"port": 3333}, env=env, config_file=cfg)
+    assert s.port == 3333  # flag beats env and file
+    assert s.retention_days == 9  # env beats file
+    assert s.host == "127.0.0.2"  # file beats default
+
+
+def test_config_file_from_env_variable(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("ingest_tokens: [a, b]\n")
+    s = load_settings(env={"LOADSENSE_CONFIG": str(cfg)})
+    assert s.ingest_tokens == ("a", "b")
+
+
+def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("port: 1\nretension_days: 3\n")
+    with pytest.raises(ConfigError, match="unknown setting 'retension_days'") as info:
+        load_settings(env={}, config_file=cfg)
+    assert info.value.field == "retension_days"
+    assert str(cfg) in info.value.message
+
+
+def test_invalid_values_name_the_setting(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="invalid 'port'"):
+        load_settings(env={"LOADSENSE_PORT": "70000"})
+    with pytest.raises(ConfigError, match="invalid 'retention_days'.*must be > 0"):
+        load_settings(env={"LOADSENSE_RETENTION_DAYS": "0"})
+    with pytest.raises(ConfigError, match="invalid 'insecure'"):
+        load_settings(env={"LOADSENSE_INSECURE": "maybe"})
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_settings(env={}, config_file=bad)
+
+
+def test_tokens_parse_from_comma_list() -> None:
+    s = load_settings(env={"LOADSENSE_INGEST_TOKENS": " a, b ,,c "})
+    assert s.ingest_tokens == ("a", "b", "c")
+    assert s.auth_enabled
+
+
+def test_every_env_variable_is_documented_in_the_reference() -> None:
+    table = settings_markdown()
+    for setting in SETTINGS:
+        assert f"`{setting.key}`" in table
+        if setting.env:
+            assert f"`{setting.env}`" in table
+    doc = Path(__file__).parents[1] / "docs" / "configuration.md"
+    assert table in doc.read_text(), "docs/configuration.md is stale: loadsense config"
+
+
+def test_settings_are_immutable() -> None:
+    s = Settings()
+    with pytest.raises(AttributeError):
+        s.port = 1  # type: ignore[misc]

@@ -1,0 +1,138 @@
+"""Storage on the real embedded engine: round trip, migrations, cluster rendering."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from loadsense.errors import ConfigError
+from storage.client import Storage
+from storage.migrations import (
+    LATEST_VERSION,
+    MIGRATIONS,
+    apply_migrations,
+    applied_versions,
+    render_all,
+    target_for,
+)
+from storage.schema.model import ATTRS, LC, TS, Column, Table, identifier, render
+from tests.conftest import query
+
+
+def _schema(storage: Storage) -> list[tuple[object, ...]]:
+    return query(
+        storage,
+        "SELECT name, engine_full, create_table_query FROM system.tables "
+        "WHERE database = {db:String} ORDER BY name",
+        db=storage.database,
+    )
+
+
+def test_round_trip_through_a_rendered_table(storage: Storage) -> None:
+    probe = Table(
+        name="rt_probe",
+        columns=(
+            Column("host_name", LC),
+            Column("time", TS, "Delta, ZSTD"),
+            Column("attrs", ATTRS),
+            Column("value", "Float64", "Gorilla, ZSTD"),
+        ),
+        order_by=("host_name", "time"),
+        partition_by="toDate(time)",
+        ttl_column="time",
+    )
+    for statement in render(probe, target_for(storage.database, 30, None)):
+        storage.client.command(statement)
+    now_ns = time.time_ns()
+    storage.client.insert(
+        "rt_probe",
+        [["h1", "h1"], [now_ns, now_ns], [{"k": "v"}, {"k": "v"}], [0.25, 0.25]],
+        column_names=["host_name", "time", "attrs", "value"],
+        column_oriented=True,
+    )
+    rows = query(
+        storage,
+        "SELECT toUnixTimestamp64Nano(time), attrs['k'], value FROM rt_probe FINAL "
+        "WHERE host_name = {h:String}",
+        h="h1",
+    )
+    assert rows == [(now_ns, "v", 0.25)]  # the identical duplicate is replaced
+
+
+def test_migrations_are_idempotent(storage: Storage) -> None:
+    target = target_for(storage.database, 30, None)
+    before = _schema(storage)
+    assert apply_migrations(storage, target) == []  # already applied by the fixture
+    assert apply_migrations(storage, target) == []
+    assert _schema(storage) == before
+    assert applied_versions(storage) == {m.version for m in MIGRATIONS}
+    count = query(storage, "SELECT count() FROM schema_migrations FINAL")
+    assert count == [(len(MIGRATIONS),)]
+
+
+def test_every_table_uses_the_clickhouse_idioms(storage: Storage) -> None:
+    engines = {str(r[0]): str(r[1]) for r in _schema(storage)}
+    tables = [o for m in MIGRATIONS for o in m.objects if isinstance(o, Table)]
+    assert {t.name for t in tables} <= set(engines)
+    for t in tables:
+        engine = engines[t.name]
+        assert "MergeTree" in engine
+        if t.ttl_column:
+            assert "TTL" in engine and "toIntervalDay(30)" in engine, t.name
+    spans = engines["spans"]
+    assert spans.startswith("ReplacingMergeTree") and "PARTITION BY toDate(start_time)" in spans
+    ddl = {str(r[0]): str(r[2]) for r in _schema(storage)}
+    assert "CODEC(Delta(8), ZSTD(1))" in ddl["spans"]
+    assert "CODEC(Gorilla(8), ZSTD(1))" in ddl["metric_points"]
+    assert "LowCardinality(String)" in ddl["spans"]
+
+
+def test_cluster_rendering_swaps_engines_and_adds_distributed() -> None:
+    statements = render_all(target_for("ls", 14, "prod"))
+    tables = [o for m in MIGRATIONS for o in m.objects if isinstance(o, Table)]
+    text = "\n".join(statements)
+    for t in tables:
+        local = f"CREATE TABLE IF NOT EXISTS `ls`.`{t.name}_local` ON CLUSTER `prod`"
+        assert local in text, t.name
+        assert (
+            f"CREATE TABLE IF NOT EXISTS `ls`.`{t.name}` ON CLUSTER `prod` AS `ls`.`{t.name}_local`"
+            in text
+        )
+        assert f"Distributed(`prod`, `ls`, `{t.name}_local`, {t.shard_key})" in text
+        assert f"'/clickhouse/tables/{{shard}}/ls/{t.name}_local', '{{replica}}'" in text
+    assert not re.search(r"ENGINE = (Replacing)?MergeTree", text), "non-replicated engine"
+    assert "toIntervalDay(14)" in text
+    assert all("ON CLUSTER `prod`" in s for s in statements)
+
+
+def test_single_node_rendering_has_no_cluster_parts() -> None:
+    text = "\n".join(render_all(target_for("ls", 30, None)))
+    assert "ON CLUSTER" not in text and "Replicated" not in text and "Distributed" not in text
+
+
+def test_identifiers_are_checked() -> None:
+    assert identifier("abc_1") == "`abc_1`"
+    for bad in ["a`b", "a b", "1abc", "a;drop", "", "a\u00a0b", "db.table"]:
+        with pytest.raises(ConfigError):
+            identifier(bad)
+
+
+def test_latest_version_is_recorded(storage: Storage) -> None:
+    assert LATEST_VERSION in applied_versions(storage)
+
+
+def test_schema_command_renders_cluster_ddl() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "api.cli", "schema", "--cluster", "main", "--database", "obs"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    ).stdout
+    assert "CREATE TABLE IF NOT EXISTS `obs`.`spans_local` ON CLUSTER `main`" in out
+    assert "ENGINE = Distributed(`main`, `obs`, `spans_local`, cityHash64(trace_id))" in out

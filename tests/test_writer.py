@@ -1,0 +1,120 @@
+"""The group-commit writer against the real engine: ack after commit, failures, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from loadsense.errors import Backpressure, WriteFailed
+from loadsense.selfmetrics import SelfMetrics
+from storage.client import Storage
+from storage.writer import RowBatch, Writer, WriterLimits
+from tests.conftest import query
+
+
+@pytest.fixture
+def table(storage: Storage) -> str:
+    """A scratch table whose CHECK constraint lets a test make an insert fail for real."""
+    name = f"w_{uuid.uuid4().hex[:8]}"
+    storage.client.command(
+        f"CREATE TABLE {name} (x UInt32, s String, CONSTRAINT small CHECK x < 1000) "
+        "ENGINE = MergeTree ORDER BY x"
+    )
+    return name
+
+
+def _batch(table: str, xs: list[int]) -> RowBatch:
+    return RowBatch.of(table, {"x": xs, "s": [f"v{x}" for x in xs]}, nbytes=8 * len(xs))
+
+
+def _count(storage: Storage, table: str) -> int:
+    return int(query(storage, f"SELECT count() FROM {table}")[0][0])  # type: ignore[call-overload]
+
+
+def test_write_returns_only_when_rows_are_queryable(storage: Storage, table: str) -> None:
+    writer = Writer(storage, WriterLimits(batch_max_delay_s=0.05), SelfMetrics())
+    try:
+        writer.write_sync([_batch(table, [1, 2, 3])], timeout=30)
+        assert _count(storage, table) == 3  # no polling: acknowledged means committed
+    finally:
+        writer.close()
+
+
+def test_concurrent_requests_are_grouped_into_few_inserts(storage: Storage, table: str) -> None:
+    metrics = SelfMetrics()
+    writer = Writer(storage, WriterLimits(batch_max_delay_s=0.2), metrics)
+
+    async def send_all() -> None:
+        await asyncio.gather(*(writer.write([_batch(table, [i])]) for i in range(50)))
+
+    try:
+        asyncio.run(send_all())
+    finally:
+        writer.close()
+    assert _count(storage, table) == 50
+    inserts = metrics.registry.get_sample_value("loadsense_batch_rows_count", {"table": table})
+    assert inserts is not None and inserts < 50  # group commit: 50 requests, fewer inserts
+    accepted = metrics.registry.get_sample_value("loadsense_rows_accepted_total", {"table": table})
+    assert accepted == 50
+
+
+def test_failed_insert_acknowledges_nothing_and_spares_neighbours(
+    storage: Storage, table: str
+) -> None:
+    metrics = SelfMetrics()
+    writer = Writer(storage, WriterLimits(batch_max_delay_s=0.2), metrics)
+
+    async def send() -> list[BaseException | None]:
+        results = await asyncio.gather(
+            writer.write([_batch(table, [5, 6])]),
+            writer.write([_batch(table, [7, 5000])]),  # violates CHECK x < 1000
+            return_exceptions=True,
+        )
+        return list(results)
+
+    try:
+        good, bad = asyncio.run(send())
+    finally:
+        writer.close()
+    assert good is None
+    assert isinstance(bad, WriteFailed) and bad.status == 503
+    rows = query(storage, f"SELECT x FROM {table} ORDER BY x")
+    assert rows == [(5,), (6,)]  # the failed request stored nothing, its neighbour all
+    failures = metrics.registry.get_sample_value("loadsense_flush_failures_total", {"table": table})
+    assert failures is not None and failures >= 1
+
+
+def test_full_queue_refuses_with_retry_after_and_close_flushes(
+    storage: Storage, table: str
+) -> None:
+    limits = WriterLimits(
+        batch_max_rows=1_000_000, batch_max_delay_s=60, queue_max_rows=10, retry_after_s=3
+    )
+    writer = Writer(storage, limits, SelfMetrics())
+    futures = writer.submit([_batch(table, list(range(8)))])  # held: 60 s delay, huge batch
+    with pytest.raises(Backpressure) as info:
+        writer.submit([_batch(table, [100, 101, 102])])  # 8 + 3 > 10
+    assert info.value.retry_after == 3 and info.value.status == 503
+    assert writer.queued_rows == 8
+    assert _count(storage, table) == 0
+    assert writer.close(timeout=30)  # shutdown flushes what was accepted
+    assert all(f.result(timeout=1) is None for f in futures)
+    assert _count(storage, table) == 8
+    with pytest.raises(Backpressure, match="shutting down"):
+        writer.submit([_batch(table, [1])])
+
+
+def test_oversized_request_is_admitted_into_an_empty_queue(storage: Storage, table: str) -> None:
+    writer = Writer(storage, WriterLimits(queue_max_rows=2, batch_max_delay_s=0.01), SelfMetrics())
+    try:
+        writer.write_sync([_batch(table, [1, 2, 3, 4])], timeout=30)
+    finally:
+        writer.close()
+    assert _count(storage, table) == 4
+
+
+def test_row_batch_rejects_ragged_columns() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        RowBatch.of("t", {"a": [1, 2], "b": [1]}, nbytes=0)
