@@ -1,8 +1,8 @@
 """The ``loadsense`` command line.
 
-Subcommands: ``serve`` (the service), ``schema`` (print DDL, single node or cluster),
-``config`` (print the settings reference). Errors print one line and exit non-zero;
-tracebacks are for bugs only.
+Subcommands: ``serve`` (the service), ``agent`` (the host sampler), ``schema`` (print
+DDL, single node or cluster), ``config`` (print the settings reference). Errors print
+one line and exit non-zero; tracebacks are for bugs only.
 """
 
 from __future__ import annotations
@@ -68,6 +68,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent(args: argparse.Namespace) -> int:
+    from collectors.agent.run import AgentConfig, run_agent, token_from_env
+
+    _configure_logging(args.log_level.upper())
+    extra = {"host_name": args.host_name} if args.host_name else {}
+    config = AgentConfig(
+        endpoint=args.endpoint,
+        interval_s=args.interval,
+        token=token_from_env(args.token),
+        max_backlog=args.max_backlog,
+        **extra,
+    )
+    return run_agent(config)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from storage.migrations import render_all, target_for
 
@@ -103,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a non-loopback bind without tokens (not for production)",
     )
     serve.set_defaults(func=cmd_serve)
+
+    agent = sub.add_parser("agent", help="sample this host and export it over OTLP/HTTP")
+    agent.add_argument("--endpoint", required=True, help="service URL, e.g. http://host:4318")
+    agent.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
+    agent.add_argument("--token", help="ingest bearer token (also LOADSENSE_AGENT_TOKEN)")
+    agent.add_argument("--host-name", dest="host_name", help="host.name (default: hostname)")
+    agent.add_argument(
+        "--max-backlog",
+        dest="max_backlog",
+        type=int,
+        default=360,
+        help="samples kept while the service is unreachable (oldest dropped past this)",
+    )
+    agent.add_argument("--log-level", dest="log_level", default="INFO", help="log level")
+    agent.set_defaults(func=cmd_agent)
 
     schema = sub.add_parser("schema", help="print the DDL of every migration")
     _common_flags(schema)

@@ -1,0 +1,127 @@
+"""A metric exporter that keeps what it could not send, within a fixed bound.
+
+The SDK's ``OTLPMetricExporter`` already retries one request with exponential backoff
+(and honours ``Retry-After`` on 429/503) until its timeout, then gives up and the
+collection is lost. Host contention during an outage of the service is exactly what
+one wants to see afterwards, so this wrapper keeps failed collections in a bounded
+queue and sends them, oldest first, ahead of the next collection once the service
+answers again. While the service is down it waits longer between attempts (doubling
+from one export interval up to ``max_backoff_s``), so a dead endpoint costs one
+connection attempt per backoff step, not one per sample.
+
+Memory is bounded by ``max_batches`` collections: past that the oldest is dropped and
+counted in :attr:`BacklogExporter.dropped`. Nothing here raises into the SDK's reader.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
+logger = logging.getLogger(__name__)
+
+MERGE_MAX_BATCHES = 30
+"""Backlogged collections merged into one request when catching up."""
+
+
+class BacklogExporter(MetricExporter):
+    """Wraps ``inner``; see the module docstring for the retry and memory contract."""
+
+    def __init__(
+        self,
+        inner: MetricExporter,
+        max_batches: int,
+        min_backoff_s: float,
+        max_backoff_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            preferred_temporality=inner._preferred_temporality,
+            preferred_aggregation=inner._preferred_aggregation,
+        )
+        if max_batches < 1:
+            raise ValueError("max_batches must be >= 1")
+        self._inner = inner
+        self._backlog: deque[MetricsData] = deque()
+        self._max_batches = max_batches
+        self._min_backoff_s = min_backoff_s
+        self._max_backoff_s = max(min_backoff_s, max_backoff_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._next_attempt = 0.0
+        self.sent = 0
+        """Collections delivered (each backlogged one counts once, when it is delivered)."""
+        self.failed_attempts = 0
+        self.dropped = 0
+        """Collections discarded because the backlog was full."""
+
+    @property
+    def backlog(self) -> int:
+        return len(self._backlog)
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        with self._lock:
+            self._enqueue(metrics_data)
+            if self._clock() < self._next_attempt:
+                return MetricExportResult.FAILURE
+            return self._drain(timeout_millis)
+
+    def _enqueue(self, metrics_data: MetricsData) -> None:
+        self._backlog.append(metrics_data)
+        while len(self._backlog) > self._max_batches:
+            self._backlog.popleft()
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                logger.warning("metrics backlog full: %d collections dropped so far", self.dropped)
+
+    def _drain(self, timeout_millis: float) -> MetricExportResult:
+        while self._backlog:
+            count = min(len(self._backlog), MERGE_MAX_BATCHES)
+            batch = [self._backlog[i] for i in range(count)]
+            merged = MetricsData(resource_metrics=[rm for d in batch for rm in d.resource_metrics])
+            try:
+                result = self._inner.export(merged, timeout_millis=timeout_millis)
+            except Exception:  # an exporter bug must not kill the reader's thread
+                logger.exception("metric export raised")
+                result = MetricExportResult.FAILURE
+            if result is not MetricExportResult.SUCCESS:
+                self._note_failure()
+                return MetricExportResult.FAILURE
+            for _ in range(count):
+                self._backlog.popleft()
+            self.sent += count
+        if self._failures:
+            logger.info("metrics export recovered after %d failed attempts", self._failures)
+        self._failures = 0
+        self._next_attempt = 0.0
+        return MetricExportResult.SUCCESS
+
+    def _note_failure(self) -> None:
+        self._failures += 1
+        self.failed_attempts += 1
+        backoff = min(self._max_backoff_s, self._min_backoff_s * 2 ** (self._failures - 1))
+        self._next_attempt = self._clock() + backoff
+        logger.warning(
+            "metrics export failed (%d in a row); %d collections kept, next attempt in %.1fs",
+            self._failures,
+            len(self._backlog),
+            backoff,
+        )
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        with self._lock:
+            if self._backlog:
+                self._drain(timeout_millis)
+            return not self._backlog
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        self._inner.shutdown(timeout_millis=timeout_millis)
