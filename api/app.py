@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 import loadsense
 from api.context import AppContext
 from api.routes import health
+from correlator.service import start_correlator
 from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
@@ -33,7 +34,7 @@ StartupHook = Callable[[AppContext], Callable[[], None] | None]
 ROUTERS: tuple[Any, ...] = (health.router,)
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
-STARTUP_HOOKS: tuple[StartupHook, ...] = ()
+STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator,)
 """Components started with the app (the correlator), stopped in reverse order."""
 
 

@@ -1,0 +1,160 @@
+"""The correlator: every tick, evaluate all signals as of its clock, keep the snapshot,
+append history, then run the plug-in steps (dispatch, alerts).
+
+Clock: on the wall clock a daemon thread ticks every ``tick_interval_s``; with the
+external clock nothing ticks by itself and :meth:`Correlator.tick` is called with an
+explicit instant (``POST /api/v1/tick?as_of=T``), so replays and simulations run the
+very same code at simulated times. Ticks are serialised.
+
+Failure isolation: a failing tick is logged, counted in
+``loadsense_correlator_tick_failures`` and retried at the next tick; the previous
+snapshot stays in place; the loop never dies. A failing :class:`TickStep` is logged
+and does not affect the snapshot or the other steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from correlator.history import write_history
+from correlator.snapshot import EMPTY, Snapshot
+from loadsense.selfmetrics import SelfMetrics
+from signals.config import SignalsConfig
+from signals.contract import NS_PER_S
+from signals.evaluate import evaluate_all
+from storage.client import Storage
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_KEY = "correlator"
+"""Key of the running :class:`Correlator` in ``AppContext.extensions``."""
+
+
+class TickStep(Protocol):
+    """Something the correlator runs once per tick, after the snapshot is built.
+
+    ``on_tick`` runs on the correlator's thread with the new snapshot (its ``as_of``
+    is the tick's clock: use it, never the wall clock). It should finish well within
+    a tick interval. An exception is logged and isolated: the snapshot is already
+    published and the other steps still run.
+    """
+
+    def on_tick(self, snapshot: Snapshot) -> None: ...
+
+
+class Clock(Protocol):
+    def now_ns(self) -> int: ...
+
+
+class WallClock:
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+
+HistoryWriter = Callable[[Snapshot], object]
+
+
+class Correlator:
+    """Holds the latest snapshot and runs ticks (see the module docstring)."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        config: SignalsConfig,
+        metrics: SelfMetrics,
+        *,
+        interval_s: float = 5.0,
+        external_clock: bool = False,
+        clock: Clock | None = None,
+        history: HistoryWriter | None = None,
+    ) -> None:
+        self._storage = storage
+        self.config = config
+        self._metrics = metrics
+        self.interval_s = interval_s
+        self.external_clock = external_clock
+        self._clock = clock or WallClock()
+        self._history: HistoryWriter = history or (lambda snap: write_history(storage, snap))
+        self._snapshot: Snapshot = EMPTY
+        self._steps: list[TickStep] = []
+        self._tick_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.ticks = 0
+        self.failures = 0
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The latest complete snapshot (``EMPTY`` before the first tick)."""
+        return self._snapshot
+
+    def add_step(self, step: TickStep) -> None:
+        """Run ``step.on_tick(snapshot)`` after every tick, in registration order."""
+        self._steps.append(step)
+
+    def evaluate(self, as_of_ns: int) -> Snapshot:
+        """Every signal at ``as_of_ns``, without storing or publishing it."""
+        started = time.perf_counter()
+        ev = evaluate_all(self._storage, as_of_ns, self.config)
+        return Snapshot(
+            as_of=as_of_ns / NS_PER_S,
+            graph=ev.graph,
+            tick_seconds=time.perf_counter() - started,
+            **{kind: rows for kind, rows in ev.rows.items()},
+        )
+
+    def tick(self, as_of_ns: int | None = None) -> Snapshot:
+        """Run one tick at ``as_of_ns`` (default: the clock) and return its snapshot.
+
+        Raises what evaluation raised (after counting the failure); the caller decides
+        whether to go on (the loop does).
+        """
+        with self._tick_lock:
+            at = self._clock.now_ns() if as_of_ns is None else as_of_ns
+            started = time.perf_counter()
+            try:
+                snap = self.evaluate(at)
+                self._snapshot = snap  # one reference swap: readers see old or new
+                self._history(snap)
+            except Exception:
+                self.failures += 1
+                self._metrics.tick_failures.inc()
+                raise
+            finally:
+                self._metrics.tick_seconds.observe(time.perf_counter() - started)
+            self.ticks += 1
+            for step in list(self._steps):
+                try:
+                    step.on_tick(snap)
+                except Exception:
+                    logger.exception("tick step %s failed; continuing", type(step).__name__)
+            return snap
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            scheduled = next_at
+            try:
+                self.tick()
+            except Exception:
+                logger.exception("correlator tick failed; retrying next tick")
+            self._metrics.tick_lag_seconds.set(max(0.0, time.monotonic() - scheduled))
+            next_at = max(scheduled + self.interval_s, time.monotonic())
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def start(self) -> None:
+        """Start the timer thread (wall clock only; the external clock has none)."""
+        if self.external_clock or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="correlator", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

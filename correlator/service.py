@@ -1,0 +1,33 @@
+"""The correlator's start-up hook: build it from settings, attach it, start its clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from api.context import AppContext
+from correlator.loop import EXTENSION_KEY, Correlator
+from signals.config import parse_signals_config
+
+logger = logging.getLogger(__name__)
+
+
+def start_correlator(ctx: AppContext) -> Callable[[], None]:
+    """``STARTUP_HOOKS`` entry: ``ctx.extensions["correlator"]`` and, on the wall clock,
+    the timer thread. Returns the stop callable."""
+    config = parse_signals_config(ctx.settings.signals)
+    correlator = Correlator(
+        ctx.storage,
+        config,
+        ctx.metrics,
+        interval_s=ctx.settings.tick_interval_s,
+        external_clock=ctx.settings.clock == "external",
+    )
+    ctx.extensions[EXTENSION_KEY] = correlator
+    correlator.start()
+    logger.info(
+        "correlator started (clock %s, interval %.1fs)",
+        ctx.settings.clock,
+        ctx.settings.tick_interval_s,
+    )
+    return correlator.stop

@@ -1,0 +1,100 @@
+"""The lineage graph as of an instant: which jobs produce and consume which datasets.
+
+Names: a dataset or job is ``namespace/name``; a model service is its ``service.name``.
+A service's inputs are the inputs a JobEvent declared for the job whose *name* equals
+the service name (static lineage, any job namespace), plus the datasets bound to it in
+the ``signals.services`` config section. The graph is small (one edge per distinct
+job/dataset/direction), so it is aggregated in SQL and walked in Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from storage.client import Storage
+
+_EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+
+
+def _freeze(pairs: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
+    grouped: dict[str, set[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, set()).add(value)
+    return MappingProxyType({k: tuple(sorted(v)) for k, v in sorted(grouped.items())})
+
+
+@dataclass(frozen=True)
+class LineageGraph:
+    """Job -> dataset edges plus service inputs, as of one instant (read-only)."""
+
+    produces: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    """job -> datasets it wrote (run outputs and static outputs)."""
+    consumes: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    """job -> datasets it read (run inputs and static inputs)."""
+    service_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
+    """service name -> datasets it serves from (static lineage + config bindings)."""
+
+    @property
+    def producers(self) -> Mapping[str, tuple[str, ...]]:
+        """dataset -> jobs that wrote it."""
+        return _freeze((d, j) for j, ds in self.produces.items() for d in ds)
+
+    @property
+    def consumers(self) -> Mapping[str, tuple[str, ...]]:
+        """dataset -> jobs that read it."""
+        return _freeze((d, j) for j, ds in self.consumes.items() for d in ds)
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        names = {d for ds in self.produces.values() for d in ds}
+        names |= {d for ds in self.consumes.values() for d in ds}
+        names |= {d for ds in self.service_inputs.values() for d in ds}
+        return tuple(sorted(names))
+
+    def upstream(self, dataset: str) -> tuple[str, ...]:
+        """Datasets read by the jobs that write ``dataset`` (one hop up)."""
+        producers = self.producers.get(dataset, ())
+        return tuple(sorted({i for j in producers for i in self.consumes.get(j, ())}))
+
+    def service_consumers(self) -> Mapping[str, tuple[str, ...]]:
+        """dataset -> services that serve from it directly."""
+        return _freeze((d, s) for s, ds in self.service_inputs.items() for d in ds)
+
+
+_EDGES_SQL = """
+SELECT job_namespace, job_name, dataset_namespace, dataset_name, toString(direction), source
+FROM lineage_edges FINAL
+WHERE event_time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
+GROUP BY job_namespace, job_name, dataset_namespace, dataset_name, direction, source
+"""
+
+
+def load_graph(
+    storage: Storage, as_of_ns: int, bindings: Mapping[str, tuple[str, ...]] | None = None
+) -> LineageGraph:
+    """The graph from ``lineage_edges`` at or before ``as_of_ns``, plus config bindings.
+
+    ``bindings`` maps a service name to the datasets the config binds to it.
+    """
+    rows = storage.client.query(_EDGES_SQL, parameters={"as_of": as_of_ns}).result_rows
+    produces: list[tuple[str, str]] = []
+    consumes: list[tuple[str, str]] = []
+    service_inputs: list[tuple[str, str]] = []
+    for job_ns, job_name, ds_ns, ds_name, direction, source in rows:
+        job = f"{job_ns}/{job_name}"
+        dataset = f"{ds_ns}/{ds_name}"
+        if direction == "output":
+            produces.append((job, dataset))
+        else:
+            consumes.append((job, dataset))
+            if source == "job":
+                service_inputs.append((str(job_name), dataset))
+    for service, datasets in (bindings or {}).items():
+        service_inputs.extend((service, d) for d in datasets)
+    return LineageGraph(
+        produces=_freeze(produces),
+        consumes=_freeze(consumes),
+        service_inputs=_freeze(service_inputs),
+    )
