@@ -1,10 +1,27 @@
-"""Dataset freshness and effective freshness through lineage (docs/signals.md)."""
+"""Dataset freshness, and effective freshness through lineage (docs/signals.md#freshness).
+
+Per dataset ``namespace/name``, as of ``as_of``:
+
+- ``last_update``: latest eventTime of a COMPLETE run listing it as an output
+  (``dataset_updates``), at or before ``as_of``; later (future) updates are ignored;
+- ``expected_interval``: declared (``signals.datasets.<glob>.expected_interval_s``),
+  else the median of the last 20 intervals between distinct update times (needs >= 3
+  updates, else unknown);
+- ``age = as_of - last_update``; ``grace = expected_interval``; ``H`` = declared
+  ``half_life_s``, else ``expected_interval``;
+- ``freshness = 2^(-max(0, age - grace) / H)``; ``deadline = last_update + grace + H``;
+- ``effective_freshness = min(freshness, effective freshness of the inputs of the run
+  that produced the latest update)``, with ``depth`` the length of the longest chain
+  behind it. Unknown values are skipped by the min; all unknown gives unknown.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
-from signals.contract import Params
+from signals.contract import NS_PER_S, Params
+from signals.sql import AS_OF, glob_case, render
 from storage.client import Storage
 
 KIND = "freshness"
@@ -26,7 +43,156 @@ class FreshnessRow:
     depth: int  # lineage depth behind effective_freshness
     producer: str | None  # job of the latest update
     last_run_id: str | None
+    inputs: tuple[str, ...] = ()  # inputs of the run that produced the latest update
+
+
+_SQL = """
+SELECT
+    subject, last_ns, updates, last_run, producer, declared_s,
+    coalesce(declared_s, inferred_s) AS interval_s,
+    coalesce(declared_h, interval_s) AS half_life_s,
+    ({as_of:Int64} - last_ns) / 1e9 AS age_s,
+    if(interval_s IS NULL OR half_life_s IS NULL, NULL,
+       pow(2, -greatest(0, age_s - interval_s) / half_life_s)) AS freshness,
+    last_ns / 1e9 + interval_s + half_life_s AS deadline,
+    run_inputs
+FROM (
+    SELECT
+        concat(dataset_namespace, '/', dataset_name) AS subject,
+        toUnixTimestamp64Nano(max(event_time)) AS last_ns,
+        argMax(run_id, (event_time, run_id)) AS last_run,
+        argMax(concat(job_namespace, '/', job_name), (event_time, run_id)) AS producer,
+        arraySort(groupUniqArray(toUnixTimestamp64Nano(event_time))) AS times,
+        length(times) AS updates,
+        arraySort(arrayPopFront(arrayDifference(
+            arraySlice(times, greatest(1, updates - 20), 21)))) AS intervals,
+        length(intervals) AS k,
+        if(k >= 2, (intervals[intDiv(k + 1, 2)] + intervals[intDiv(k + 2, 2)]) / 2e9, NULL)
+            AS inferred_s,
+        @declared@ AS declared_s,
+        @half_life@ AS declared_h
+    FROM dataset_updates FINAL
+    WHERE event_time <= @as_of@
+    GROUP BY dataset_namespace, dataset_name
+) AS u
+LEFT JOIN (
+    SELECT run_id, groupUniqArray(concat(dataset_namespace, '/', dataset_name)) AS run_inputs
+    FROM lineage_edges FINAL
+    WHERE direction = 'input' AND run_id != '' AND event_time <= @as_of@
+    GROUP BY run_id
+) AS i ON i.run_id = u.last_run
+ORDER BY subject
+"""
+
+
+def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> list[FreshnessRow]:
+    subject = "concat(dataset_namespace, '/', dataset_name)"
+    cfg = params.config
+    declared, p1 = glob_case(subject, cfg.rules_for("datasets", "expected_interval_s"), "ei")
+    half_life, p2 = glob_case(subject, cfg.rules_for("datasets", "half_life_s"), "hl")
+    sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF)
+    result = storage.client.query(sql, parameters={"as_of": as_of_ns, **p1, **p2})
+    rows = []
+    for r in result.result_rows:
+        (subj, last_ns, updates, run, producer, declared_s, interval, h, age, fresh, dl, ins) = r
+        rows.append(
+            FreshnessRow(
+                subject=subj,
+                last_update=last_ns / NS_PER_S,
+                updates=int(updates),
+                expected_interval=interval,
+                interval_declared=declared_s is not None,
+                age=age,
+                grace=interval,
+                half_life=h,
+                freshness=fresh,
+                deadline=dl,
+                effective_freshness=None,
+                depth=0,
+                producer=producer,
+                last_run_id=run,
+                inputs=tuple(sorted(ins or ())),
+            )
+        )
+    return rows
+
+
+def _never_updated(subject: str) -> FreshnessRow:
+    return FreshnessRow(
+        subject=subject,
+        last_update=None,
+        updates=0,
+        expected_interval=None,
+        interval_declared=False,
+        age=None,
+        grace=None,
+        half_life=None,
+        freshness=None,
+        deadline=None,
+        effective_freshness=None,
+        depth=0,
+        producer=None,
+        last_run_id=None,
+    )
+
+
+def propagate(rows: Mapping[str, FreshnessRow]) -> dict[str, tuple[float | None, int]]:
+    """``subject -> (effective_freshness, depth)`` by walking latest-run inputs.
+
+    A dataset in a cycle sees the cycle's back edge as unknown (depth 0), so a
+    malformed lineage graph cannot recurse forever.
+    """
+    done: dict[str, tuple[float | None, int]] = {}
+    active: set[str] = set()
+
+    def visit(subject: str) -> tuple[float | None, int]:
+        if subject in done:
+            return done[subject]
+        if subject in active:
+            return None, 0
+        active.add(subject)
+        row = rows.get(subject)
+        known = [row.freshness] if row is not None and row.freshness is not None else []
+        depth = 0
+        for parent in row.inputs if row is not None else ():
+            eff, d = visit(parent)
+            if eff is not None:
+                known.append(eff)
+            depth = max(depth, d + 1)
+        active.discard(subject)
+        done[subject] = (min(known) if known else None, depth)
+        return done[subject]
+
+    for subject in rows:
+        visit(subject)
+    return done
+
+
+def upstream_closure(rows: Mapping[str, FreshnessRow], subject: str) -> tuple[str, ...]:
+    """``subject`` and every dataset behind its effective freshness."""
+    seen: set[str] = set()
+    stack = [subject]
+    while stack:
+        s = stack.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        row = rows.get(s)
+        if row is not None:
+            stack.extend(row.inputs)
+    return tuple(sorted(seen))
 
 
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[FreshnessRow, ...]:
-    return ()
+    """Freshness of every dataset known at ``as_of_ns`` (formula: module docstring)."""
+    by_subject = {r.subject: r for r in _own_rows(storage, as_of_ns, params)}
+    for subject in params.graph.datasets:
+        by_subject.setdefault(subject, _never_updated(subject))
+    for row in list(by_subject.values()):
+        for parent in row.inputs:
+            by_subject.setdefault(parent, _never_updated(parent))
+    effective = propagate(by_subject)
+    return tuple(
+        replace(row, effective_freshness=effective[s][0], depth=effective[s][1])
+        for s, row in sorted(by_subject.items())
+    )

@@ -1,0 +1,51 @@
+"""Small SQL builders shared by signal families: per-subject overrides by glob.
+
+Globs become anchored RE2 regexes passed as bound parameters, so a config value never
+becomes SQL text; only the number of rules shapes the statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+AS_OF = "fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')"
+"""The evaluation instant as a ``DateTime64(9, 'UTC')`` expression."""
+
+
+def since(seconds_param: str) -> str:
+    """``as_of - <seconds_param>`` as a ``DateTime64(9)`` expression."""
+    return (
+        "fromUnixTimestamp64Nano({as_of:Int64} - "
+        f"toInt64({{{seconds_param}:Float64}} * 1e9), 'UTC')"
+    )
+
+
+def glob_case(
+    expr: str, rules: Sequence[tuple[str, Any]], prefix: str
+) -> tuple[str, dict[str, Any]]:
+    """``multiIf(match(expr, re0), v0, ..., NULL)`` with bound regexes and values.
+
+    ``rules`` are ``(regex, number)`` pairs in priority order; the result is a
+    ``Nullable(Float64)`` expression (NULL when no rule matches) and its parameters.
+    """
+    if not rules:
+        return "CAST(NULL AS Nullable(Float64))", {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for i, (regex, value) in enumerate(rules):
+        parts.append(f"match({expr}, {{{prefix}_re{i}:String}})")
+        parts.append(f"toNullable({{{prefix}_v{i}:Float64}})")
+        params[f"{prefix}_re{i}"] = regex
+        params[f"{prefix}_v{i}"] = float(value)
+    return f"multiIf({', '.join(parts)}, NULL)", params
+
+
+def render(template: str, **parts: str) -> str:
+    """Substitute ``@name@`` markers with SQL fragments built by this module.
+
+    (``str.format`` would collide with ClickHouse's ``{param:Type}`` placeholders.)
+    """
+    for name, fragment in parts.items():
+        template = template.replace(f"@{name}@", fragment)
+    return template

@@ -1,0 +1,92 @@
+"""Test data for the signal tests: lineage runs, spans, queue and host samples.
+
+``Feed`` writes rows the way the receivers store them. Names are uuid-suffixed by the
+callers so tests sharing the session's database never see each other's data.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from storage.client import Storage
+
+NS = 1_000_000_000
+T0 = (int(time.time()) // 3600 - 24) * 3600 * NS
+"""A whole-hour base instant a day ago (inside the retention TTL) for hand-computed tests."""
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _split(name: str) -> tuple[str, str]:
+    ns, _, rest = name.partition("/")
+    return ns, rest
+
+
+@dataclass
+class Feed:
+    storage: Storage
+
+    def _insert(self, table: str, columns: dict[str, Sequence[object]]) -> None:
+        self.storage.client.insert(
+            table, list(columns.values()), column_names=list(columns), column_oriented=True
+        )
+
+    def run(
+        self,
+        job: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        inputs: Sequence[str] = (),
+        outputs: Sequence[str] = (),
+        state: str = "COMPLETE",
+        nominal_start_ns: int | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """A run's START and terminal events, its edges and (COMPLETE) dataset updates."""
+        run_id = run_id or str(uuid.uuid4())
+        jns, jname = _split(job)
+        self._insert(
+            "run_events",
+            {
+                "run_id": [run_id, run_id],
+                "event_type": ["START", state],
+                "event_time": [start_ns, end_ns],
+                "job_namespace": [jns, jns],
+                "job_name": [jname, jname],
+                "nominal_start_time": [nominal_start_ns, nominal_start_ns],
+            },
+        )
+        edges = [(d, "input") for d in inputs] + [(d, "output") for d in outputs]
+        if edges:
+            self._insert(
+                "lineage_edges",
+                {
+                    "job_namespace": [jns] * len(edges),
+                    "job_name": [jname] * len(edges),
+                    "dataset_namespace": [_split(d)[0] for d, _ in edges],
+                    "dataset_name": [_split(d)[1] for d, _ in edges],
+                    "direction": [direction for _, direction in edges],
+                    "run_id": [run_id] * len(edges),
+                    "source": ["run"] * len(edges),
+                    "event_time": [start_ns] * len(edges),
+                },
+            )
+        if state == "COMPLETE" and outputs:
+            self._insert(
+                "dataset_updates",
+                {
+                    "dataset_namespace": [_split(d)[0] for d in outputs],
+                    "dataset_name": [_split(d)[1] for d in outputs],
+                    "event_time": [end_ns] * len(outputs),
+                    "run_id": [run_id] * len(outputs),
+                    "job_namespace": [jns] * len(outputs),
+                    "job_name": [jname] * len(outputs),
+                },
+            )
+        return run_id
