@@ -1,0 +1,285 @@
+"""Ingest benchmark: ``python -m bench.ingest`` (or ``make bench``).
+
+Each run starts a real ``loadsense serve`` on a temporary data directory (embedded
+chDB) and a free port, drives it from a separate client process (bench/client.py:
+OTLP protobuf spans, then metric points, then OpenLineage events, every request
+waiting for its acknowledgement, which the service gives only after commit), samples
+the server's RSS and CPU with psutil, then stops it and measures the storage limit —
+the same rows inserted straight into a fresh chDB by another process (bench/raw.py).
+The report is the median over ``--runs``: a markdown table on stdout and the full
+results as JSON under ``bench/results/``. Numbers go to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shlex
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
+from bench.raw import raw_main
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_BATCH_ROWS = 10_000  # the writer's default batch_max_rows
+
+
+def default_phases(connections: int, single_connections: int) -> tuple[Phase, ...]:
+    return (
+        Phase("spans", "spans", "/v1/traces", PROTOBUF, connections, 1000, 100_000),
+        Phase("metric points", "points", "/v1/metrics", PROTOBUF, connections, 2000, 200_000),
+        Phase("lineage (batch)", "events", "/api/v1/lineage/batch", JSON, connections, 100, 5_000),
+        Phase("lineage (single)", "events", "/api/v1/lineage", JSON, single_connections, 1),
+    )
+
+
+class ServerSampler(threading.Thread):
+    """RSS and cumulative CPU seconds of the server process, every ``period`` seconds."""
+
+    def __init__(self, pid: int, period: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self._proc = psutil.Process(pid)
+        self._period = period
+        self._stop = threading.Event()
+        self.samples: list[tuple[float, int, float]] = []  # (wall time, rss, cpu seconds)
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                cpu = self._proc.cpu_times()
+                rss = self._proc.memory_info().rss
+            except psutil.Error:
+                return
+            self.samples.append((time.time(), rss, cpu.user + cpu.system))
+            self._stop.wait(self._period)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join()
+
+    def window(self, start: float, end: float) -> tuple[float, float]:
+        """Peak RSS (MiB) and mean CPU use (cores) between two wall-clock times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return 0.0, 0.0
+        peak = max(s[1] for s in inside) / 2**20
+        cores = (inside[-1][2] - inside[0][2]) / (inside[-1][0] - inside[0][0])
+        return peak, cores
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING"}
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir)]
+    cmd += ["--port", str(port)]
+    log = (data_dir.parent / "server.log").open("wb")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"server at {url} not ready within {timeout:.0f}s")
+
+
+def committed_rows(url: str) -> dict[str, float]:
+    """``loadsense_rows_accepted`` per table from the server's /metrics (a cross-check)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    rows: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("loadsense_rows_accepted_total{"):
+            labels, _, value = line.partition("} ")
+            table = labels.split('table="', 1)[1].split('"', 1)[0]
+            rows[table] = float(value)
+    return rows
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def one_run(
+    run: int, cfg: LoadConfig, batch_rows: int, pool: ProcessPoolExecutor
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="loadsense-bench-") as tmp:
+        data_dir = Path(tmp) / "data"
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        progress(f"run {run}: starting loadsense serve on {url}")
+        proc = start_server(data_dir, port)
+        sampler: ServerSampler | None = None
+        try:
+            try:
+                wait_ready(url, proc)
+            except (RuntimeError, TimeoutError):
+                log = (Path(tmp) / "server.log").read_text(errors="replace")
+                progress("server log (last lines):\n" + "\n".join(log.splitlines()[-15:]))
+                raise
+            sampler = ServerSampler(proc.pid)
+            sampler.start()
+            client_cfg = LoadConfig(
+                url, cfg.phases, cfg.duration_s, cfg.warmup_s, cfg.bodies_per_phase, cfg.seed
+            )
+            phases = pool.submit(client_main, client_cfg).result()
+            sampler.stop()
+            rows = committed_rows(url)
+        finally:
+            if sampler is not None and sampler.is_alive():
+                sampler.stop()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    for p in phases:
+        p["rss_peak_mib"], p["server_cores"] = sampler.window(p["started_at"], p["ended_at"])
+        lat = p.pop("latencies_ms")
+        p["p50_ms"], p["p99_ms"] = percentile(lat, 0.50), percentile(lat, 0.99)
+        p["rate"] = p["items"] / p["seconds"] if p["seconds"] else 0.0
+    progress(f"run {run}: storage limit (same rows straight into a fresh chDB)")
+    raw = pool.submit(raw_main, cfg, batch_rows).result()
+    for p, r in zip(phases, raw, strict=True):
+        p["raw_rate"] = r["items_per_s"]
+        p["decode_rate"] = r["decode_items_per_s"]
+        p["rows_per_item"] = r["rows_per_item"]
+        p["ratio"] = p["rate"] / r["items_per_s"] if r["items_per_s"] else 0.0
+    return {"run": run, "phases": phases, "committed_rows": rows}
+
+
+MEDIAN_FIELDS = (
+    "rate",
+    "p50_ms",
+    "p99_ms",
+    "rss_peak_mib",
+    "server_cores",
+    "raw_rate",
+    "decode_rate",
+    "ratio",
+)
+
+
+def medians(runs: list[dict[str, Any]], phases: Sequence[Phase]) -> list[dict[str, Any]]:
+    out = []
+    for i, phase in enumerate(phases):
+        per_run = [r["phases"][i] for r in runs]
+        row: dict[str, Any] = {"name": phase.name, "unit": phase.unit, "target": phase.target_per_s}
+        for f in MEDIAN_FIELDS:
+            row[f] = statistics.median(p[f] for p in per_run)
+        row["errors"] = sum(sum(p["errors"].values()) for p in per_run)
+        out.append(row)
+    return out
+
+
+def markdown(rows: list[dict[str, Any]], runs: int) -> str:
+    lines = [
+        f"| stream (median of {runs}) | acked/s | target | p50 ms | p99 ms | server CPU (cores) "
+        "| server peak RSS MiB | raw chDB insert/s | service/raw | decode alone/s | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        target = f"{r['target']:,.0f}" if r["target"] else "-"
+        met = "" if not r["target"] else (" (met)" if r["rate"] >= r["target"] else " (MISSED)")
+        lines.append(
+            f"| {r['name']} ({r['unit']}) | {r['rate']:,.0f}{met} | {target} | {r['p50_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['server_cores']:.2f} | {r['rss_peak_mib']:.0f} "
+            f"| {r['raw_rate']:,.0f} | {r['ratio']:.2f} | {r['decode_rate']:,.0f} | {r['errors']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
+    p.add_argument("--runs", type=int, default=3, help="runs; the report is their median")
+    p.add_argument("--duration", type=float, default=8.0, help="measured seconds per stream")
+    p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
+    p.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    p.add_argument(
+        "--single-connections", type=int, default=32, help="connections for single lineage events"
+    )
+    p.add_argument("--bodies", type=int, default=64, help="distinct request bodies per stream")
+    p.add_argument(
+        "--only", default="", help="comma-separated stream units to run: spans,points,events"
+    )
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="raw insert size")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON results")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    phases = default_phases(args.connections, args.single_connections)
+    if args.only:
+        wanted = set(args.only.split(","))
+        phases = tuple(p for p in phases if p.unit in wanted)
+    cfg = LoadConfig("", phases, args.duration, args.warmup, args.bodies, args.seed)
+    started = time.time()
+    runs = []
+    ctx = multiprocessing.get_context("spawn")
+    for run in range(1, args.runs + 1):
+        # A fresh worker per run: the raw measurement opens chDB, once per process.
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            runs.append(one_run(run, cfg, args.batch_rows, pool))
+    rows = medians(runs, phases)
+    table = markdown(rows, args.runs)
+    command = "python -m bench.ingest " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    result = {
+        "command": command.strip(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "config": {**vars(args), "out": str(args.out)},
+        "median": rows,
+        "runs": runs,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"ingest-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(table)
+    print(f"results: {path} ({result['seconds']:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
