@@ -11,6 +11,7 @@ engine's capacity the ingest path delivers.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import tempfile
 import time
@@ -37,14 +38,12 @@ class RawResult:
 
 def decoder_for(phase: Phase) -> Decoder:
     """The service's decode function for the phase's path."""
-    if phase.unit == "spans":
-        from collectors.otlp.receiver import TracesReceiver
-
-        return TracesReceiver().decode
-    if phase.unit == "points":
-        from collectors.otlp.receiver import MetricsReceiver
-
-        return MetricsReceiver().decode
+    if phase.unit in ("spans", "points"):
+        # Imported by name: the OTLP receiver is optional while it is being built.
+        otlp = importlib.import_module("collectors.otlp.receiver")
+        receiver = otlp.TracesReceiver() if phase.unit == "spans" else otlp.MetricsReceiver()
+        decode: Decoder = receiver.decode
+        return decode
     from collectors.openlineage.receiver import LineageReceiver
 
     lineage = LineageReceiver()
