@@ -1,10 +1,19 @@
-"""Serving latency per service over the window W (docs/signals.md)."""
+"""Serving latency per service over the window W (docs/signals.md#latency).
+
+From SERVER spans in ``(as_of - W, as_of]`` per ``service.name``: ``p50/p95/p99`` (ms,
+``quantilesExactInclusive``: linear interpolation between order statistics at rank
+``(n - 1) * q``), ``error_rate`` (status ERROR share), ``rps = requests / W`` and
+``latency_slack = (SLO - p99) / SLO`` (SLO per service, default 250 ms; negative when
+the SLO is broken). A service seen in the last ``run_window_s`` but without traffic in
+W reports 0 requests and unknown percentiles, error rate and slack.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from signals.contract import Params
+from signals.sql import AS_OF, render, since
 from storage.client import Storage
 
 KIND = "latency"
@@ -24,5 +33,56 @@ class LatencyRow:
     latency_slack: float | None  # (SLO - p99) / SLO
 
 
+_KNOWN_SQL = """
+SELECT DISTINCT service_name FROM spans
+WHERE kind = 'SERVER' AND start_time > @lookback@ AND start_time <= @as_of@
+"""
+
+_WINDOW_SQL = """
+SELECT
+    service_name,
+    count() AS requests,
+    quantilesExactInclusive(0.5, 0.95, 0.99)(duration_ns / 1e6) AS q,
+    countIf(status_code = 2) / count() AS error_rate
+FROM spans FINAL
+WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
+GROUP BY service_name
+"""
+
+
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow, ...]:
-    return ()
+    """Latency rows for every service with SERVER spans (formula: module docstring)."""
+    cfg = params.config
+    base = {"as_of": as_of_ns, "w": cfg.window_s, "lookback": cfg.run_window_s}
+    known = storage.client.query(
+        render(_KNOWN_SQL, lookback=since("lookback"), as_of=AS_OF), parameters=base
+    ).result_rows
+    stats = storage.client.query(
+        render(_WINDOW_SQL, since=since("w"), as_of=AS_OF), parameters=base
+    ).result_rows
+    by_service = {str(r[0]): r for r in stats}
+    services = sorted({str(r[0]) for r in known} | set(by_service))
+    rows = []
+    for service in services:
+        slo = float(cfg.lookup("services", "slo_ms", service, cfg.slo_ms))
+        stat = by_service.get(service)
+        if stat is None:
+            idle = LatencyRow(service, cfg.window_s, 0, 0.0, None, None, None, None, slo, None)
+            rows.append(idle)
+            continue
+        _, requests, (p50, p95, p99), error_rate = stat
+        rows.append(
+            LatencyRow(
+                subject=service,
+                window_s=cfg.window_s,
+                requests=int(requests),
+                rps=int(requests) / cfg.window_s,
+                p50_ms=float(p50),
+                p95_ms=float(p95),
+                p99_ms=float(p99),
+                error_rate=float(error_rate),
+                slo_ms=slo,
+                latency_slack=(slo - float(p99)) / slo,
+            )
+        )
+    return tuple(rows)
