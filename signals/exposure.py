@@ -1,10 +1,33 @@
-"""Stale-prediction exposure per model service over the window W (docs/signals.md)."""
+"""Stale-prediction exposure per model service over the window W (docs/signals.md#exposure).
+
+A service's inputs are its static lineage (the inputs a JobEvent declared for the job
+named like its ``service.name``) plus ``signals.services.<glob>.inputs``. For every
+SERVER span in ``(as_of - W, as_of]`` the effective freshness of each input *at the
+moment it was served* is computed in ClickHouse: request times (grouped per
+``exposure_resolution_s`` step, default 1 s, each step evaluated at its start) are
+``ASOF JOIN``-ed onto the update times of the input and of every dataset behind its
+effective freshness (the upstream closure through latest-run inputs as of ``as_of``);
+each is decayed with its own grace and half-life, and the minimum is the input's
+effective freshness at that moment. Then, with ``m`` the minimum over inputs:
+
+- ``stale_requests`` = requests with ``m < theta`` (default 0.5);
+- ``exposure_ratio = stale_requests / requests``;
+- ``weighted_exposure = sum(1 - m)`` over requests;
+
+and the same per input (``per_input``) so one table can be blamed. A dataset with no
+update before the request (or an unknown interval) is unknown and skipped by the
+minimum. A service with no declared inputs has ``exposure_ratio = None`` (unknown,
+not 0); a window without traffic has ``requests = 0`` and ``exposure_ratio = None``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from signals.contract import Params
+from signals.freshness import FreshnessRow, upstream_closure
+from signals.latency import LatencyRow
+from signals.sql import AS_OF, render, since
 from storage.client import Storage
 
 KIND = "exposure"
@@ -27,11 +50,147 @@ class ExposureRow:
     theta: float
     requests: int
     inputs: tuple[str, ...]
-    exposure_ratio: float | None  # None: no declared inputs (unknown), never 0
+    exposure_ratio: float | None  # None: no declared inputs or no traffic (unknown)
     weighted_exposure: float | None
     stale_requests: int | None
     per_input: tuple[InputExposure, ...] = ()
 
 
+_SQL = """
+WITH
+pairs AS (
+    SELECT p.1 AS svc, p.2 AS input, p.3 AS theta
+    FROM (SELECT arrayJoin(arrayZip({p_svc:Array(String)}, {p_input:Array(String)},
+                                    {p_theta:Array(Float64)})) AS p)
+),
+members AS (
+    SELECT m.1 AS input, m.2 AS member, m.3 AS grace, m.4 AS h
+    FROM (SELECT arrayJoin(arrayZip({m_input:Array(String)}, {m_member:Array(String)},
+                                    {m_grace:Array(Float64)}, {m_h:Array(Float64)})) AS m)
+),
+req AS (
+    SELECT service_name AS svc,
+           intDiv(toUnixTimestamp64Nano(start_time), {res_ns:Int64}) * {res_ns:Int64} AS t_ns,
+           count() AS n
+    FROM spans FINAL
+    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
+      AND service_name IN {services:Array(String)}
+    GROUP BY svc, t_ns
+),
+needed AS (
+    SELECT req.svc AS svc, req.t_ns AS t_ns, req.n AS n, pairs.input AS input,
+           pairs.theta AS theta, members.member AS member, members.grace AS grace,
+           members.h AS h
+    FROM req
+    INNER JOIN pairs ON pairs.svc = req.svc
+    INNER JOIN members ON members.input = pairs.input
+),
+updates AS (
+    SELECT concat(dataset_namespace, '/', dataset_name) AS member,
+           toUnixTimestamp64Nano(event_time) AS u_ns
+    FROM dataset_updates FINAL
+    WHERE event_time <= @as_of@
+      AND concat(dataset_namespace, '/', dataset_name) IN {member_names:Array(String)}
+),
+member_f AS (
+    SELECT needed.svc AS svc, needed.t_ns AS t_ns, needed.n AS n, needed.input AS input,
+           needed.theta AS theta,
+           if(updates.u_ns = 0, NULL,
+              pow(2, -greatest(0, (needed.t_ns - updates.u_ns) / 1e9 - needed.grace)
+                     / needed.h)) AS f
+    FROM needed
+    ASOF LEFT JOIN updates ON updates.member = needed.member AND needed.t_ns >= updates.u_ns
+),
+per_input AS (
+    SELECT svc, t_ns, any(n) AS n, input, any(theta) AS theta, min(f) AS eff
+    FROM member_f
+    GROUP BY svc, t_ns, input
+)
+SELECT svc, input, sum(n), sumIf(n, eff < theta), sum(n * (1 - ifNull(eff, 1)))
+FROM per_input
+GROUP BY svc, input
+UNION ALL
+SELECT svc, '', sum(n), sumIf(n, m < theta), sum(n * (1 - ifNull(m, 1)))
+FROM (
+    SELECT svc, t_ns, any(n) AS n, any(theta) AS theta, min(eff) AS m
+    FROM per_input
+    GROUP BY svc, t_ns
+)
+GROUP BY svc
+"""
+
+
+def service_inputs(params: Params, service: str) -> tuple[str, ...]:
+    """Static lineage inputs plus config bindings of ``service``."""
+    bound = params.config.lookup("services", "inputs", service, ())
+    return tuple(sorted({*params.graph.service_inputs.get(service, ()), *bound}))
+
+
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRow, ...]:
-    return ()
+    """Exposure rows for every service seen by the latency signal (module docstring)."""
+    cfg = params.config
+    latency: tuple[LatencyRow, ...] = params.earlier.get("latency", ())
+    freshness: dict[str, FreshnessRow] = {r.subject: r for r in params.earlier["freshness"]}
+    inputs = {row.subject: service_inputs(params, row.subject) for row in latency}
+    thetas = {s: float(cfg.lookup("services", "theta", s, cfg.theta)) for s in inputs}
+    pairs = [(s, d) for s, ds in inputs.items() for d in ds]
+    members: list[tuple[str, str, float, float]] = []
+    for dataset in sorted({d for _, d in pairs}):
+        for member in upstream_closure(freshness, dataset):
+            row = freshness.get(member)
+            if row is not None and row.grace is not None and row.half_life is not None:
+                members.append((dataset, member, row.grace, row.half_life))
+    stats: dict[tuple[str, str], tuple[int, int, float]] = {}
+    if pairs and members:
+        result = storage.client.query(
+            render(_SQL, since=since("w"), as_of=AS_OF),
+            parameters={
+                "as_of": as_of_ns,
+                "w": cfg.window_s,
+                "res_ns": max(1, round(cfg.exposure_resolution_s * 1e9)),
+                "services": sorted({s for s, _ in pairs}),
+                "p_svc": [s for s, _ in pairs],
+                "p_input": [d for _, d in pairs],
+                "p_theta": [thetas[s] for s, _ in pairs],
+                "m_input": [m[0] for m in members],
+                "m_member": [m[1] for m in members],
+                "m_grace": [m[2] for m in members],
+                "m_h": [m[3] for m in members],
+                "member_names": sorted({m[1] for m in members}),
+            },
+        )
+        for svc, inp, n, stale, weighted in result.result_rows:
+            stats[(str(svc), str(inp))] = (int(n), int(stale), float(weighted))
+    return tuple(
+        _row(cfg.window_s, thetas[r.subject], r, inputs[r.subject], stats) for r in latency
+    )
+
+
+def _row(
+    window_s: float,
+    theta: float,
+    latency: LatencyRow,
+    inputs: tuple[str, ...],
+    stats: dict[tuple[str, str], tuple[int, int, float]],
+) -> ExposureRow:
+    service, requests = latency.subject, latency.requests
+    if not inputs:
+        return ExposureRow(service, window_s, theta, requests, (), None, None, None)
+    # Inputs without any known freshness never enter the SQL join: nothing is stale.
+    _, stale, weighted = stats.get((service, ""), (requests, 0, 0.0))
+    per_input = []
+    for dataset in inputs:
+        _, d_stale, d_weighted = stats.get((service, dataset), (requests, 0, 0.0))
+        ratio = d_stale / requests if requests else None
+        per_input.append(InputExposure(dataset, d_stale, ratio, d_weighted))
+    return ExposureRow(
+        subject=service,
+        window_s=window_s,
+        theta=theta,
+        requests=requests,
+        inputs=inputs,
+        exposure_ratio=stale / requests if requests else None,
+        weighted_exposure=weighted,
+        stale_requests=stale,
+        per_input=tuple(per_input),
+    )

@@ -120,3 +120,20 @@ class Feed:
             },
         )
         return ids
+
+    def job_event(self, job: str, inputs: Sequence[str], at_ns: int) -> None:
+        """Static lineage (a JobEvent): how a model service declares its inputs."""
+        jns, jname = _split(job)
+        self._insert(
+            "lineage_edges",
+            {
+                "job_namespace": [jns] * len(inputs),
+                "job_name": [jname] * len(inputs),
+                "dataset_namespace": [_split(d)[0] for d in inputs],
+                "dataset_name": [_split(d)[1] for d in inputs],
+                "direction": ["input"] * len(inputs),
+                "run_id": [""] * len(inputs),
+                "source": ["job"] * len(inputs),
+                "event_time": [at_ns] * len(inputs),
+            },
+        )
