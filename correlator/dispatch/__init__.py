@@ -1,0 +1,1 @@
+"""Dispatch recommendations: classes, regime, policy and safety envelope (docs/dispatch.md)."""

@@ -1,0 +1,82 @@
+"""Dispatch as a correlator step, and its start-up hook.
+
+:class:`DispatchStep` is the :class:`~correlator.loop.TickStep` that turns each snapshot
+into recommendations: reload the policy if its file changed, read the workload facts
+the snapshot lacks, evaluate, append decision changes to the audit log, publish.
+:meth:`DispatchStep.run` takes policy inputs directly (tests, simulations).
+The running step is ``ctx.extensions["dispatch"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from api.context import AppContext
+from correlator.dispatch.adapter import load_workload_facts, to_inputs
+from correlator.dispatch.audit import append_changes
+from correlator.dispatch.config import DispatchConfig, parse_dispatch_config
+from correlator.dispatch.engine import DispatchEngine, Evaluation
+from correlator.dispatch.inputs import DispatchInputs
+from correlator.dispatch.metrics import metrics_source
+from correlator.dispatch.reload import PolicySource
+from correlator.dispatch.store import RecommendationStore
+from correlator.loop import EXTENSION_KEY as CORRELATOR_KEY
+from correlator.snapshot import Snapshot
+from storage.client import Storage
+
+logger = logging.getLogger(__name__)
+
+EXTENSION_KEY = "dispatch"
+
+
+class DispatchStep:
+    def __init__(
+        self, storage: Storage, source: PolicySource, config: DispatchConfig | None = None
+    ) -> None:
+        self.storage = storage
+        self.source = source
+        self.config = config or DispatchConfig()
+        self.engine = DispatchEngine()
+        policy = source.policy
+        self.store = RecommendationStore(policy.version, policy.options.default_concurrency)
+        self.audit_failures = 0
+        self._lock = threading.Lock()
+
+    def on_tick(self, snapshot: Snapshot) -> None:
+        policy = self.source.refresh()
+        window = max(2 * policy.options.telemetry_stale_s, 3600.0)
+        facts = load_workload_facts(self.storage, snapshot.as_of_ns, window)
+        self.run(to_inputs(snapshot, facts))
+
+    def run(self, inputs: DispatchInputs) -> Evaluation:
+        """Evaluate ``inputs`` with the current policy, audit the changes, publish."""
+        with self._lock:
+            policy = self.source.refresh()
+            evaluation = self.engine.evaluate(inputs, policy)
+            if self.config.audit and evaluation.changes:
+                try:
+                    append_changes(self.storage, evaluation.changes)
+                except Exception:  # the audit is best effort; recommendations still flow
+                    self.audit_failures += 1
+                    logger.exception(
+                        "audit log append failed (%d changes)", len(evaluation.changes)
+                    )
+            self.store.publish(evaluation, policy.options.default_concurrency)
+            return evaluation
+
+
+def start_dispatch(ctx: AppContext) -> Callable[[], None] | None:
+    """``STARTUP_HOOKS`` entry (after the correlator's): build the step, register it."""
+    config = parse_dispatch_config(ctx.settings.dispatch)
+    step = DispatchStep(ctx.storage, PolicySource(config.policy_file), config)
+    ctx.extensions[EXTENSION_KEY] = step
+    ctx.extensions.setdefault("metrics_sources", []).append(metrics_source(step.store))
+    correlator = ctx.extensions.get(CORRELATOR_KEY)
+    if correlator is not None:
+        correlator.add_step(step)
+    else:
+        logger.warning("no correlator running: recommendations will not be recomputed")
+    logger.info("dispatch policy %s from %s", step.source.policy.version, step.source.policy.source)
+    return None

@@ -1,0 +1,99 @@
+"""The published recommendations: swapped whole each tick, waited on by long polls.
+
+Readers (API threads and the event loop) see one :class:`Published` at a time; the
+correlator thread replaces it. ``seq`` increases whenever a decision or the regime
+changes, and every long-poll waiter is woken (thread-safely, on its own event loop);
+a waiter then compares its filtered ETag and waits again if its view did not change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from correlator.dispatch.engine import Evaluation
+from correlator.dispatch.recommendation import Recommendation
+from correlator.dispatch.regime import CALM, Pressures, RegimeState
+
+
+@dataclass(frozen=True)
+class Published:
+    seq: int
+    as_of: float | None  # None before the first evaluation
+    regime: RegimeState
+    policy_version: str
+    default_concurrency: int
+    recommendations: tuple[Recommendation, ...] = ()
+    by_workload: Mapping[str, Recommendation] = field(default_factory=lambda: MappingProxyType({}))
+
+
+def _empty(policy_version: str, default_concurrency: int) -> Published:
+    return Published(
+        seq=0,
+        as_of=None,
+        regime=RegimeState(CALM, 0.0, Pressures(0.0, 0.0)),
+        policy_version=policy_version,
+        default_concurrency=default_concurrency,
+    )
+
+
+class RecommendationStore:
+    def __init__(self, policy_version: str = "", default_concurrency: int = 4) -> None:
+        self._current = _empty(policy_version, default_concurrency)
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    @property
+    def current(self) -> Published:
+        return self._current
+
+    def publish(self, evaluation: Evaluation, default_concurrency: int) -> Published:
+        prev = self._current
+        changed = bool(evaluation.changes) or (
+            prev.regime.regime != evaluation.regime.regime
+            or len(prev.recommendations) != len(evaluation.recommendations)
+        )
+        published = Published(
+            seq=prev.seq + 1 if changed else prev.seq,
+            as_of=evaluation.as_of,
+            regime=evaluation.regime,
+            policy_version=evaluation.policy_version,
+            default_concurrency=default_concurrency,
+            recommendations=evaluation.recommendations,
+            by_workload=MappingProxyType({r.workload: r for r in evaluation.recommendations}),
+        )
+        with self._lock:
+            self._current = published
+            waiters, self._waiters = (self._waiters, []) if changed else ([], self._waiters)
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # the waiter's loop has closed
+                loop.call_soon_threadsafe(_wake, future)
+        return published
+
+    async def wait_for_change(self, seq: int, timeout: float) -> bool:
+        """Wait until ``seq`` is superseded (True) or ``timeout`` seconds pass (False)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (loop, future)
+        with self._lock:
+            if self._current.seq != seq:
+                return True
+            self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                if entry in self._waiters:
+                    self._waiters.remove(entry)
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
