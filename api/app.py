@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 import loadsense
 from api.context import AppContext
-from api.routes import health
+from api.routes import health, lineage
 from correlator.service import start_correlator
 from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
 from loadsense.selfmetrics import SelfMetrics
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 StartupHook = Callable[[AppContext], Callable[[], None] | None]
 """Starts a component once the context exists; may return its shutdown callable."""
 
-ROUTERS: tuple[Any, ...] = (health.router,)
+ROUTERS: tuple[Any, ...] = (health.router, lineage.router)
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
 STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator,)

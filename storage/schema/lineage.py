@@ -2,7 +2,12 @@
 
 Retried deliveries are deduplicated by ``ReplacingMergeTree`` on the event identity
 (the sorting key); queries that must not double count read with ``FINAL`` or group
-by the identity (docs/storage.md).
+by the identity (docs/storage.md, docs/lineage.md).
+
+Rows derived from an event carry ``event_hash`` (a hash of the raw event) as the
+replacing version: when two *different* events share an identity (a producer resent a
+run's COMPLETE with other facets), the one with the larger hash wins whatever the
+arrival order, so every table is a function of the set of events received.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ LINEAGE_EVENTS = Table(
         Column("producer", LC),
         Column("schema_url", LC),
         Column("raw", "String", "ZSTD(3)"),
+        Column("event_hash", "UInt64"),
     ),
     order_by=("kind", "event_key"),
+    version="event_hash",
     partition_by="toDate(event_time)",
     ttl_column="event_time",
     shard_key="cityHash64(event_key)",
@@ -50,8 +57,10 @@ RUN_EVENTS = Table(
         Column("job_type", LC),
         Column("error_message", "String"),
         Column("producer", LC),
+        Column("event_hash", "UInt64"),
     ),
     order_by=("run_id", "event_type", "event_time"),
+    version="event_hash",
     partition_by="toDate(event_time)",
     ttl_column="event_time",
     shard_key="cityHash64(run_id)",
@@ -63,8 +72,10 @@ RUNS = View(
     name="runs",
     select="""SELECT
     run_id,
-    argMax(job_namespace, event_time) AS job_namespace,
-    argMax(job_name, event_time) AS job_name,
+    tupleElement(argMax((e.job_namespace, e.job_name), (e.event_time, e.job_namespace, e.job_name)),
+        1) AS job_namespace,
+    tupleElement(argMax((e.job_namespace, e.job_name), (e.event_time, e.job_namespace, e.job_name)),
+        2) AS job_name,
     multiIf(
         countIf(event_type IN ('COMPLETE', 'FAIL', 'ABORT')) = 0, 'RUNNING',
         argMaxIf(event_type, (event_time, event_type), event_type IN ('COMPLETE', 'FAIL', 'ABORT'))
@@ -74,8 +85,8 @@ RUNS = View(
     if(countIf(event_type IN ('COMPLETE', 'FAIL', 'ABORT')) > 0,
        toNullable(maxIf(event_time, event_type IN ('COMPLETE', 'FAIL', 'ABORT'))),
        NULL) AS end_time,
-    anyIf(nominal_start_time, nominal_start_time IS NOT NULL) AS nominal_start_time,
-    anyIf(nominal_end_time, nominal_end_time IS NOT NULL) AS nominal_end_time,
+    min(nominal_start_time) AS nominal_start_time,
+    min(nominal_end_time) AS nominal_end_time,
     maxIf(parent_run_id, parent_run_id != '') AS parent_run_id,
     maxIf(parent_job_namespace, parent_job_namespace != '') AS parent_job_namespace,
     maxIf(parent_job_name, parent_job_name != '') AS parent_job_name,
@@ -83,8 +94,9 @@ RUNS = View(
     maxIf(integration, integration != '') AS integration,
     maxIf(job_type, job_type != '') AS job_type,
     maxIf(error_message, error_message != '') AS error_message,
+    max(event_time) AS last_event_time,
     count() AS events
-FROM {db}.run_events FINAL
+FROM {db}.run_events AS e FINAL
 GROUP BY run_id""",
 )
 
@@ -99,9 +111,12 @@ DATASET_UPDATES = Table(
         Column("job_name", "String"),
         Column("row_count", "Nullable(Int64)"),
         Column("size_bytes", "Nullable(Int64)"),
+        Column("file_count", "Nullable(Int64)"),
         Column("lifecycle_state", LC),
+        Column("event_hash", "UInt64"),
     ),
     order_by=("dataset_namespace", "dataset_name", "event_time", "run_id"),
+    version="event_hash",
     partition_by="toDate(event_time)",
     ttl_column="event_time",
     shard_key="cityHash64(dataset_namespace, dataset_name)",
@@ -143,8 +158,10 @@ DATASET_SCHEMAS = Table(
         Column("schema_hash", "UInt64"),
         Column("field_names", "Array(String)"),
         Column("field_types", "Array(String)"),
+        Column("event_hash", "UInt64"),
     ),
     order_by=("dataset_namespace", "dataset_name", "event_time", "schema_hash"),
+    version="event_hash",
     ttl_column="event_time",
     shard_key="cityHash64(dataset_namespace, dataset_name)",
 )
@@ -159,8 +176,11 @@ QUALITY_ASSERTIONS = Table(
         Column("assertion", "String"),
         Column("column", "String"),
         Column("success", "UInt8"),
+        Column("severity", LC),
+        Column("event_hash", "UInt64"),
     ),
     order_by=("dataset_namespace", "dataset_name", "event_time", "assertion", "column"),
+    version="event_hash",
     ttl_column="event_time",
     shard_key="cityHash64(dataset_namespace, dataset_name)",
 )

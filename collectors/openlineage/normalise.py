@@ -1,0 +1,279 @@
+"""Checked OpenLineage events to rows of the lineage tables (storage/schema/lineage.py).
+
+One pass per event, appending row tuples that are transposed into columns once per
+request: this is the ingest hot path, so no models and no per-row dicts. What goes
+where is tabulated in docs/lineage.md. Every row is a function of its event alone
+(never of what arrived before), which is what makes arrival order irrelevant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from collectors.openlineage import facets
+from collectors.openlineage.validate import Checked
+from storage.writer import RowBatch
+
+EVENT_COLUMNS = (
+    "event_time",
+    "received_at",
+    "kind",
+    "event_type",
+    "event_key",
+    "run_id",
+    "job_namespace",
+    "job_name",
+    "dataset_namespace",
+    "dataset_name",
+    "producer",
+    "schema_url",
+    "raw",
+    "event_hash",
+)
+RUN_COLUMNS = (
+    "run_id",
+    "event_type",
+    "event_time",
+    "job_namespace",
+    "job_name",
+    "nominal_start_time",
+    "nominal_end_time",
+    "parent_run_id",
+    "parent_job_namespace",
+    "parent_job_name",
+    "processing_type",
+    "integration",
+    "job_type",
+    "error_message",
+    "producer",
+    "event_hash",
+)
+UPDATE_COLUMNS = (
+    "dataset_namespace",
+    "dataset_name",
+    "event_time",
+    "run_id",
+    "job_namespace",
+    "job_name",
+    "row_count",
+    "size_bytes",
+    "file_count",
+    "lifecycle_state",
+    "event_hash",
+)
+EDGE_COLUMNS = (
+    "job_namespace",
+    "job_name",
+    "dataset_namespace",
+    "dataset_name",
+    "direction",
+    "run_id",
+    "source",
+    "event_time",
+)
+SCHEMA_COLUMNS = (
+    "dataset_namespace",
+    "dataset_name",
+    "event_time",
+    "run_id",
+    "schema_hash",
+    "field_names",
+    "field_types",
+    "event_hash",
+)
+ASSERTION_COLUMNS = (
+    "dataset_namespace",
+    "dataset_name",
+    "event_time",
+    "run_id",
+    "assertion",
+    "column",
+    "success",
+    "severity",
+    "event_hash",
+)
+
+_ROW_OVERHEAD = 256  # rough bytes per derived row, for the writer's queue bound
+
+
+def hash64(text: str) -> int:
+    """A stable 64-bit hash (the replacing version of derived rows; see storage docs)."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+def event_key(c: Checked) -> str:
+    """The event identity ``lineage_events`` deduplicates on.
+
+    RunEvent: ``runId|eventType|eventTime``. Job and dataset events: namespace, name and
+    time, the namespace length-prefixed so that no two identities spell the same key.
+    """
+    if c.kind == "run":
+        return f"{c.run_id}|{c.event_type}|{c.event_time}"
+    if c.kind == "job":
+        ns, name = c.job_namespace, c.job_name
+    else:
+        ns, name = c.dataset_namespace, c.dataset_name
+    return f"{len(ns)}:{ns}|{name}|{c.event_time}"
+
+
+class LineageRows:
+    """Rows for every lineage table, accumulated over the events of one request."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.runs: list[tuple[Any, ...]] = []
+        self.updates: list[tuple[Any, ...]] = []
+        self.edges: list[tuple[Any, ...]] = []
+        self.schemas: list[tuple[Any, ...]] = []
+        self.assertions: list[tuple[Any, ...]] = []
+        self.nbytes = 0
+
+    def add(self, c: Checked, received_ns: int) -> None:
+        h = hash64(c.raw)
+        self.events.append(
+            (
+                c.event_time,
+                received_ns,
+                c.kind,
+                c.event_type,
+                event_key(c),
+                c.run_id,
+                c.job_namespace,
+                c.job_name,
+                c.dataset_namespace,
+                c.dataset_name,
+                c.producer,
+                c.schema_url,
+                c.raw,
+                h,
+            )
+        )
+        self.nbytes += len(c.raw) + _ROW_OVERHEAD
+        if c.kind == "run":
+            self._run(c, h)
+        if c.kind == "dataset":
+            ds = c.event["dataset"]
+            ident = facets.identity(ds)
+            self._schema(ident, ds.get("facets"), c, h)
+            self._assertions(ident, ds, c, h)
+        else:
+            self._datasets(c, h)
+
+    def _run(self, c: Checked, h: int) -> None:
+        run_facets = c.event["run"].get("facets")
+        start, end = facets.nominal_time(run_facets)
+        parent_run, parent_ns, parent_name = facets.parent(run_facets)
+        processing, integration, job_type = facets.job_type(c.event["job"].get("facets"))
+        self.runs.append(
+            (
+                c.run_id,
+                c.event_type,
+                c.event_time,
+                c.job_namespace,
+                c.job_name,
+                start,
+                end,
+                parent_run,
+                parent_ns,
+                parent_name,
+                processing,
+                integration,
+                job_type,
+                facets.error_message(run_facets),
+                c.producer,
+                h,
+            )
+        )
+
+    def _datasets(self, c: Checked, h: int) -> None:
+        source = "run" if c.kind == "run" else "job"
+        seen_edges: set[tuple[str, str, str]] = set()
+        seen_schemas: set[tuple[str, str]] = set()
+        seen_updates: set[tuple[str, str]] = set()
+        for direction, datasets in (("input", c.inputs), ("output", c.outputs)):
+            for ds in datasets:
+                ident = facets.identity(ds)
+                ns, name = ident
+                if (direction, ns, name) not in seen_edges:
+                    seen_edges.add((direction, ns, name))
+                    self.edges.append(
+                        (
+                            c.job_namespace,
+                            c.job_name,
+                            ns,
+                            name,
+                            direction,
+                            c.run_id,
+                            source,
+                            c.event_time,
+                        )
+                    )
+                if ident not in seen_schemas and self._schema(ident, ds.get("facets"), c, h):
+                    seen_schemas.add(ident)
+                self._assertions(ident, ds, c, h)
+                if direction == "output" and c.event_type == "COMPLETE":
+                    if ident in seen_updates:
+                        continue
+                    seen_updates.add(ident)
+                    rows, size, files = facets.output_statistics(ds)
+                    self.updates.append(
+                        (
+                            ns,
+                            name,
+                            c.event_time,
+                            c.run_id,
+                            c.job_namespace,
+                            c.job_name,
+                            rows,
+                            size,
+                            files,
+                            facets.lifecycle_state(ds),
+                            h,
+                        )
+                    )
+
+    def _schema(self, ident: tuple[str, str], ds_facets: Any, c: Checked, h: int) -> bool:
+        fields = facets.schema_fields(ds_facets)
+        if fields is None:
+            return False
+        names, types = fields
+        digest = hash64(json.dumps([names, types]))
+        self.schemas.append((ident[0], ident[1], c.event_time, c.run_id, digest, names, types, h))
+        return True
+
+    def _assertions(self, ident: tuple[str, str], ds: dict[str, Any], c: Checked, h: int) -> None:
+        for assertion, column, success, severity in facets.assertions(ds):
+            self.assertions.append(
+                (
+                    ident[0],
+                    ident[1],
+                    c.event_time,
+                    c.run_id,
+                    assertion,
+                    column,
+                    int(success),
+                    severity,
+                    h,
+                )
+            )
+
+    def batches(self) -> tuple[RowBatch, ...]:
+        """Column-oriented batches for the non-empty tables."""
+        tables = (
+            ("lineage_events", EVENT_COLUMNS, self.events),
+            ("run_events", RUN_COLUMNS, self.runs),
+            ("dataset_updates", UPDATE_COLUMNS, self.updates),
+            ("lineage_edges", EDGE_COLUMNS, self.edges),
+            ("dataset_schemas", SCHEMA_COLUMNS, self.schemas),
+            ("quality_assertions", ASSERTION_COLUMNS, self.assertions),
+        )
+        out: list[RowBatch] = []
+        for table, columns, rows in tables:
+            if not rows:
+                continue
+            data = list(zip(*rows, strict=True))
+            share = self.nbytes if table == "lineage_events" else len(rows) * _ROW_OVERHEAD
+            out.append(RowBatch(table, columns, tuple(data), len(rows), share))
+        return tuple(out)

@@ -1,0 +1,53 @@
+"""RFC 3339 timestamps to integer nanoseconds, without losing the nanoseconds.
+
+``datetime.fromisoformat`` stops at microseconds and accepts forms RFC 3339 does not
+(no offset, week dates); Spark and Flink producers send nanosecond fractions. This
+parser takes exactly ``date "T" time fraction? offset`` and keeps up to nine digits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NS = 1_000_000_000
+
+MAX_NS = 9_223_372_036_854_775_807
+"""Largest instant ClickHouse ``DateTime64(9)`` holds (2262-04-11)."""
+
+
+class TimeFormatError(ValueError):
+    """The text is not an RFC 3339 date-time with an offset."""
+
+
+def rfc3339_ns(text: str) -> int:
+    """Nanoseconds since the Unix epoch for ``text``, or :class:`TimeFormatError`.
+
+    Fractions beyond nine digits are truncated. The offset is required: an instant
+    without one is ambiguous, which is what RFC 3339 exists to prevent.
+    """
+    m = _RFC3339.fullmatch(text)
+    if m is None:
+        raise TimeFormatError("not an RFC 3339 date-time (e.g. 2024-05-01T12:00:00.000Z)")
+    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
+    if hour > 23 or minute > 59 or second > 59:
+        raise TimeFormatError("time of day out of range")
+    try:
+        days = date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    except ValueError as exc:
+        raise TimeFormatError(f"invalid date: {exc}") from None
+    seconds = days * 86400 + hour * 3600 + minute * 60 + second
+    if m.group(9):
+        off_h, off_m = int(m.group(10)), int(m.group(11))
+        if off_h > 23 or off_m > 59:
+            raise TimeFormatError("offset out of range")
+        offset = off_h * 3600 + off_m * 60
+        seconds -= offset if m.group(9) == "+" else -offset
+    fraction = m.group(7)
+    nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
+    return seconds * _NS + nanos

@@ -1,0 +1,197 @@
+"""Validation of one OpenLineage event (spec 2-0-x): accept it whole or say what is wrong.
+
+:func:`check` either returns a :class:`Checked` event, with the core fields already
+parsed (event time in nanoseconds, canonical run UUID), or raises
+:class:`~loadsense.errors.InvalidInput` naming the field (a JSON path such as
+``inputs[2].name``) and the reason. Only the core of the event is validated; facets are
+the extension point of OpenLineage, so a facet we do not know, or one we cannot read,
+never rejects an event (the raw event keeps it).
+
+Leniency for producers seen in the wild: ``schemaUrl`` for ``schemaURL``, ``null`` for
+``facets``, ``inputs`` and ``outputs``, a lower-case ``eventType``. A RunEvent without
+``eventType`` is stored as ``OTHER`` (the spec's type for extra metadata about a run).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, NamedTuple
+
+from collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
+from loadsense.errors import InvalidInput
+
+RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
+
+DEFAULT_MAX_FUTURE_SKEW_S = 300.0
+"""An eventTime more than this far ahead of the receiver's clock is refused (clock bugs
+would otherwise pin runs in the future and hide them from every time-window signal)."""
+
+_SHOWN = 80  # characters of a bad value echoed back in a message
+
+
+class Checked(NamedTuple):
+    """A valid event and its parsed core; ``raw`` is the event's JSON text as received."""
+
+    kind: str  # run | job | dataset
+    event: dict[str, Any]
+    raw: str
+    event_time: int  # ns since the epoch
+    event_type: str  # RunEvent only; '' for job and dataset events
+    run_id: str  # canonical lower-case UUID; '' unless a RunEvent
+    job_namespace: str
+    job_name: str
+    dataset_namespace: str  # DatasetEvent only
+    dataset_name: str
+    producer: str
+    schema_url: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+def _required_string(obj: dict[str, Any], key: str, path: str) -> str:
+    value = obj.get(key)
+    if value is None:
+        raise InvalidInput(f"{path} is required", field=path)
+    if not isinstance(value, str):
+        raise InvalidInput(f"{path} must be a string, got {type(value).__name__}", field=path)
+    if not value.strip():
+        raise InvalidInput(f"{path} must not be empty", field=path)
+    return value
+
+
+def _object(obj: dict[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        raise InvalidInput(f"{path} is required", field=path)
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{path} must be an object, got {type(value).__name__}", field=path)
+    return value
+
+
+def _datasets(event: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = event.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"{key} must be an array, got {type(value).__name__}", field=key)
+    for i, ds in enumerate(value):
+        path = f"{key}[{i}]"
+        if not isinstance(ds, dict):
+            raise InvalidInput(f"{path} must be an object", field=path)
+        _required_string(ds, "namespace", f"{path}.namespace")
+        _required_string(ds, "name", f"{path}.name")
+    return value
+
+
+def _event_time(event: dict[str, Any], now_ns: int, max_skew_ns: int, max_age_ns: int) -> int:
+    text = _required_string(event, "eventTime", "eventTime")
+    try:
+        ns = rfc3339_ns(text)
+    except TimeFormatError as exc:
+        raise InvalidInput(f"eventTime {_shown(text)}: {exc}", field="eventTime") from None
+    if ns < 0 or ns > MAX_NS:
+        raise InvalidInput(
+            f"eventTime {_shown(text)} is outside 1970-01-01..2262-04-11", field="eventTime"
+        )
+    if ns > now_ns + max_skew_ns:
+        ahead = (ns - now_ns) / 1e9
+        raise InvalidInput(
+            f"eventTime {_shown(text)} is {ahead:.0f}s in the future "
+            f"(allowed clock skew: {max_skew_ns / 1e9:.0f}s)",
+            field="eventTime",
+        )
+    if max_age_ns and ns < now_ns - max_age_ns:
+        raise InvalidInput(
+            f"eventTime {_shown(text)} is older than the retention window "
+            f"({max_age_ns / 86400e9:g} days): it would expire on arrival",
+            field="eventTime",
+        )
+    return ns
+
+
+def _run_id(run: dict[str, Any]) -> str:
+    text = _required_string(run, "runId", "run.runId")
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise InvalidInput(f"run.runId is not a UUID: {_shown(text)}", field="run.runId") from None
+
+
+def _event_type(event: dict[str, Any]) -> str:
+    value = event.get("eventType")
+    if value is None:
+        return "OTHER"
+    if isinstance(value, str) and value.upper() in RUN_EVENT_TYPES:
+        return value.upper()
+    allowed = ", ".join(sorted(RUN_EVENT_TYPES))
+    raise InvalidInput(f"eventType {_shown(value)} is not one of {allowed}", field="eventType")
+
+
+def check(event: Any, raw: str, now_ns: int, max_skew_ns: int, max_age_ns: int = 0) -> Checked:
+    """Validate ``event`` (decoded JSON) received at ``now_ns``; see the module docstring.
+
+    ``eventTime`` must lie within ``[now - max_age_ns, now + max_skew_ns]`` (no lower
+    bound when ``max_age_ns`` is 0): rows older than the retention would be dropped by
+    the table TTL as they arrive, and a refusal says so where silence would not.
+    """
+    if not isinstance(event, dict):
+        raise InvalidInput(f"an event must be a JSON object, got {type(event).__name__}")
+    event_time = _event_time(event, now_ns, max_skew_ns, max_age_ns)
+    producer = _required_string(event, "producer", "producer")
+    if "schemaURL" in event or "schemaUrl" not in event:
+        schema_url = _required_string(event, "schemaURL", "schemaURL")
+    else:
+        schema_url = _required_string(event, "schemaUrl", "schemaURL")
+    if "run" in event:
+        run_id = _run_id(_object(event, "run", "run"))
+        event_type = _event_type(event)
+        job = _object(event, "job", "job")
+        kind = "run"
+    elif "dataset" in event:
+        dataset = _object(event, "dataset", "dataset")
+        return Checked(
+            "dataset",
+            event,
+            raw,
+            event_time,
+            "",
+            "",
+            "",
+            "",
+            _required_string(dataset, "namespace", "dataset.namespace"),
+            _required_string(dataset, "name", "dataset.name"),
+            producer,
+            schema_url,
+            [],
+            [],
+        )
+    elif "job" in event:
+        run_id, event_type, kind = "", "", "job"
+        job = _object(event, "job", "job")
+    else:
+        raise InvalidInput(
+            "cannot tell the event kind: a RunEvent needs run and job, a JobEvent job, "
+            "a DatasetEvent dataset",
+            field="run",
+        )
+    return Checked(
+        kind,
+        event,
+        raw,
+        event_time,
+        event_type,
+        run_id,
+        _required_string(job, "namespace", "job.namespace"),
+        _required_string(job, "name", "job.name"),
+        "",
+        "",
+        producer,
+        schema_url,
+        _datasets(event, "inputs"),
+        _datasets(event, "outputs"),
+    )
