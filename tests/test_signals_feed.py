@@ -137,3 +137,26 @@ class Feed:
                 "event_time": [at_ns] * len(inputs),
             },
         )
+
+    def queue_samples(
+        self,
+        queue: str,
+        field: str,
+        points: Sequence[tuple[int, float]],
+        *,
+        start_ns: Sequence[int] = (),
+        source: str = "loadsense.queue",
+    ) -> None:
+        """``(time_ns, value)`` samples of one queue field (``start_ns``: series starts)."""
+        n = len(points)
+        self._insert(
+            "queue_samples",
+            {
+                "queue_name": [queue] * n,
+                "field": [field] * n,
+                "source": [source] * n,
+                "time": [t for t, _ in points],
+                "start_time": list(start_ns) or [points[0][0]] * n,
+                "value": [v for _, v in points],
+            },
+        )
