@@ -1,10 +1,28 @@
-"""Host contention per host (docs/signals.md)."""
+"""Host contention per host (docs/signals.md#hosts).
+
+Per host and resource (cpu, memory, io), from ``host_samples`` in the last
+``host_window_s`` (default 60 s), the latest value of each source:
+
+- pressure: PSI ``some avg10`` as a fraction of time stalled (``stall = 'some'``) is
+  the resource's contention when present;
+- else utilisation (``stall = ''``; io also from ``resource = 'disk'``) mapped through
+  the knees ``[low, high]``: ``clamp((u - low) / (high - low), 0, 1)``.
+
+``contention`` is the max over the three (unknown when the host has no sample). The
+services and jobs seen on the host are the ``service.name`` values of spans, metric
+points and queue samples carrying its ``host.name`` in W; a name is a job when a
+lineage job has that name and it serves no SERVER spans (jobs are then reported as
+``namespace/name``), else a service.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from signals.config import RESOURCES
 from signals.contract import Params
+from signals.latency import LatencyRow
+from signals.sql import AS_OF, render, since
 from storage.client import Storage
 
 KIND = "hosts"
@@ -22,5 +40,92 @@ class HostRow:
     jobs: tuple[str, ...] = ()
 
 
+_SAMPLES_SQL = """
+SELECT host_name, if(resource = 'disk', 'io', resource) AS res, stall = 'some' AS psi,
+       max(latest) AS value
+FROM (
+    SELECT host_name, resource, stall, source, argMax(value, time) AS latest
+    FROM host_samples FINAL
+    WHERE time > @since@ AND time <= @as_of@
+      AND (stall = 'some' OR stall = '')
+      AND resource IN ('cpu', 'memory', 'io', 'disk')
+    GROUP BY host_name, resource, stall, source
+)
+GROUP BY host_name, res, psi
+"""
+
+_MEMBERS_SQL = """
+SELECT host_name, groupUniqArray(service_name)
+FROM (
+    SELECT host_name, service_name FROM spans
+    WHERE start_time > @window@ AND start_time <= @as_of@ AND host_name != ''
+      AND service_name != ''
+    GROUP BY host_name, service_name
+    UNION ALL
+    SELECT host_name, service_name FROM metric_points
+    WHERE time > @window@ AND time <= @as_of@ AND host_name != '' AND service_name != ''
+    GROUP BY host_name, service_name
+    UNION ALL
+    SELECT host_name, service_name FROM queue_samples
+    WHERE time > @window@ AND time <= @as_of@ AND host_name != '' AND service_name != ''
+    GROUP BY host_name, service_name
+)
+GROUP BY host_name
+"""
+
+
+def knee(u: float, low: float, high: float) -> float:
+    """Utilisation mapped to contention: 0 below ``low``, 1 above ``high``, linear between."""
+    return min(1.0, max(0.0, (u - low) / (high - low)))
+
+
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[HostRow, ...]:
-    return ()
+    """Host rows for every host with samples or telemetry (module docstring)."""
+    cfg = params.config
+    base = {"as_of": as_of_ns, "hw": cfg.host_window_s, "w": cfg.window_s}
+    samples = storage.client.query(
+        render(_SAMPLES_SQL, since=since("hw"), as_of=AS_OF), parameters=base
+    ).result_rows
+    members = storage.client.query(
+        render(_MEMBERS_SQL, window=since("w"), as_of=AS_OF), parameters=base
+    ).result_rows
+    readings: dict[str, dict[tuple[str, bool], float]] = {}
+    for host, resource, psi, value in samples:
+        readings.setdefault(str(host), {})[(str(resource), bool(psi))] = float(value)
+    seen = {str(h): set(map(str, names)) for h, names in members}
+    servers = {r.subject for r in params.earlier.get("latency", ()) if isinstance(r, LatencyRow)}
+    jobs_by_name: dict[str, set[str]] = {}
+    for job in (*params.graph.produces, *params.graph.consumes):
+        jobs_by_name.setdefault(job.partition("/")[2] or job, set()).add(job)
+    rows = []
+    for host in sorted(set(readings) | set(seen)):
+        values = readings.get(host, {})
+        knees = cfg.knees_for(host)
+        levels: dict[str, float | None] = {}
+        kinds: set[str] = set()
+        for resource in RESOURCES:
+            if (resource, True) in values:
+                levels[resource] = min(1.0, max(0.0, values[(resource, True)]))
+                kinds.add("psi")
+            elif (resource, False) in values:
+                levels[resource] = knee(values[(resource, False)], *knees[resource])
+                kinds.add("utilisation")
+            else:
+                levels[resource] = None
+        known = [v for v in levels.values() if v is not None]
+        names = seen.get(host, set())
+        jobs = {j for n in names if n not in servers for j in jobs_by_name.get(n, ())}
+        job_names = {n for n in names if n not in servers and n in jobs_by_name}
+        rows.append(
+            HostRow(
+                subject=host,
+                cpu=levels["cpu"],
+                memory=levels["memory"],
+                io=levels["io"],
+                contention=max(known) if known else None,
+                source="mixed" if len(kinds) > 1 else (kinds.pop() if kinds else "none"),
+                services=tuple(sorted(names - job_names)),
+                jobs=tuple(sorted(jobs)),
+            )
+        )
+    return tuple(rows)

@@ -160,3 +160,21 @@ class Feed:
                 "value": [v for _, v in points],
             },
         )
+
+    def host_sample(
+        self, host: str, resource: str, stall: str, at_ns: int, value: float, source: str = ""
+    ) -> None:
+        source = source or (
+            "loadsense.host.pressure" if stall else f"system.{resource}.utilization"
+        )
+        self._insert(
+            "host_samples",
+            {
+                "host_name": [host],
+                "time": [at_ns],
+                "resource": [resource],
+                "stall": [stall],
+                "source": [source],
+                "value": [value],
+            },
+        )
