@@ -178,3 +178,35 @@ class Feed:
                 "value": [value],
             },
         )
+
+    def schema(self, dataset: str, at_ns: int, fields: dict[str, str]) -> None:
+        ns, name = _split(dataset)
+        self._insert(
+            "dataset_schemas",
+            {
+                "dataset_namespace": [ns],
+                "dataset_name": [name],
+                "event_time": [at_ns],
+                "run_id": [str(uuid.uuid4())],
+                "schema_hash": [hash(tuple(sorted(fields.items()))) & ((1 << 64) - 1)],
+                "field_names": [list(fields)],
+                "field_types": [list(fields.values())],
+            },
+        )
+
+    def assertions(self, dataset: str, at_ns: int, results: Sequence[bool]) -> None:
+        ns, name = _split(dataset)
+        run_id = str(uuid.uuid4())
+        n = len(results)
+        self._insert(
+            "quality_assertions",
+            {
+                "dataset_namespace": [ns] * n,
+                "dataset_name": [name] * n,
+                "event_time": [at_ns] * n,
+                "run_id": [run_id] * n,
+                "assertion": [f"check_{k}" for k in range(n)],
+                "column": [""] * n,
+                "success": [1 if ok else 0 for ok in results],
+            },
+        )
