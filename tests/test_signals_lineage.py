@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from signals.evaluate import evaluate_all
 from signals.config import SignalsConfig
+from signals.evaluate import evaluate_all
 from signals.lineage import LineageRow
 from storage.client import Storage
 from tests.test_signals_feed import NS, T0, Feed, unique
