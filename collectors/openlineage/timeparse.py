@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from datetime import date
 
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+_RFC3339 = re.compile(  # [0-9], not \d: \d also matches other scripts' digits
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
 )
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NS = 1_000_000_000
