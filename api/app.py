@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse
 
 import loadsense
 from api.context import AppContext
-from api.routes import health, lineage
+from api.routes import health, lineage, recommendations, signals
+from correlator.dispatch.service import start_dispatch
 from correlator.service import start_correlator
 from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
 from loadsense.selfmetrics import SelfMetrics
@@ -31,10 +32,15 @@ logger = logging.getLogger(__name__)
 StartupHook = Callable[[AppContext], Callable[[], None] | None]
 """Starts a component once the context exists; may return its shutdown callable."""
 
-ROUTERS: tuple[Any, ...] = (health.router, lineage.router)
+ROUTERS: tuple[Any, ...] = (
+    health.router,
+    lineage.router,
+    signals.router,
+    recommendations.router,
+)
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
-STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator,)
+STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch)
 """Components started with the app (the correlator), stopped in reverse order."""
 
 
