@@ -51,6 +51,11 @@ class RecommendationStore:
     def current(self) -> Published:
         return self._current
 
+    @property
+    def waiting(self) -> int:
+        """Long polls currently waiting for a change."""
+        return len(self._waiters)
+
     def publish(self, evaluation: Evaluation, default_concurrency: int) -> Published:
         prev = self._current
         changed = bool(evaluation.changes) or (

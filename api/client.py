@@ -1,0 +1,213 @@
+"""A small typed client for Loadsense's dispatch API, for schedulers and their plug-ins.
+
+    from api.client import LoadsenseClient
+
+    with LoadsenseClient("http://loadsense:4318", token="...") as ls:
+        for rec in ls.recommendations(cls="etl-transform"):
+            print(rec.workload, rec.action, rec.priority, rec.max_concurrency)
+        changed = ls.wait_for_change(timeout=30)  # long poll; None when nothing changed
+
+The client keeps the ETag of the latest list it fetched, so ``wait_for_change`` returns
+only when the recommendations (for the same filters) differ from what it last saw.
+Responses are plain frozen dataclasses; errors raise :class:`LoadsenseAPIError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+
+class LoadsenseAPIError(Exception):
+    """An HTTP error answer: status, the stable ``error`` code and the message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Reason:
+    signal: str
+    subject: str
+    value: float | bool | str | None
+    op: str
+    threshold: float | bool | str | list[str] | None
+    rule: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    workload: str
+    cls: str
+    action: str
+    priority: int
+    max_concurrency: int | None
+    rate_per_s: float | None
+    recommended_concurrency: int
+    defer_until: datetime | None
+    resume_when: str | None
+    reasons: tuple[Reason, ...]
+    regime: str
+    confidence: str
+    issued_at: datetime
+    expires_at: datetime
+    policy_version: str
+
+    @property
+    def held(self) -> bool:
+        """True when the workload should not start now (defer or pause)."""
+        return self.action in {"defer", "pause"}
+
+
+@dataclass(frozen=True)
+class Regime:
+    regime: str
+    etl_pressure: float
+    ml_pressure: float
+    since: datetime | None
+    as_of: datetime | None
+    policy_version: str
+
+
+def _time(raw: str | None) -> datetime | None:
+    return None if raw is None else datetime.fromisoformat(raw.replace("Z", "+00:00"))
+
+
+def parse_recommendation(doc: dict[str, Any]) -> Recommendation:
+    issued = _time(doc["issued_at"])
+    expires = _time(doc["expires_at"])
+    assert issued is not None and expires is not None
+    return Recommendation(
+        workload=doc["workload"],
+        cls=doc["class"],
+        action=doc["action"],
+        priority=int(doc["priority"]),
+        max_concurrency=doc.get("max_concurrency"),
+        rate_per_s=doc.get("rate_per_s"),
+        recommended_concurrency=int(doc["recommended_concurrency"]),
+        defer_until=_time(doc.get("defer_until")),
+        resume_when=doc.get("resume_when"),
+        reasons=tuple(Reason(**r) for r in doc.get("reasons", ())),
+        regime=doc["regime"],
+        confidence=doc["confidence"],
+        issued_at=issued,
+        expires_at=expires,
+        policy_version=doc["policy_version"],
+    )
+
+
+class LoadsenseClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+        self._timeout = timeout
+        self._etags: dict[tuple[tuple[str, str], ...], str] = {}
+        self.last: dict[tuple[tuple[str, str], ...], list[Recommendation]] = {}
+
+    def __enter__(self) -> LoadsenseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _get(self, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._http.get(path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                code, message = str(body.get("error", "")), str(body.get("message", ""))
+            except ValueError:
+                code, message = "http", response.text[:200]
+            raise LoadsenseAPIError(response.status_code, code, message)
+        return response
+
+    @staticmethod
+    def _params(cls: str | None, action: str | None, workload: str | None) -> dict[str, str]:
+        raw = {"class": cls, "action": action, "workload": workload}
+        return {k: v for k, v in raw.items() if v is not None}
+
+    def recommendations(
+        self, cls: str | None = None, action: str | None = None, workload: str | None = None
+    ) -> list[Recommendation]:
+        """Current recommendations, optionally filtered (``workload`` is a glob)."""
+        params = self._params(cls, action, workload)
+        response = self._get("/api/v1/recommendations", params=params)
+        return self._remember(params, response)
+
+    def _remember(self, params: dict[str, str], response: httpx.Response) -> list[Recommendation]:
+        key = tuple(sorted(params.items()))
+        recs = [parse_recommendation(d) for d in response.json()["recommendations"]]
+        self._etags[key] = response.headers.get("etag", "")
+        self.last[key] = recs
+        return recs
+
+    def wait_for_change(
+        self,
+        timeout: float = 30.0,
+        cls: str | None = None,
+        action: str | None = None,
+        workload: str | None = None,
+    ) -> list[Recommendation] | None:
+        """Long-poll until the filtered recommendations differ from the last ones seen.
+
+        Returns the new list, or None when ``timeout`` passed without a change. The first
+        call with a given filter returns at once with the current list.
+        """
+        params = self._params(cls, action, workload)
+        key = tuple(sorted(params.items()))
+        etag = self._etags.get(key)
+        if etag is None:
+            return self.recommendations(cls, action, workload)
+        response = self._get(
+            "/api/v1/recommendations",
+            params={**params, "wait": str(timeout)},
+            headers={"If-None-Match": etag},
+            timeout=timeout + self._timeout,
+        )
+        if response.status_code == 304:
+            return None
+        return self._remember(params, response)
+
+    def recommendation(self, workload: str) -> Recommendation:
+        return parse_recommendation(self._get(f"/api/v1/recommendations/{workload}").json())
+
+    def concurrency(self, workload: str) -> int:
+        """What KEDA's metrics-api scaler reads: ``GET /api/v1/keda/{workload}``."""
+        return int(self._get(f"/api/v1/keda/{workload}").json()["value"])
+
+    def regime(self) -> Regime:
+        doc = self._get("/api/v1/regime").json()
+        return Regime(
+            regime=doc["regime"],
+            etl_pressure=float(doc["pressures"]["etl"]),
+            ml_pressure=float(doc["pressures"]["ml"]),
+            since=_time(doc.get("since")),
+            as_of=_time(doc.get("as_of")),
+            policy_version=doc["policy"]["version"],
+        )
+
+    def history(self, workload: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        params: dict[str, str | int] = {"limit": limit}
+        if workload:
+            params["workload"] = workload
+        entries: list[dict[str, Any]] = self._get(
+            "/api/v1/recommendations/history", params=params
+        ).json()["entries"]
+        return entries

@@ -1,0 +1,468 @@
+"""Dispatch recommendations for schedulers: REST with ETag and long poll, KEDA, regime.
+
+* ``GET /api/v1/recommendations``: filters ``class``, ``action``, ``workload`` (glob).
+  A weak ``ETag`` covers the *decisions* in the filtered view (not the per-tick
+  refresh of ``expires_at`` and reason values); ``If-None-Match`` answers 304.
+  ``?wait=N`` (seconds, capped by ``dispatch.max_wait_s``) long-polls: the answer comes
+  as soon as the filtered view changes, else 304 (or 200 without ``If-None-Match``).
+* ``GET /api/v1/recommendations/{workload}``, ``GET /api/v1/recommendations/history``.
+* ``GET /api/v1/regime``: the regime, both pressures as numbers, the policy in force.
+* ``GET /api/v1/keda/{workload}``: ``{"value": n}`` for KEDA's ``metrics-api`` scaler.
+
+The list is served from JSON rendered once per published tick, so a poll costs a filter
+and a hash, not a model validation (bench/recommendations.py). docs/dispatch.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import math
+import time
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import require_read
+from api.context import context
+from correlator.dispatch.audit import AuditEntry, read_history
+from correlator.dispatch.classes import CLASSES
+from correlator.dispatch.policy import ACTIONS
+from correlator.dispatch.recommendation import Recommendation
+from correlator.dispatch.service import EXTENSION_KEY, DispatchStep
+from correlator.dispatch.store import Published
+from loadsense.errors import InvalidInput, LoadsenseError, NotFound
+
+router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+
+ActionName = Literal["boost", "admit", "throttle", "defer", "pause"]
+ClassName = Literal[
+    "online-inference",
+    "batch-scoring",
+    "feature-refresh",
+    "etl-transform",
+    "validation",
+    "retraining",
+    "exploratory",
+]
+RegimeName = Literal["calm", "etl-heavy", "serving-critical", "overload"]
+
+
+class DispatchUnavailable(LoadsenseError):
+    code = "unavailable"
+    status = 503
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="Stable machine code (invalid, not_found, unauthorized...)")
+    message: str
+    field: str | None = None
+
+
+class ReasonModel(BaseModel):
+    signal: str = Field(description="Fact or signal the rule compared (docs/dispatch.md)")
+    subject: str = Field(description="What the value is about: a dataset, service or workload")
+    value: float | bool | str | None
+    op: str = Field(description="Comparison: eq, ne, lt, le, gt, ge, in, not_in, glob")
+    threshold: float | bool | str | list[str] | None
+    rule: str = Field(description="Policy rule, 'default', or 'envelope:<limit>'")
+
+
+class RecommendationModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    workload: str
+    class_: ClassName = Field(alias="class")
+    action: ActionName
+    priority: int = Field(ge=0, le=100)
+    max_concurrency: int | None = Field(description="Cap when throttled or boosted")
+    rate_per_s: float | None = Field(description="Rate limit when throttled by rate")
+    recommended_concurrency: int = Field(description="What a scaler should run (KEDA value)")
+    defer_until: datetime | None
+    resume_when: str | None = Field(description="Condition that ends a deferral")
+    reasons: list[ReasonModel]
+    regime: RegimeName
+    confidence: Literal["high", "medium", "low"]
+    issued_at: datetime = Field(description="When this decision was first issued")
+    expires_at: datetime = Field(description="Refreshed every tick; stale after this")
+    policy_version: str
+
+
+class RecommendationList(BaseModel):
+    as_of: datetime | None = Field(description="Instant of the latest evaluation")
+    regime: RegimeName
+    policy_version: str
+    recommendations: list[RecommendationModel]
+
+
+class PressuresModel(BaseModel):
+    etl: float = Field(ge=0, le=1, description="ETL load intensity")
+    ml: float = Field(ge=0, le=1, description="ML latency criticality")
+    etl_driver: str = Field(description="queues, dispatch-delay or hosts")
+    ml_driver: str = Field(description="The service with the worst weighted slack")
+
+
+class BoundsModel(BaseModel):
+    enter: float
+    exit: float
+    min_dwell_s: float
+
+
+class PolicyModel(BaseModel):
+    version: str
+    source: str
+    reloads: int
+    error: str | None = Field(description="Why the latest file change was not applied")
+
+
+class RegimeModel(BaseModel):
+    regime: RegimeName
+    since: datetime | None
+    as_of: datetime | None
+    pressures: PressuresModel
+    latched: dict[str, bool] = Field(description="Whether each pressure is latched high")
+    bounds: BoundsModel
+    policy: PolicyModel
+
+
+class HistoryEntryModel(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    issued_at: datetime
+    workload: str
+    class_: str = Field(alias="class")
+    action: str
+    previous_action: str = Field(description="'' when the workload was first seen")
+    priority: int
+    max_concurrency: int | None
+    regime: str
+    confidence: str
+    policy_version: str
+    reasons: list[ReasonModel]
+
+
+class HistoryModel(BaseModel):
+    entries: list[HistoryEntryModel]
+
+
+class KedaValue(BaseModel):
+    value: int = Field(ge=0, description="Recommended concurrency")
+
+
+Responses = dict[int | str, dict[str, Any]]
+_AUTH: Responses = {401: {"model": ErrorBody, "description": "Missing or invalid bearer token"}}
+_UNAVAILABLE: Responses = {503: {"model": ErrorBody, "description": "Dispatch is not running"}}
+_BAD: Responses = {400: {"model": ErrorBody, "description": "Invalid query parameter"}}
+_MISSING: Responses = {
+    404: {"model": ErrorBody, "description": "No recommendation for this workload"}
+}
+
+
+async def _read(request: Request) -> None:
+    # Inline (not in the thread pool like a sync dependency): a poll must stay cheap.
+    require_read(request)
+
+
+def _step(request: Request) -> DispatchStep:
+    step = context(request).extensions.get(EXTENSION_KEY)
+    if not isinstance(step, DispatchStep):
+        raise DispatchUnavailable("dispatch is not running")
+    return step
+
+
+def _iso(ts: float | None) -> str | None:
+    if ts is None or not math.isfinite(ts):
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def recommendation_json(rec: Recommendation, default_concurrency: int) -> dict[str, Any]:
+    return {
+        "workload": rec.workload,
+        "class": rec.cls,
+        "action": rec.action,
+        "priority": rec.priority,
+        "max_concurrency": rec.max_concurrency,
+        "rate_per_s": rec.rate_per_s,
+        "recommended_concurrency": rec.concurrency(default_concurrency),
+        "defer_until": _iso(rec.defer_until),
+        "resume_when": rec.resume_when,
+        "reasons": [{k: _json_value(v) for k, v in r.as_dict().items()} for r in rec.reasons],
+        "regime": rec.regime,
+        "confidence": rec.confidence,
+        "issued_at": _iso(rec.issued_at),
+        "expires_at": _iso(rec.expires_at),
+        "policy_version": rec.policy_version,
+    }
+
+
+class _View:
+    """JSON of one published tick, rendered once and shared by every request."""
+
+    def __init__(self, pub: Published) -> None:
+        self.pub = pub
+        self.items = [
+            (rec, recommendation_json(rec, pub.default_concurrency)) for rec in pub.recommendations
+        ]
+        self.full_tag = self.tag([rec for rec, _ in self.items])
+        self.full_body = self.body([item for _, item in self.items])
+
+    def tag(self, recs: list[Recommendation]) -> str:
+        h = hashlib.blake2b(digest_size=12)
+        h.update(f"{self.pub.regime.regime}|{self.pub.policy_version}|".encode())
+        for rec in recs:
+            h.update(rec.digest.encode())
+        return f'W/"{h.hexdigest()}"'
+
+    def body(self, items: list[dict[str, Any]]) -> bytes:
+        doc = {
+            "as_of": _iso(self.pub.as_of),
+            "regime": self.pub.regime.regime,
+            "policy_version": self.pub.policy_version,
+            "recommendations": items,
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()
+
+
+_VIEW_KEY = "recommendations_view"
+
+
+def _view(request: Request, step: DispatchStep) -> _View:
+    ctx = context(request)
+    pub = step.store.current
+    view = ctx.extensions.get(_VIEW_KEY)
+    if not isinstance(view, _View) or view.pub is not pub:
+        view = _View(pub)
+        ctx.extensions[_VIEW_KEY] = view
+    return view
+
+
+def _filtered(
+    view: _View, cls: str | None, action: str | None, workload: str | None
+) -> tuple[str, bytes]:
+    if cls is None and action is None and workload is None:
+        return view.full_tag, view.full_body
+    chosen = [
+        (rec, item)
+        for rec, item in view.items
+        if (cls is None or rec.cls == cls)
+        and (action is None or rec.action == action)
+        and (workload is None or fnmatch.fnmatchcase(rec.workload, workload))
+    ]
+    return view.tag([r for r, _ in chosen]), view.body([i for _, i in chosen])
+
+
+def _matches(if_none_match: str | None, tag: str) -> bool:
+    if not if_none_match:
+        return False
+    wanted = tag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False
+
+
+def _headers(tag: str) -> dict[str, str]:
+    return {"ETag": tag, "Cache-Control": "no-cache"}
+
+
+def _check_choice(value: str | None, allowed: tuple[str, ...], name: str) -> None:
+    if value is not None and value not in allowed:
+        raise InvalidInput(f"unknown {name} {value!r} (known: {', '.join(allowed)})", field=name)
+
+
+@router.get(
+    "/recommendations",
+    summary="Current recommendations (ETag / If-None-Match; long poll with ?wait=)",
+    dependencies=[Depends(_read)],
+    response_model=RecommendationList,
+    responses={
+        200: {"headers": {"ETag": {"description": "Weak validator of the filtered view"}}},
+        304: {"description": "Unchanged since If-None-Match (also when a long poll times out)"},
+        **_BAD,
+        **_AUTH,
+        **_UNAVAILABLE,
+    },
+)
+async def list_recommendations(
+    request: Request,
+    cls: str | None = Query(None, alias="class", description="Workload class"),
+    action: str | None = Query(None, description="boost, admit, throttle, defer or pause"),
+    workload: str | None = Query(None, description="Glob on the workload name"),
+    wait: float | None = Query(
+        None, description="Long poll: seconds to wait for a change (capped by max_wait_s)"
+    ),
+) -> Response:
+    _check_choice(cls, CLASSES, "class")
+    _check_choice(action, ACTIONS, "action")
+    if wait is not None and not (math.isfinite(wait) and wait >= 0):
+        raise InvalidInput("wait must be a number of seconds >= 0", field="wait")
+    step = _step(request)
+    inm = request.headers.get("if-none-match")
+    tag, body = _filtered(_view(request, step), cls, action, workload)
+    if not wait:
+        if _matches(inm, tag):
+            return Response(status_code=304, headers=_headers(tag))
+        return Response(body, media_type="application/json", headers=_headers(tag))
+    baseline = tag if not inm else None
+    deadline = time.monotonic() + min(wait, step.config.max_wait_s)
+    while True:
+        changed = tag != baseline if baseline is not None else not _matches(inm, tag)
+        if changed:
+            return Response(body, media_type="application/json", headers=_headers(tag))
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            if inm:
+                return Response(status_code=304, headers=_headers(tag))
+            return Response(body, media_type="application/json", headers=_headers(tag))
+        await step.store.wait_for_change(step.store.current.seq, remaining)
+        tag, body = _filtered(_view(request, step), cls, action, workload)
+
+
+def _parse_time(raw: str | None, name: str, default: float) -> float:
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(
+            f"{name} must be an ISO 8601 time or epoch seconds, got {raw!r}", field=name
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _entry(e: AuditEntry) -> HistoryEntryModel:
+    return HistoryEntryModel.model_validate(
+        {
+            "issued_at": datetime.fromtimestamp(e.issued_at, UTC),
+            "workload": e.workload,
+            "class": e.cls,
+            "action": e.action,
+            "previous_action": e.previous_action,
+            "priority": e.priority,
+            "max_concurrency": e.max_concurrency,
+            "regime": e.regime,
+            "confidence": e.confidence,
+            "policy_version": e.policy_version,
+            "reasons": e.reasons,
+        }
+    )
+
+
+@router.get(
+    "/recommendations/history",
+    summary="The audit log: decision changes with their reasons, newest first",
+    dependencies=[Depends(_read)],
+    response_model=HistoryModel,
+    response_model_by_alias=True,
+    responses={**_BAD, **_AUTH},
+)
+async def recommendation_history(
+    request: Request,
+    workload: str | None = Query(None, description="Exact workload name"),
+    from_: str | None = Query(None, alias="from", description="ISO 8601 or epoch seconds"),
+    to: str | None = Query(None, description="ISO 8601 or epoch seconds"),
+    limit: int = Query(100, ge=1, le=10_000),
+) -> HistoryModel:
+    start = _parse_time(from_, "from", 0.0)
+    end = _parse_time(to, "to", 4_102_444_800.0)  # 2100-01-01
+    if not (0 <= start <= end <= 4_102_444_800.0):
+        raise InvalidInput("need 1970 <= from <= to <= 2100", field="from")
+    storage = context(request).storage
+    entries = await run_in_threadpool(read_history, storage, workload or "", start, end, limit)
+    return HistoryModel(entries=[_entry(e) for e in entries])
+
+
+@router.get(
+    "/recommendations/{workload:path}",
+    summary="One workload's recommendation",
+    dependencies=[Depends(_read)],
+    response_model=RecommendationModel,
+    response_model_by_alias=True,
+    responses={
+        304: {"description": "Unchanged since If-None-Match"},
+        **_MISSING,
+        **_AUTH,
+        **_UNAVAILABLE,
+    },
+)
+async def get_recommendation(request: Request, workload: str) -> Response:
+    step = _step(request)
+    view = _view(request, step)
+    rec = view.pub.by_workload.get(workload)
+    if rec is None:
+        raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
+    tag = view.tag([rec])
+    if _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers=_headers(tag))
+    body = json.dumps(recommendation_json(rec, view.pub.default_concurrency)).encode()
+    return Response(body, media_type="application/json", headers=_headers(tag))
+
+
+@router.get(
+    "/keda/{workload:path}",
+    summary='KEDA metrics-api scaler: the recommended concurrency as {"value": n}',
+    dependencies=[Depends(_read)],
+    response_model=KedaValue,
+    responses={**_MISSING, **_AUTH, **_UNAVAILABLE},
+)
+async def keda_value(request: Request, workload: str) -> KedaValue:
+    pub = _step(request).store.current
+    rec = pub.by_workload.get(workload)
+    if rec is None:
+        raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
+    return KedaValue(value=rec.concurrency(pub.default_concurrency))
+
+
+@router.get(
+    "/regime",
+    summary="The dispatch regime, both pressures and the policy in force",
+    dependencies=[Depends(_read)],
+    response_model=RegimeModel,
+    responses={**_AUTH, **_UNAVAILABLE},
+)
+async def get_regime(request: Request) -> RegimeModel:
+    step = _step(request)
+    pub = step.store.current
+    state = pub.regime
+    policy = step.source.policy
+    bounds = policy.options.regime
+    evaluated = pub.as_of is not None
+    return RegimeModel(
+        regime=state.regime,  # type: ignore[arg-type]
+        since=datetime.fromtimestamp(state.since, UTC) if evaluated else None,
+        as_of=datetime.fromtimestamp(pub.as_of, UTC) if pub.as_of is not None else None,
+        pressures=PressuresModel(
+            etl=state.pressures.etl,
+            ml=state.pressures.ml,
+            etl_driver=state.pressures.etl_subject,
+            ml_driver=state.pressures.ml_subject,
+        ),
+        latched={"etl": state.etl_high, "ml": state.ml_high},
+        bounds=BoundsModel(enter=bounds.enter, exit=bounds.exit, min_dwell_s=bounds.min_dwell_s),
+        policy=PolicyModel(
+            version=policy.version,
+            source=policy.source,
+            reloads=step.source.reloads,
+            error=step.source.error,
+        ),
+    )
