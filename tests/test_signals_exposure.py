@@ -8,6 +8,7 @@ from signals.config import SignalsConfig, parse_signals_config
 from signals.evaluate import evaluate_all
 from signals.exposure import ExposureRow
 from storage.client import Storage
+from tests.support.service import Service
 from tests.test_signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
@@ -27,8 +28,8 @@ def exposure(storage: Storage, config: SignalsConfig | None = None) -> dict[str,
 
 
 @pytest.fixture(scope="module")
-def world(storage: Storage) -> dict[str, str]:
-    feed = Feed(storage)
+def world(storage: Storage, service: Service) -> dict[str, str]:
+    feed = Feed(storage, service.url)
     ns = unique("fs")
     names = {
         "F": f"{ns}/features",  # updates 0, 600, 1200 then nothing

@@ -1,7 +1,9 @@
 """Test data for the signal tests: lineage runs, spans, queue and host samples.
 
-``Feed`` writes rows the way the receivers store them. Names are uuid-suffixed by the
-callers so tests sharing the session's database never see each other's data.
+Lineage goes through the real OpenLineage receiver with the ``openlineage-python``
+client (the service acknowledges after commit, so rows are queryable once ``emit``
+returns). Names are uuid-suffixed by the callers so tests sharing the session's
+database never see each other's data.
 """
 
 from __future__ import annotations
@@ -10,12 +12,31 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import (
+    DatasetEvent,
+    InputDataset,
+    Job,
+    JobEvent,
+    OutputDataset,
+    Run,
+    RunEvent,
+    RunState,
+    StaticDataset,
+)
+from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
+from openlineage.client.facet_v2 import nominal_time_run, schema_dataset
 
 from storage.client import Storage
 
 NS = 1_000_000_000
 T0 = (int(time.time()) // 3600 - 24) * 3600 * NS
 """A whole-hour base instant a day ago (inside the retention TTL) for hand-computed tests."""
+
+PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python"
 
 
 def unique(prefix: str) -> str:
@@ -27,13 +48,29 @@ def _split(name: str) -> tuple[str, str]:
     return ns, rest
 
 
+def iso(at_ns: int) -> str:
+    """RFC 3339 with microseconds (the tests' instants are whole seconds)."""
+    stamp = datetime.fromtimestamp(at_ns // 1000 / 1e6, UTC).isoformat(timespec="microseconds")
+    return stamp.replace("+00:00", "Z")
+
+
 @dataclass
 class Feed:
+    """Lineage through the OpenLineage receiver at ``url``; telemetry rows into storage."""
+
     storage: Storage
+    url: str | None = None
 
     def _insert(self, table: str, columns: dict[str, Sequence[object]]) -> None:
         self.storage.client.insert(
             table, list(columns.values()), column_names=list(columns), column_oriented=True
+        )
+
+    def _client(self) -> OpenLineageClient:
+        if self.url is None:
+            raise AssertionError("lineage goes through the receiver: pass a service url")
+        return OpenLineageClient(
+            config={"transport": {"type": "http", "url": self.url, "compression": "gzip"}}
         )
 
     def run(
@@ -48,46 +85,26 @@ class Feed:
         nominal_start_ns: int | None = None,
         run_id: str | None = None,
     ) -> str:
-        """A run's START and terminal events, its edges and (COMPLETE) dataset updates."""
+        """A run's START and terminal RunEvents through ``POST /api/v1/lineage``."""
         run_id = run_id or str(uuid.uuid4())
         jns, jname = _split(job)
-        self._insert(
-            "run_events",
-            {
-                "run_id": [run_id, run_id],
-                "event_type": ["START", state],
-                "event_time": [start_ns, end_ns],
-                "job_namespace": [jns, jns],
-                "job_name": [jname, jname],
-                "nominal_start_time": [nominal_start_ns, nominal_start_ns],
-            },
-        )
-        edges = [(d, "input") for d in inputs] + [(d, "output") for d in outputs]
-        if edges:
-            self._insert(
-                "lineage_edges",
-                {
-                    "job_namespace": [jns] * len(edges),
-                    "job_name": [jname] * len(edges),
-                    "dataset_namespace": [_split(d)[0] for d, _ in edges],
-                    "dataset_name": [_split(d)[1] for d, _ in edges],
-                    "direction": [direction for _, direction in edges],
-                    "run_id": [run_id] * len(edges),
-                    "source": ["run"] * len(edges),
-                    "event_time": [start_ns] * len(edges),
-                },
+        facets: dict[str, Any] = {}
+        if nominal_start_ns is not None:
+            facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
+                nominalStartTime=iso(nominal_start_ns)
             )
-        if state == "COMPLETE" and outputs:
-            self._insert(
-                "dataset_updates",
-                {
-                    "dataset_namespace": [_split(d)[0] for d in outputs],
-                    "dataset_name": [_split(d)[1] for d in outputs],
-                    "event_time": [end_ns] * len(outputs),
-                    "run_id": [run_id] * len(outputs),
-                    "job_namespace": [jns] * len(outputs),
-                    "job_name": [jname] * len(outputs),
-                },
+        client = self._client()
+        for event_type, at in ((RunState.START, start_ns), (RunState[state], end_ns)):
+            client.emit(
+                RunEvent(
+                    eventType=event_type,
+                    eventTime=iso(at),
+                    run=Run(runId=run_id, facets=facets),
+                    job=Job(namespace=jns, name=jname),
+                    producer=PRODUCER,
+                    inputs=[InputDataset(*_split(d)) for d in inputs],
+                    outputs=[OutputDataset(*_split(d)) for d in outputs],
+                )
             )
         return run_id
 
@@ -124,18 +141,14 @@ class Feed:
     def job_event(self, job: str, inputs: Sequence[str], at_ns: int) -> None:
         """Static lineage (a JobEvent): how a model service declares its inputs."""
         jns, jname = _split(job)
-        self._insert(
-            "lineage_edges",
-            {
-                "job_namespace": [jns] * len(inputs),
-                "job_name": [jname] * len(inputs),
-                "dataset_namespace": [_split(d)[0] for d in inputs],
-                "dataset_name": [_split(d)[1] for d in inputs],
-                "direction": ["input"] * len(inputs),
-                "run_id": [""] * len(inputs),
-                "source": ["job"] * len(inputs),
-                "event_time": [at_ns] * len(inputs),
-            },
+        self._client().emit(
+            JobEvent(
+                eventTime=iso(at_ns),
+                job=Job(namespace=jns, name=jname),
+                producer=PRODUCER,
+                inputs=[InputDataset(*_split(d)) for d in inputs],
+                outputs=[],
+            )
         )
 
     def queue_samples(
@@ -180,33 +193,37 @@ class Feed:
         )
 
     def schema(self, dataset: str, at_ns: int, fields: dict[str, str]) -> None:
-        ns, name = _split(dataset)
-        self._insert(
-            "dataset_schemas",
-            {
-                "dataset_namespace": [ns],
-                "dataset_name": [name],
-                "event_time": [at_ns],
-                "run_id": [str(uuid.uuid4())],
-                "schema_hash": [hash(tuple(sorted(fields.items()))) & ((1 << 64) - 1)],
-                "field_names": [list(fields)],
-                "field_types": [list(fields.values())],
-            },
+        """A DatasetEvent carrying the ``schema`` facet (a schema version, no update)."""
+        facet = schema_dataset.SchemaDatasetFacet(
+            fields=[
+                schema_dataset.SchemaDatasetFacetFields(name=n, type=t) for n, t in fields.items()
+            ]
+        )
+        self._client().emit(
+            DatasetEvent(
+                eventTime=iso(at_ns),
+                producer=PRODUCER,
+                dataset=StaticDataset(*_split(dataset), facets={"schema": facet}),
+            )
         )
 
     def assertions(self, dataset: str, at_ns: int, results: Sequence[bool]) -> None:
-        ns, name = _split(dataset)
-        run_id = str(uuid.uuid4())
-        n = len(results)
-        self._insert(
-            "quality_assertions",
-            {
-                "dataset_namespace": [ns] * n,
-                "dataset_name": [name] * n,
-                "event_time": [at_ns] * n,
-                "run_id": [run_id] * n,
-                "assertion": [f"check_{k}" for k in range(n)],
-                "column": [""] * n,
-                "success": [1 if ok else 0 for ok in results],
-            },
+        """A validation run reading ``dataset`` with ``dataQualityAssertions`` results."""
+        facet = dq.DataQualityAssertionsDatasetFacet(
+            assertions=[
+                dq.Assertion(assertion=f"check_{k}", success=ok) for k, ok in enumerate(results)
+            ]
+        )
+        run = Run(runId=str(uuid.uuid4()))
+        self._client().emit(
+            RunEvent(
+                eventType=RunState.COMPLETE,
+                eventTime=iso(at_ns),
+                run=run,
+                job=Job(namespace="quality", name="checks"),
+                producer=PRODUCER,
+                inputs=[
+                    InputDataset(*_split(dataset), inputFacets={"dataQualityAssertions": facet})
+                ],
+            )
         )

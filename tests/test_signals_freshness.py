@@ -9,6 +9,7 @@ from signals.config import SignalsConfig, parse_signals_config
 from signals.contract import Params
 from signals.graph import load_graph
 from storage.client import Storage
+from tests.support.service import Service
 from tests.test_signals_feed import NS, T0, Feed, unique
 
 
@@ -19,8 +20,8 @@ def evaluate(
     return {r.subject: r for r in freshness.compute(storage, as_of_ns, params)}
 
 
-def test_inferred_interval_and_decay(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_inferred_interval_and_decay(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     ns = unique("wh")
     a = f"{ns}/a"
     for k in range(4):  # updates at T0, +600, +1200, +1800 s
@@ -35,8 +36,8 @@ def test_inferred_interval_and_decay(storage: Storage) -> None:
     assert row.deadline == (T0 + 1800 * NS) / NS + 600 + 600
 
 
-def test_median_of_even_count_and_last_20_only(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_median_of_even_count_and_last_20_only(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     a = f"{unique('wh')}/a"
     # Updates at 0, 100, 400, 1000, 1100 s: intervals 100, 300, 600, 100.
     # Sorted 100, 100, 300, 600 -> median (100 + 300) / 2 = 200.
@@ -54,8 +55,8 @@ def test_median_of_even_count_and_last_20_only(storage: Storage) -> None:
     assert evaluate(storage, T0 + 5200 * NS)[b].expected_interval == 10.0
 
 
-def test_single_update_has_unknown_interval(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_single_update_has_unknown_interval(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     a = f"{unique('wh')}/a"
     feed.run("etl/job", T0, T0 + 10 * NS, outputs=[a])
     feed.run("etl/job", T0 + 100 * NS, T0 + 110 * NS, outputs=[a])  # two updates: 1 interval
@@ -67,8 +68,8 @@ def test_single_update_has_unknown_interval(storage: Storage) -> None:
     assert row.freshness is None and row.deadline is None and row.effective_freshness is None
 
 
-def test_no_update_and_dataset_known_only_as_input(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_no_update_and_dataset_known_only_as_input(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     ns = unique("wh")
     src, out = f"{ns}/source", f"{ns}/out"
     for k in range(3):
@@ -85,8 +86,8 @@ def test_no_update_and_dataset_known_only_as_input(storage: Storage) -> None:
     )
 
 
-def test_duplicates_out_of_order_and_future_updates(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_duplicates_out_of_order_and_future_updates(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     a = f"{unique('wh')}/a"
     runs = [(t, f"00000000-0000-0000-0000-00000000000{i}") for i, t in enumerate((0, 300, 600))]
     for t, run_id in reversed(runs):  # out of order
@@ -103,8 +104,8 @@ def test_duplicates_out_of_order_and_future_updates(storage: Storage) -> None:
     assert row.deadline == (T0 + 600 * NS) / NS + 300 + 300
 
 
-def test_declared_interval_and_half_life_by_glob(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_declared_interval_and_half_life_by_glob(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     ns = unique("wh")
     a, b = f"{ns}/daily_a", f"{ns}/other"
     feed.run("etl/job", T0, T0 + 10 * NS, outputs=[a, b])
@@ -126,8 +127,10 @@ def test_declared_interval_and_half_life_by_glob(storage: Storage) -> None:
     assert rows[b].freshness == pytest.approx(2.0**-119)
 
 
-def test_effective_freshness_propagates_through_latest_run_inputs(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_effective_freshness_propagates_through_latest_run_inputs(
+    storage: Storage, service: Service
+) -> None:
+    feed = Feed(storage, service.url)
     ns = unique("wh")
     raw, clean, feat = f"{ns}/raw", f"{ns}/clean", f"{ns}/features"
     # raw: updates at 0, 600, 1200 (interval 600), then stops.
@@ -155,8 +158,10 @@ def test_effective_freshness_propagates_through_latest_run_inputs(storage: Stora
     assert rows[feat].inputs == (clean,)
 
 
-def test_freshness_decays_exactly_across_a_simulated_hour(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_freshness_decays_exactly_across_a_simulated_hour(
+    storage: Storage, service: Service
+) -> None:
+    feed = Feed(storage, service.url)
     a = f"{unique('wh')}/a"
     for t in (0, 300, 600):  # interval 300 s, H 300 s
         feed.run("etl/job", T0 + t * NS, T0 + t * NS, outputs=[a])

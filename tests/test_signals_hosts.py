@@ -8,6 +8,7 @@ from signals.config import SignalsConfig, parse_signals_config
 from signals.evaluate import evaluate_all
 from signals.hosts import HostRow, knee
 from storage.client import Storage
+from tests.support.service import Service
 from tests.test_signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
@@ -26,8 +27,10 @@ def test_knee() -> None:
     assert knee(0.99, 0.6, 0.95) == 1.0
 
 
-def test_psi_wins_over_utilisation_and_knees_map_the_rest(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_psi_wins_over_utilisation_and_knees_map_the_rest(
+    storage: Storage, service: Service
+) -> None:
+    feed = Feed(storage, service.url)
     a, b = unique("node"), unique("gpu")
     at = T0 + 30 * NS
     feed.host_sample(a, "cpu", "some", at, 0.30)  # PSI: 30% of time stalled
@@ -50,8 +53,8 @@ def test_psi_wins_over_utilisation_and_knees_map_the_rest(storage: Storage) -> N
     assert rows[b].source == "utilisation"
 
 
-def test_services_and_jobs_seen_on_the_host(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_services_and_jobs_seen_on_the_host(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     host, ns = unique("node"), unique("etl")
     service, loader = unique("ranker"), unique("loader")
     feed.run(f"{ns}/{loader}", T0, T0 + 10 * NS, outputs=[f"{ns}/table"])

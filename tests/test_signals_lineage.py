@@ -8,6 +8,7 @@ from signals.config import SignalsConfig
 from signals.evaluate import evaluate_all
 from signals.lineage import LineageRow
 from storage.client import Storage
+from tests.support.service import Service
 from tests.test_signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
@@ -15,8 +16,8 @@ AS_OF = T0 + 800 * NS  # W = 900 s: (T0 - 100, T0 + 800]
 
 
 @pytest.fixture(scope="module")
-def world(storage: Storage) -> dict[str, str]:
-    feed = Feed(storage)
+def world(storage: Storage, service: Service) -> dict[str, str]:
+    feed = Feed(storage, service.url)
     ns = unique("lake")
     n = {"raw": f"{ns}/raw", "clean": f"{ns}/clean", "features": f"{ns}/features"}
     feed.run(f"{ns}/ingest", T0, T0 + 5 * NS, outputs=[n["raw"]])

@@ -9,6 +9,7 @@ from signals.config import SignalsConfig, parse_signals_config
 from signals.contract import Params
 from signals.graph import LineageGraph
 from storage.client import Storage
+from tests.support.service import Service
 from tests.test_signals_feed import NS, T0, Feed, unique
 
 
@@ -19,8 +20,8 @@ def evaluate(
     return {r.subject: r for r in queues.compute(storage, as_of_ns, params)}
 
 
-def test_growth_littles_law_counter_reset_and_breach(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_growth_littles_law_counter_reset_and_breach(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     q = unique("orders")
     depth = [(T0 + t * NS, 100 + 0.5 * t) for t in (0, 60, 120, 180, 240)]  # 100 .. 220
     feed.queue_samples(q, "depth", depth)
@@ -44,8 +45,8 @@ def test_growth_littles_law_counter_reset_and_breach(storage: Storage) -> None:
     assert row.time_to_breach == pytest.approx(360.0)
 
 
-def test_reset_by_value_drop_and_reported_age(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_reset_by_value_drop_and_reported_age(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     q = unique("jobs")
     # A drop without a new start time is a reset too: 30 + 10 + 30 = 70 over 30 s.
     feed.queue_samples(
@@ -65,8 +66,8 @@ def test_reset_by_value_drop_and_reported_age(storage: Storage) -> None:
     assert evaluate(storage, T0 + 60 * NS, config)[q].time_to_breach == 0.0
 
 
-def test_window_without_samples_has_no_row(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_window_without_samples_has_no_row(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     q = unique("idle")
     feed.queue_samples(q, "depth", [(T0, 3.0)])
     assert q not in evaluate(storage, T0 + 901 * NS)  # W = 900 s
@@ -75,8 +76,8 @@ def test_window_without_samples_has_no_row(storage: Storage) -> None:
     assert evaluate(storage, T0 + 899 * NS)[q].growth is None  # one sample: no slope
 
 
-def test_job_dispatch_delay_durations_and_failures(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_job_dispatch_delay_durations_and_failures(storage: Storage, service: Service) -> None:
+    feed = Feed(storage, service.url)
     job = f"{unique('etl')}/nightly"
     for nominal, start, end, state in (
         (0, 30, 130, "COMPLETE"),  # 100 s
