@@ -1,0 +1,73 @@
+"""Dispatch end to end: OpenLineage events through the real receiver, a correlator tick
+on the external clock, recommendations over HTTP and in /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from api.client import LoadsenseClient
+from correlator.dispatch.policy import default_policy_text
+from loadsense.settings import Settings
+from storage.client import Storage
+from tests.support.service import Service, running_service
+from tests.test_signals_feed import NS, T0, Feed, unique
+
+
+@pytest.fixture(scope="module")
+def external(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    # The session's database holds every test's workloads; lift the change budget so
+    # other tests' workloads changing at the same tick cannot hold this test's back.
+    policy = tmp_path_factory.mktemp("policy") / "policy.yaml"
+    text = default_policy_text().replace("max_change_share: 0.25", "max_change_share: 1.0")
+    assert "max_change_share: 1.0" in text
+    policy.write_text(text)
+    settings = Settings(clock="external", dispatch={"policy_file": str(policy)})
+    with running_service(storage, settings) as svc:
+        yield svc
+
+
+def _tick(svc: Service, at_ns: int) -> None:
+    r = httpx.post(f"{svc.url}/api/v1/tick", params={"as_of": str(at_ns // NS)}, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def test_schema_drift_upstream_holds_the_job_then_it_resumes(
+    storage: Storage, external: Service
+) -> None:
+    feed = Feed(storage, external.url)
+    ns = unique("e2e")
+    raw, out, job = f"{ns}/raw", f"{ns}/features", f"{ns}/refresh"
+    feed.run(job, T0, T0 + 60 * NS, inputs=[raw], outputs=[out])
+    feed.schema(raw, T0 + 100 * NS, {"id": "int"})
+    feed.schema(raw, T0 + 200 * NS, {"id": "string", "x": "int"})  # id retyped, x added
+    _tick(external, T0 + 300 * NS)
+    with LoadsenseClient(external.url) as client:
+        rec = client.recommendation(job)
+        assert (rec.cls, rec.action, rec.recommended_concurrency) == ("etl-transform", "defer", 0)
+        drift = next(r for r in rec.reasons if r.signal == "upstream_schema_drift")
+        assert (drift.subject, drift.value, drift.rule) == (raw, 2.0, "unsafe-input")
+        # The job was last heard of 240 s before the tick (< 900 s): not neutral.
+        assert rec.confidence != "low"
+        text = httpx.get(f"{external.url}/metrics").text
+        samples = [
+            s
+            for f in text_string_to_metric_families(text)
+            if f.name == "loadsense_recommended_concurrency"
+            for s in f.samples
+            if s.labels["workload"] == job
+        ]
+        assert [(s.labels["action"], s.value) for s in samples] == [("defer", 0.0)]
+        # Another run, and a tick once the schema changes are older than the 15 min window.
+        feed.run(job, T0 + 1100 * NS, T0 + 1150 * NS, inputs=[raw], outputs=[out])
+        _tick(external, T0 + 1200 * NS)
+        rec = client.recommendation(job)
+        assert rec.action == "admit" and rec.confidence != "low"
+        history = client.history(workload=job)
+    assert [(h["action"], h["previous_action"]) for h in history] == [
+        ("admit", "defer"),
+        ("defer", ""),
+    ]
