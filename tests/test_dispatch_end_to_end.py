@@ -52,15 +52,21 @@ def test_schema_drift_upstream_holds_the_job_then_it_resumes(
         assert (drift.subject, drift.value, drift.rule) == (raw, 2.0, "unsafe-input")
         # The job was last heard of 240 s before the tick (< 900 s): not neutral.
         assert rec.confidence != "low"
-        text = httpx.get(f"{external.url}/metrics").text
+        families = {
+            f.name: f
+            for f in text_string_to_metric_families(httpx.get(f"{external.url}/metrics").text)
+        }
         samples = [
             s
-            for f in text_string_to_metric_families(text)
-            if f.name == "loadsense_recommended_concurrency"
-            for s in f.samples
+            for s in families["loadsense_recommended_concurrency"].samples
             if s.labels["workload"] == job
         ]
         assert [(s.labels["action"], s.value) for s in samples] == [("defer", 0.0)]
+        # The snapshot's signals are gauges too: the drift the rule saw, per dataset.
+        drifts = {
+            s.labels["dataset"]: s.value for s in families["loadsense_lineage_schema_drift"].samples
+        }
+        assert drifts[raw] == 2.0
         # Another run, and a tick once the schema changes are older than the 15 min window.
         feed.run(job, T0 + 1100 * NS, T0 + 1150 * NS, inputs=[raw], outputs=[out])
         _tick(external, T0 + 1200 * NS)

@@ -19,7 +19,7 @@ from correlator.dispatch.audit import append_changes
 from correlator.dispatch.config import DispatchConfig, parse_dispatch_config
 from correlator.dispatch.engine import DispatchEngine, Evaluation
 from correlator.dispatch.inputs import DispatchInputs
-from correlator.dispatch.metrics import metrics_source
+from correlator.dispatch.metrics import metrics_source, signal_metrics_source
 from correlator.dispatch.reload import PolicySource
 from correlator.dispatch.store import RecommendationStore
 from correlator.loop import EXTENSION_KEY as CORRELATOR_KEY
@@ -72,10 +72,12 @@ def start_dispatch(ctx: AppContext) -> Callable[[], None] | None:
     config = parse_dispatch_config(ctx.settings.dispatch)
     step = DispatchStep(ctx.storage, PolicySource(config.policy_file), config)
     ctx.extensions[EXTENSION_KEY] = step
-    ctx.extensions.setdefault("metrics_sources", []).append(metrics_source(step.store))
+    sources = ctx.extensions.setdefault("metrics_sources", [])
+    sources.append(metrics_source(step.store))
     correlator = ctx.extensions.get(CORRELATOR_KEY)
     if correlator is not None:
         correlator.add_step(step)
+        sources.append(signal_metrics_source(lambda: correlator.snapshot))
     else:
         logger.warning("no correlator running: recommendations will not be recomputed")
     logger.info("dispatch policy %s from %s", step.source.policy.version, step.source.policy.source)
