@@ -250,7 +250,7 @@ def test_history_records_changes_with_reasons(svc: Service) -> None:
         "rule": "unsafe-input",
     }
     with svc.client() as http:
-        bad = http.get("/api/v1/recommendations/history", params={"from": "yesterday"})
+        bad = http.get("/api/v1/recommendations/history", params={"from": "-5"})
     assert bad.status_code == 400 and bad.json()["field"] == "from"
 
 

@@ -299,11 +299,20 @@ def _check_choice(value: str | None, allowed: tuple[str, ...], name: str) -> Non
 )
 async def list_recommendations(
     request: Request,
-    cls: str | None = Query(None, alias="class", description="Workload class"),
-    action: str | None = Query(None, description="boost, admit, throttle, defer or pause"),
+    cls: str | None = Query(
+        None,
+        alias="class",
+        description="Workload class",
+        json_schema_extra={"enum": list(CLASSES)},
+    ),
+    action: str | None = Query(
+        None, description="Recommended action", json_schema_extra={"enum": list(ACTIONS)}
+    ),
     workload: str | None = Query(None, description="Glob on the workload name"),
     wait: float | None = Query(
-        None, description="Long poll: seconds to wait for a change (capped by max_wait_s)"
+        None,
+        description="Long poll: seconds to wait for a change (capped by dispatch.max_wait_s)",
+        json_schema_extra={"minimum": 0},
     ),
 ) -> Response:
     _check_choice(cls, CLASSES, "class")
@@ -332,22 +341,16 @@ async def list_recommendations(
         tag, body = _filtered(_view(request, step), cls, action, workload)
 
 
-def _parse_time(raw: str | None, name: str, default: float) -> float:
-    if raw is None or raw == "":
+HISTORY_END = 4_102_444_800.0
+"""2100-01-01T00:00:00Z, the latest instant history accepts."""
+
+
+def _bounded(value: float | None, name: str, default: float) -> float:
+    if value is None:
         return default
-    try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{name} must be an ISO 8601 time or epoch seconds, got {raw!r}", field=name
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+    if not (math.isfinite(value) and 0 <= value <= HISTORY_END):
+        raise InvalidInput(f"{name} must be epoch seconds within 1970..2100", field=name)
+    return value
 
 
 def _entry(e: AuditEntry) -> HistoryEntryModel:
@@ -379,14 +382,23 @@ def _entry(e: AuditEntry) -> HistoryEntryModel:
 async def recommendation_history(
     request: Request,
     workload: str | None = Query(None, description="Exact workload name"),
-    from_: str | None = Query(None, alias="from", description="ISO 8601 or epoch seconds"),
-    to: str | None = Query(None, description="ISO 8601 or epoch seconds"),
+    from_: float | None = Query(
+        None,
+        alias="from",
+        description="Epoch seconds (inclusive); default: the beginning",
+        json_schema_extra={"minimum": 0, "maximum": HISTORY_END},
+    ),
+    to: float | None = Query(
+        None,
+        description="Epoch seconds (inclusive); default: 2100. Before from: no entries",
+        json_schema_extra={"minimum": 0, "maximum": HISTORY_END},
+    ),
     limit: int = Query(100, ge=1, le=10_000),
 ) -> HistoryModel:
-    start = _parse_time(from_, "from", 0.0)
-    end = _parse_time(to, "to", 4_102_444_800.0)  # 2100-01-01
-    if not (0 <= start <= end <= 4_102_444_800.0):
-        raise InvalidInput("need 1970 <= from <= to <= 2100", field="from")
+    start = _bounded(from_, "from", 0.0)
+    end = _bounded(to, "to", HISTORY_END)
+    if start > end:
+        return HistoryModel(entries=[])
     storage = context(request).storage
     entries = await run_in_threadpool(read_history, storage, workload or "", start, end, limit)
     return HistoryModel(entries=[_entry(e) for e in entries])
