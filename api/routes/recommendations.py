@@ -321,7 +321,8 @@ async def list_recommendations(
         raise InvalidInput("wait must be a number of seconds >= 0", field="wait")
     step = _step(request)
     inm = request.headers.get("if-none-match")
-    tag, body = _filtered(_view(request, step), cls, action, workload)
+    view = _view(request, step)
+    tag, body = _filtered(view, cls, action, workload)
     if not wait:
         if _matches(inm, tag):
             return Response(status_code=304, headers=_headers(tag))
@@ -337,8 +338,10 @@ async def list_recommendations(
             if inm:
                 return Response(status_code=304, headers=_headers(tag))
             return Response(body, media_type="application/json", headers=_headers(tag))
-        await step.store.wait_for_change(step.store.current.seq, remaining)
-        tag, body = _filtered(_view(request, step), cls, action, workload)
+        # Wait on the tick this view was rendered from, so a publish in between is not missed.
+        await step.store.wait_for_change(view.pub.seq, remaining)
+        view = _view(request, step)
+        tag, body = _filtered(view, cls, action, workload)
 
 
 HISTORY_END = 4_102_444_800.0

@@ -13,7 +13,11 @@ Loadsense last heard from each workload's telemetry stream (see
 * co-located services are those seen on the hosts a job was seen on;
 * upstream health is the worst of the job's direct inputs: schema drift summed, the
   lowest validation confidence, and one failing assertion counted per input whose
-  validation confidence is below 1 (the snapshot carries the share, not the count).
+  validation confidence is below 1 (the snapshot carries the share, not the count);
+* ``telemetry_age_s`` of a job is the time since the newest run event of the job or of
+  any job in its namespace (its scheduler is still reporting: a nightly job that ran
+  20 h ago is not "unknown" while its siblings report); of a service, since its newest
+  span or metric point; of a queue, since its newest sample.
 """
 
 from __future__ import annotations
@@ -207,8 +211,8 @@ def to_inputs(snapshot: Snapshot, facts: WorkloadFacts) -> DispatchInputs:
         produced = tuple(dataset_view(d) for d in graph.produces.get(job, ()))
         costs = [lineage[d].recompute_cost for d in graph.produces.get(job, ()) if d in lineage]
         rates = [lineage[d].failure_rate for d in graph.produces.get(job, ()) if d in lineage]
-        seen = [t for t in (facts.job_last_seen.get(job), facts.namespace_last_seen.get(namespace))]
-        known = [t for t in seen if t is not None]
+        heard = (facts.job_last_seen.get(job), facts.namespace_last_seen.get(namespace))
+        known = [t for t in heard if t is not None]
         qrow = job_rows.get(job)
         workloads.append(
             WorkloadInputs(
