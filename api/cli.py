@@ -11,7 +11,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
+
+import uvicorn
 
 from loadsense.errors import LoadsenseError
 from loadsense.settings import Settings, load_settings, settings_markdown
@@ -41,9 +44,18 @@ def _configure_logging(level: str) -> None:
     )
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+class _DrainingServer(uvicorn.Server):
+    """On SIGTERM/SIGINT, commit queued rows at once (requests waiting for their ack get
+    it) while uvicorn stops accepting and waits for in-flight requests."""
 
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        ctx = getattr(getattr(self.config.app, "state", None), "ctx", None)
+        if ctx is not None:
+            ctx.writer.drain()
+        super().handle_exit(sig, frame)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.auth import check_exposure
     from storage.client import open_storage
@@ -54,8 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     storage = open_storage(settings.dsn, settings.clickhouse_database)
     try:
         app = create_app(settings, storage)
-        logger.info("listening on http://%s:%d", settings.host, settings.port)
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
@@ -63,6 +74,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             access_log=False,
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         )
+        logger.info("listening on http://%s:%d", settings.host, settings.port)
+        _DrainingServer(config).run()
     finally:
         storage.close()
     return 0

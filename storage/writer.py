@@ -120,6 +120,7 @@ class _TableFlusher:
         self._pending_rows = 0
         self._oldest = 0.0
         self._stopping = False
+        self._draining = False
         self._thread = threading.Thread(target=self._run, name=f"flush-{table}", daemon=True)
         self._thread.start()
 
@@ -137,6 +138,12 @@ class _TableFlusher:
             self._stopping = True
             self._cond.notify()
 
+    def drain(self) -> None:
+        """From now on insert pending rows at once instead of waiting to fill a batch."""
+        with self._cond:
+            self._draining = True
+            self._cond.notify()
+
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -148,7 +155,9 @@ class _TableFlusher:
                     return None
                 self._cond.wait()
             deadline = self._oldest + self._limits.batch_max_delay_s
-            while self._pending_rows < self._limits.batch_max_rows and not self._stopping:
+            while self._pending_rows < self._limits.batch_max_rows and not (
+                self._stopping or self._draining
+            ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -294,6 +303,14 @@ class Writer:
             exc = future.exception(timeout)
             if exc is not None:
                 raise WriteFailed("storage rejected the write") from exc
+
+    def drain(self) -> None:
+        """Shutdown has begun: commit queued rows now so waiting requests get their answer
+        before the server stops waiting for them. New writes are still accepted."""
+        with self._lock:
+            flushers = list(self._flushers.values())
+        for f in flushers:
+            f.drain()
 
     def close(self, timeout: float = 30.0) -> bool:
         """Stop accepting, flush everything queued, and wait; True if all was flushed."""
