@@ -176,7 +176,7 @@ def test_symlink_rule(symlinks: Any, expected: tuple[str, str]) -> None:
     ds = _ds(symlinks)
     if symlinks is None:
         del ds["facets"]["symlinks"]
-    assert facets.identity(ds) == expected
+    assert facets.identity(ds, ds["facets"]) == expected
 
 
 def test_nested_schema_fields_are_flattened_in_order() -> None:

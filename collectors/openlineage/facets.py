@@ -3,36 +3,51 @@
 Every reader returns an empty value when its facet is absent or not shaped as the spec
 says: a facet is metadata about the event, and a malformed one must not cost the event
 (the raw event still holds it). Which facet feeds which column is in docs/lineage.md.
+
+Readers take a ``facets`` mapping (``run.facets``, ``job.facets``, a dataset's
+``facets``, ``inputFacets`` or ``outputFacets``) as it came from JSON, possibly ``None``
+or not a mapping at all. This is the ingest hot path: plain dict access, no models.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
 
 _INT64_MAX = 9_223_372_036_854_775_807
 _END = object()
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def facet(container: Any, *names: str) -> dict[str, Any] | None:
-    """The first facet among ``names`` in a ``facets`` mapping that is an object."""
-    if not isinstance(container, dict):
+def canonical_uuid(text: str) -> str:
+    """``text`` as a lower-case hyphenated UUID; ValueError when it is none.
+
+    The regular expression settles the common spelling without building a UUID object.
+    """
+    lowered = text.lower()
+    if _CANONICAL_UUID.fullmatch(lowered):
+        return lowered
+    return str(uuid.UUID(text))
+
+
+def facet(container: Any, name: str) -> dict[str, Any] | None:
+    """Facet ``name`` of a ``facets`` mapping, if both are objects."""
+    if type(container) is not dict:
         return None
-    for name in names:
-        value = container.get(name)
-        if isinstance(value, dict):
-            return value
-    return None
+    value = container.get(name)
+    return value if type(value) is dict else None
 
 
 def _text(obj: Any, key: str) -> str:
-    if isinstance(obj, dict):
+    if type(obj) is dict:
         value = obj.get(key)
-        if isinstance(value, str):
+        if type(value) is str:
             return value
     return ""
 
@@ -41,20 +56,24 @@ def _count(obj: dict[str, Any] | None, key: str) -> int | None:
     if obj is None:
         return None
     value = obj.get(key)
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _INT64_MAX:
+    if type(value) is int and 0 <= value <= _INT64_MAX:  # type() excludes bool
         return value
     return None
 
 
-def _time(obj: dict[str, Any], key: str) -> int | None:
-    value = obj.get(key)
-    if not isinstance(value, str):
-        return None
+@lru_cache(maxsize=4096)
+def _cached_time(text: str) -> int | None:
+    """Nominal times repeat across the runs of a schedule, hence the cache."""
     try:
-        ns = rfc3339_ns(value)
+        ns = rfc3339_ns(text)
     except TimeFormatError:
         return None
     return ns if 0 <= ns <= MAX_NS else None
+
+
+def _time(obj: dict[str, Any], key: str) -> int | None:
+    value = obj.get(key)
+    return _cached_time(value) if type(value) is str else None
 
 
 def nominal_time(run_facets: Any) -> tuple[int | None, int | None]:
@@ -66,16 +85,18 @@ def nominal_time(run_facets: Any) -> tuple[int | None, int | None]:
 
 
 def parent(run_facets: Any) -> tuple[str, str, str]:
-    """Parent run id and job from ``parent`` (or the legacy key ``parentRun``)."""
-    p = facet(run_facets, "parent", "parentRun")
+    """Parent run id and job from ``parent`` (or the legacy key ``parentRun``).
+
+    The run id is spelled like ``run_events.run_id`` when it is a UUID, and kept as
+    sent otherwise: the parent is metadata, not the event's identity.
+    """
+    p = facet(run_facets, "parent") or facet(run_facets, "parentRun")
     if p is None:
         return "", "", ""
-    run, job = p.get("run"), p.get("job")
-    run_id = _text(run, "runId").strip()
-    # The same spelling as run_events.run_id; kept as sent when it is no UUID (the
-    # parent is metadata, not the event's identity).
+    run_id = _text(p.get("run"), "runId").strip()
     with contextlib.suppress(ValueError):
-        run_id = str(uuid.UUID(run_id))
+        run_id = canonical_uuid(run_id)
+    job = p.get("job")
     return run_id, _text(job, "namespace"), _text(job, "name")
 
 
@@ -86,10 +107,12 @@ def error_message(run_facets: Any) -> str:
 def job_type(job_facets: Any) -> tuple[str, str, str]:
     """``jobType``: processingType (BATCH/STREAMING), integration, jobType."""
     jt = facet(job_facets, "jobType")
+    if jt is None:
+        return "", "", ""
     return _text(jt, "processingType"), _text(jt, "integration"), _text(jt, "jobType")
 
 
-def identity(ds: dict[str, Any]) -> tuple[str, str]:
+def identity(ds: dict[str, Any], ds_facets: Any) -> tuple[str, str]:
     """A dataset's canonical ``(namespace, name)``, resolving the ``symlinks`` facet.
 
     When ``symlinks`` lists identifiers of type ``TABLE``, the dataset is that table (a
@@ -99,15 +122,15 @@ def identity(ds: dict[str, Any]) -> tuple[str, str]:
     the dataset is its own ``(namespace, name)``.
     """
     own: tuple[str, str] = (ds["namespace"], ds["name"])
-    links = facet(ds.get("facets"), "symlinks")
+    links = facet(ds_facets, "symlinks")
     if links is None:
         return own
     ids = links.get("identifiers")
-    if not isinstance(ids, list):
+    if type(ids) is not list:
         return own
     best: tuple[str, str] | None = None
     for ident in ids:
-        if not isinstance(ident, dict) or _text(ident, "type").upper() != "TABLE":
+        if type(ident) is not dict or _text(ident, "type").upper() != "TABLE":
             continue
         ns, name = _text(ident, "namespace"), _text(ident, "name")
         if ns and name and (best is None or (ns, name) < best):
@@ -118,7 +141,7 @@ def identity(ds: dict[str, Any]) -> tuple[str, str]:
 def schema_fields(ds_facets: Any) -> tuple[list[str], list[str]] | None:
     """Flattened field names (``parent.child`` for nested fields) and types of ``schema``."""
     schema = facet(ds_facets, "schema")
-    if schema is None or not isinstance(schema.get("fields"), list):
+    if schema is None or type(schema.get("fields")) is not list:
         return None
     names: list[str] = []
     types: list[str] = []
@@ -130,7 +153,7 @@ def schema_fields(ds_facets: Any) -> tuple[list[str], list[str]] | None:
         if f is _END:
             stack.pop()
             continue
-        if not isinstance(f, dict):
+        if type(f) is not dict:
             continue
         name = _text(f, "name")
         if not name:
@@ -138,7 +161,7 @@ def schema_fields(ds_facets: Any) -> tuple[list[str], list[str]] | None:
         names.append(prefix + name)
         types.append(_text(f, "type"))
         nested = f.get("fields")
-        if isinstance(nested, list) and nested:
+        if type(nested) is list and nested:
             stack.append((prefix + name + ".", iter(nested)))
     return names, types
 
@@ -148,12 +171,14 @@ def output_statistics(ds: dict[str, Any]) -> tuple[int | None, int | None, int |
     stats = facet(ds.get("outputFacets"), "outputStatistics") or facet(
         ds.get("facets"), "outputStatistics"
     )
+    if stats is None:
+        return None, None, None
     return _count(stats, "rowCount"), _count(stats, "size"), _count(stats, "fileCount")
 
 
-def lifecycle_state(ds: dict[str, Any]) -> str:
+def lifecycle_state(ds_facets: Any) -> str:
     """``lifecycleStateChange`` (CREATE, ALTER, DROP, OVERWRITE, RENAME, TRUNCATE)."""
-    return _text(facet(ds.get("facets"), "lifecycleStateChange"), "lifecycleStateChange")
+    return _text(facet(ds_facets, "lifecycleStateChange"), "lifecycleStateChange")
 
 
 def assertions(ds: dict[str, Any]) -> list[tuple[str, str, bool, str]]:
@@ -167,11 +192,11 @@ def assertions(ds: dict[str, Any]) -> list[tuple[str, str, bool, str]]:
         or facet(ds.get("facets"), "dataQualityAssertions")
         or facet(ds.get("outputFacets"), "dataQualityAssertions")
     )
-    if dq is None or not isinstance(dq.get("assertions"), list):
+    if dq is None or type(dq.get("assertions")) is not list:
         return []
     out: list[tuple[str, str, bool, str]] = []
     for a in dq["assertions"]:
         name = _text(a, "assertion")
-        if name and isinstance(a.get("success"), bool):
+        if name and type(a.get("success")) is bool:
             out.append((name, _text(a, "column"), a["success"], _text(a, "severity")))
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from typing import Any
 
 from collectors.openlineage import facets
@@ -103,6 +104,12 @@ def hash64(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
+@lru_cache(maxsize=1024)
+def schema_hash(fields: tuple[tuple[str, ...], tuple[str, ...]]) -> int:
+    """The hash of (field names, field types); schemas repeat, hence the cache."""
+    return hash64(json.dumps(fields))
+
+
 def event_key(c: Checked) -> str:
     """The event identity ``lineage_events`` deduplicates on.
 
@@ -155,8 +162,9 @@ class LineageRows:
             self._run(c, h)
         if c.kind == "dataset":
             ds = c.event["dataset"]
-            ident = facets.identity(ds)
-            self._schema(ident, ds.get("facets"), c, h)
+            ds_facets = ds.get("facets")
+            ident = facets.identity(ds, ds_facets)
+            self._schema(ident, ds_facets, c, h)
             self._assertions(ident, ds, c, h)
         else:
             self._datasets(c, h)
@@ -194,7 +202,8 @@ class LineageRows:
         seen_updates: set[tuple[str, str]] = set()
         for direction, datasets in (("input", c.inputs), ("output", c.outputs)):
             for ds in datasets:
-                ident = facets.identity(ds)
+                ds_facets = ds.get("facets")
+                ident = facets.identity(ds, ds_facets)
                 ns, name = ident
                 if (direction, ns, name) not in seen_edges:
                     seen_edges.add((direction, ns, name))
@@ -210,9 +219,10 @@ class LineageRows:
                             c.event_time,
                         )
                     )
-                if ident not in seen_schemas and self._schema(ident, ds.get("facets"), c, h):
+                if ds_facets and ident not in seen_schemas and self._schema(ident, ds_facets, c, h):
                     seen_schemas.add(ident)
-                self._assertions(ident, ds, c, h)
+                if ds_facets or "inputFacets" in ds or "outputFacets" in ds:
+                    self._assertions(ident, ds, c, h)
                 if direction == "output" and c.event_type == "COMPLETE":
                     if ident in seen_updates:
                         continue
@@ -229,7 +239,7 @@ class LineageRows:
                             rows,
                             size,
                             files,
-                            facets.lifecycle_state(ds),
+                            facets.lifecycle_state(ds_facets),
                             h,
                         )
                     )
@@ -239,7 +249,7 @@ class LineageRows:
         if fields is None:
             return False
         names, types = fields
-        digest = hash64(json.dumps([names, types]))
+        digest = schema_hash((tuple(names), tuple(types)))
         self.schemas.append((ident[0], ident[1], c.event_time, c.run_id, digest, names, types, h))
         return True
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 
 _RFC3339 = re.compile(  # [0-9], not \d: \d also matches other scripts' digits
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
@@ -25,6 +26,15 @@ class TimeFormatError(ValueError):
     """The text is not an RFC 3339 date-time with an offset."""
 
 
+@lru_cache(maxsize=4096)
+def _days(year: str, month: str, day: str) -> int:
+    """Days since the epoch of a calendar date (cached: events cluster on few dates)."""
+    try:
+        return date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+    except ValueError as exc:
+        raise TimeFormatError(f"invalid date: {exc}") from None
+
+
 def rfc3339_ns(text: str) -> int:
     """Nanoseconds since the Unix epoch for ``text``, or :class:`TimeFormatError`.
 
@@ -34,20 +44,16 @@ def rfc3339_ns(text: str) -> int:
     m = _RFC3339.fullmatch(text)
     if m is None:
         raise TimeFormatError("not an RFC 3339 date-time (e.g. 2024-05-01T12:00:00.000Z)")
-    year, month, day, hour, minute, second = (int(g) for g in m.group(1, 2, 3, 4, 5, 6))
+    year, month, day, hh, mm, ss, fraction, _, sign, off_h, off_m = m.groups()
+    hour, minute, second = int(hh), int(mm), int(ss)
     if hour > 23 or minute > 59 or second > 59:
         raise TimeFormatError("time of day out of range")
-    try:
-        days = date(year, month, day).toordinal() - _EPOCH_ORDINAL
-    except ValueError as exc:
-        raise TimeFormatError(f"invalid date: {exc}") from None
-    seconds = days * 86400 + hour * 3600 + minute * 60 + second
-    if m.group(9):
-        off_h, off_m = int(m.group(10)), int(m.group(11))
-        if off_h > 23 or off_m > 59:
+    seconds = _days(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    if sign:
+        hours, minutes = int(off_h), int(off_m)
+        if hours > 23 or minutes > 59:
             raise TimeFormatError("offset out of range")
-        offset = off_h * 3600 + off_m * 60
-        seconds -= offset if m.group(9) == "+" else -offset
-    fraction = m.group(7)
+        offset = hours * 3600 + minutes * 60
+        seconds += -offset if sign == "+" else offset
     nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
     return seconds * _NS + nanos

@@ -14,9 +14,9 @@ Leniency for producers seen in the wild: ``schemaUrl`` for ``schemaURL``, ``null
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, NamedTuple
 
+from collectors.openlineage.facets import canonical_uuid
 from collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
 from loadsense.errors import InvalidInput
 
@@ -55,6 +55,8 @@ def _shown(value: Any) -> str:
 
 def _required_string(obj: dict[str, Any], key: str, path: str) -> str:
     value = obj.get(key)
+    if type(value) is str and value and not value.isspace():  # the common case first
+        return value
     if value is None:
         raise InvalidInput(f"{path} is required", field=path)
     if not isinstance(value, str):
@@ -117,7 +119,7 @@ def _event_time(event: dict[str, Any], now_ns: int, max_skew_ns: int, max_age_ns
 def _run_id(run: dict[str, Any]) -> str:
     text = _required_string(run, "runId", "run.runId")
     try:
-        return str(uuid.UUID(text))
+        return canonical_uuid(text)
     except ValueError:
         raise InvalidInput(f"run.runId is not a UUID: {_shown(text)}", field="run.runId") from None
 
