@@ -6,6 +6,7 @@ each assertion reads the normalised tables back.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -323,3 +324,49 @@ def test_client_with_wrong_api_key_is_refused(svc: Service, storage: Storage) ->
     assert query(
         storage, "SELECT count() FROM lineage_events WHERE job_name = {j:String}", j=job_name
     ) == [(0,)]
+
+
+@pytest.fixture
+def clean_environ() -> Iterator[None]:
+    """The client writes aliases into ``os.environ`` itself; put everything back after."""
+    saved = dict(os.environ)
+    for key in [k for k in os.environ if k.startswith("OPENLINEAGE")]:
+        del os.environ[key]
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"OPENLINEAGE_URL": "{url}", "OPENLINEAGE_API_KEY": TOKEN},
+        {
+            "OPENLINEAGE__TRANSPORT__TYPE": "http",
+            "OPENLINEAGE__TRANSPORT__URL": "{url}",
+            "OPENLINEAGE__TRANSPORT__COMPRESSION": "gzip",
+            "OPENLINEAGE__TRANSPORT__AUTH__TYPE": "api_key",
+            "OPENLINEAGE__TRANSPORT__AUTH__APIKEY": TOKEN,
+        },
+    ],
+    ids=["url-and-api-key", "dynamic-transport"],
+)
+def test_documented_environment_configuration_reaches_loadsense(
+    svc: Service, storage: Storage, clean_environ: None, variables: dict[str, str]
+) -> None:
+    """The snippets in docs/lineage.md, verbatim: configuration only, no code."""
+    for key, value in variables.items():
+        os.environ[key] = value.format(url=svc.url)
+    job_name = f"env_{uuid.uuid4().hex[:8]}"
+    OpenLineageClient().emit(
+        RunEvent(
+            eventType=RunState.START,
+            eventTime=iso(0),
+            run=Run(runId=str(uuid.uuid4())),
+            job=Job(namespace="env", name=job_name),
+            producer=PRODUCER,
+        )
+    )
+    assert query(
+        storage, "SELECT count() FROM run_events WHERE job_name = {j:String}", j=job_name
+    ) == [(1,)]
