@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 import loadsense
 from api.context import AppContext
-from api.routes import health, lineage, recommendations, signals
+from api.routes import health, lineage, otlp, recommendations, signals
 from correlator.dispatch.service import start_dispatch
 from correlator.service import start_correlator
 from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
@@ -35,6 +35,7 @@ StartupHook = Callable[[AppContext], Callable[[], None] | None]
 ROUTERS: tuple[Any, ...] = (
     health.router,
     lineage.router,
+    otlp.router,
     signals.router,
     recommendations.router,
 )

@@ -9,6 +9,30 @@ from __future__ import annotations
 
 from storage.schema.model import ATTRS, LC, TS, Column, Table
 
+TEMPORALITY = "Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2)"
+"""OTLP ``AggregationTemporality``; gauges (and rows derived from them) are unspecified."""
+
+_SERIES = "cityHash64(metric_name, resource_id, mapSort(attributes))"
+"""A metric series' identity, independent of the order attributes arrived in."""
+
+RESOURCES = Table(
+    name="resources",
+    columns=(
+        Column("resource_id", "UInt64"),  # hash of the sorted resource attributes
+        Column("service_name", LC),
+        Column("host_name", LC),
+        Column("attributes", ATTRS, "ZSTD"),
+        Column("seen_at", TS),  # the latest receipt that carried it (replacing version)
+    ),
+    order_by=("resource_id",),
+    version="seen_at",
+    ttl_column="seen_at",
+    shard_key="resource_id",
+)
+"""OTLP resources, once per distinct attribute set: spans and points carry only
+``resource_id`` (plus the ``service_name`` / ``host_name`` most queries need), which
+keeps a repeated attribute map out of every row."""
+
 SPANS = Table(
     name="spans",
     columns=(
@@ -30,8 +54,12 @@ SPANS = Table(
         Column("model_name", LC),
         Column("model_version", LC),
         Column("scope_name", LC),
+        Column("scope_version", LC),
         Column("attributes", ATTRS, "ZSTD"),
-        Column("resource_attributes", ATTRS, "ZSTD"),
+        Column("resource_id", "UInt64"),
+        Column("event_times", f"Array({TS})", "ZSTD"),
+        Column("event_names", f"Array({LC})"),
+        Column("event_attributes", f"Array({ATTRS})", "ZSTD"),
     ),
     order_by=("service_name", "kind", "start_time", "trace_id", "span_id"),
     partition_by="toDate(start_time)",
@@ -49,12 +77,12 @@ METRIC_POINTS = Table(
             "'exponential_histogram' = 4, 'summary' = 5)",
         ),
         Column("unit", LC),
-        Column("temporality", "Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2)"),
+        Column("temporality", TEMPORALITY),
         Column("is_monotonic", "UInt8"),
         Column("service_name", LC),
         Column("host_name", LC),
         Column("attributes", ATTRS, "ZSTD"),
-        Column("resource_attributes", ATTRS, "ZSTD"),
+        Column("resource_id", "UInt64"),
         Column("start_time", TS, "Delta, ZSTD"),
         Column("time", TS, "Delta, ZSTD"),
         Column("value", "Float64", "Gorilla, ZSTD"),
@@ -70,13 +98,13 @@ METRIC_POINTS = Table(
         Column(
             "series_id",
             "UInt64",
-            materialized="cityHash64(metric_name, service_name, attributes, resource_attributes)",
+            materialized=_SERIES,
         ),
     ),
     order_by=("metric_name", "series_id", "time"),
     partition_by="toDate(time)",
     ttl_column="time",
-    shard_key="cityHash64(metric_name, service_name, attributes, resource_attributes)",
+    shard_key=_SERIES,
 )
 
 HOST_SAMPLES = Table(
@@ -84,12 +112,15 @@ HOST_SAMPLES = Table(
     columns=(
         Column("host_name", LC),
         Column("time", TS, "Delta, ZSTD"),
-        Column("resource", LC),  # cpu | memory | io | disk | load
-        Column("stall", LC),  # some | full | '' (utilisation)
+        Column("resource", LC),  # cpu | memory | io (PSI, utilisation) | load | disk
+        Column("stall", LC),  # some | full (PSI); '' otherwise
         Column("source", LC),  # metric name it came from
+        Column("device", LC),  # disk device for system.disk.*; '' otherwise
         Column("value", "Float64", "Gorilla, ZSTD"),
+        Column("start_time", TS, "Delta, ZSTD"),  # cumulative sums: the series start
+        Column("temporality", TEMPORALITY),
     ),
-    order_by=("host_name", "resource", "stall", "source", "time"),
+    order_by=("host_name", "resource", "stall", "source", "device", "time"),
     partition_by="toDate(time)",
     ttl_column="time",
     shard_key="cityHash64(host_name)",
@@ -106,11 +137,12 @@ QUEUE_SAMPLES = Table(
         Column("value", "Float64", "Gorilla, ZSTD"),
         Column("service_name", LC),
         Column("host_name", LC),
+        Column("temporality", TEMPORALITY),
     ),
-    order_by=("queue_name", "field", "source", "time"),
+    order_by=("queue_name", "field", "source", "service_name", "host_name", "time"),
     partition_by="toDate(time)",
     ttl_column="time",
     shard_key="cityHash64(queue_name)",
 )
 
-TABLES = (SPANS, METRIC_POINTS, HOST_SAMPLES, QUEUE_SAMPLES)
+TABLES = (RESOURCES, SPANS, METRIC_POINTS, HOST_SAMPLES, QUEUE_SAMPLES)

@@ -1,0 +1,134 @@
+"""OTLP/HTTP ingestion: ``POST /v1/traces`` and ``POST /v1/metrics`` (docs/telemetry.md).
+
+Every answer on these paths is an OTLP message in the request's encoding: the
+``Export*ServiceResponse`` on success (``partial_success`` naming what was rejected),
+a ``google.rpc.Status`` on failure, never the API's JSON error body, because OTLP
+clients decode and log exactly these. A request is acknowledged only after all of its
+rows are committed; a full write queue answers 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api.auth import require_ingest
+from api.context import AppContext, context
+from collectors.body import media_type, read_body
+from collectors.contract import Decoded, Receiver
+from collectors.otlp.http import (
+    JSON,
+    MEDIA_TYPES,
+    PROTOBUF,
+    Encoded,
+    metrics_response,
+    response_media_type,
+    status_response,
+    traces_response,
+)
+from collectors.otlp.receiver import MetricsReceiver, TracesReceiver
+from loadsense.errors import LoadsenseError, UnsupportedMediaType
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["otlp"])
+
+INLINE_DECODE_BYTES = 64 * 1024
+"""Bodies up to this size are decoded on the event loop; larger ones in a worker thread,
+so that one big request does not stall reading the next (the GIL still serialises the
+CPU work; see docs/performance.md)."""
+
+Respond = Callable[[int, str, str], Encoded]
+
+_TRACES = TracesReceiver()
+_METRICS = MetricsReceiver()
+
+
+def _openapi(message: str, response: str) -> dict[str, Any]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": f"An OTLP `{message}`, binary protobuf or OTLP/JSON, "
+            "optionally `Content-Encoding: gzip`.",
+            "content": {PROTOBUF: binary, JSON: {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "200": {
+                "description": f"Accepted (`{response}`; `partial_success` names rejected items).",
+                "content": {PROTOBUF: binary, JSON: {"schema": {"type": "object"}}},
+            },
+            "400": {"description": "Malformed body (`google.rpc.Status`)."},
+            "401": {"description": "Missing or invalid bearer token."},
+            "413": {"description": "Body or batch over the limit."},
+            "415": {"description": "Unsupported Content-Type or Content-Encoding."},
+            "503": {"description": "Write queue full or storage failing; see Retry-After."},
+        },
+    }
+
+
+def _answer(encoded: Encoded) -> Response:
+    return Response(
+        content=encoded.body,
+        status_code=encoded.status,
+        media_type=encoded.media_type,
+        headers=encoded.headers,
+    )
+
+
+async def _decode(receiver: Receiver, body: bytes, media: str, received_at_ns: int) -> Decoded:
+    if len(body) <= INLINE_DECODE_BYTES:
+        return receiver.decode(body, media, received_at_ns)
+    return await asyncio.to_thread(receiver.decode, body, media, received_at_ns)
+
+
+async def _export(
+    request: Request, receiver: Receiver, table: str, noun: str, respond: Respond
+) -> Response:
+    ctx: AppContext = context(request)
+    media = media_type(request)
+    answer = response_media_type(media)
+    try:
+        require_ingest(request)
+        if media not in MEDIA_TYPES:
+            raise UnsupportedMediaType(
+                f"unsupported Content-Type {media!r}: send application/x-protobuf or "
+                "application/json"
+            )
+        body = await read_body(request, ctx.settings.max_body_bytes)
+        decoded = await _decode(receiver, body, media, time.time_ns())
+        await ctx.writer.write(decoded.batches)
+    except LoadsenseError as err:
+        logger.debug("OTLP %s export refused (%d): %s", noun, err.status, err.message)
+        return _answer(status_response(err, answer))
+    except Exception:
+        logger.exception("OTLP %s export failed unexpectedly", noun)
+        internal = LoadsenseError("internal error")
+        return _answer(status_response(internal, answer))
+    if decoded.rejected:
+        ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
+        logger.info("OTLP %s: %s", noun, decoded.rejection_reason)
+    return _answer(respond(decoded.rejected, decoded.rejection_reason, answer))
+
+
+@router.post(
+    "/v1/traces",
+    summary="OTLP/HTTP trace export",
+    openapi_extra=_openapi("ExportTraceServiceRequest", "ExportTraceServiceResponse"),
+)
+async def export_traces(request: Request) -> Response:
+    return await _export(request, _TRACES, "spans", "traces", traces_response)
+
+
+@router.post(
+    "/v1/metrics",
+    summary="OTLP/HTTP metrics export",
+    openapi_extra=_openapi("ExportMetricsServiceRequest", "ExportMetricsServiceResponse"),
+)
+async def export_metrics(request: Request) -> Response:
+    return await _export(request, _METRICS, "metric_points", "metrics", metrics_response)
