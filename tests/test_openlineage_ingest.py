@@ -9,6 +9,7 @@ import json
 import random
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from loadsense.settings import Settings
 from storage.client import Storage
 from tests.conftest import query
-from tests.support.service import Service, running_service
+from tests.support.service import Service, poll_until, running_service
 from tests.test_openlineage_support import (
     TOKEN,
     iso,
@@ -304,3 +305,23 @@ def test_conflicting_resend_is_decided_by_content_not_arrival(
     assert query(
         storage, "SELECT raw FROM lineage_events FINAL WHERE run_id = {r:String}", r=run_id
     ) == [(winner,)]
+
+
+def test_full_write_queue_answers_503_with_retry_after(storage: Storage) -> None:
+    """A 1-row queue holding a request that waits 3 s for its flush refuses the next one."""
+    settings = Settings(
+        ingest_tokens=(TOKEN,), queue_max_rows=1, batch_max_delay_ms=3000, retry_after_s=3
+    )
+    tag_first, tag_second = f"bp_{uuid.uuid4().hex[:8]}", f"bp_{uuid.uuid4().hex[:8]}"
+    with running_service(storage, settings) as service, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, service, run_event(tag_first, "START", 0))
+        poll_until(lambda: service.ctx.writer.queued_rows > 0)
+        single = post(service, run_event(tag_second, "START", 0))
+        batch = post(service, [run_event(tag_second, "START", 0)], "/api/v1/lineage/batch")
+        assert first.result(timeout=30).status_code == 201
+    for refused in (single, batch):
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "3"
+        assert refused.json()["error"] == "backpressure"
+    assert stored_rows(storage, tag_first)["run_events"] == 1
+    assert not any(stored_rows(storage, tag_second).values())
