@@ -285,16 +285,18 @@ def _distributions(
         cols.quantile_values.append(values)
 
 
-def _optional(point: Any, field: str) -> float:
-    return float(getattr(point, field)) if point.HasField(field) else _NAN
-
-
 def _sum_min_max(point: Any) -> tuple[float, float, float]:
-    total, low, high = _optional(point, "sum"), _optional(point, "min"), _optional(point, "max")
-    present = [x for x in (total, low, high) if not math.isnan(x)]
-    if not _finite(*present):
-        raise ItemRejected("non-finite sum, min or max")
-    return total, low, high
+    """The optional ``sum``, ``min`` and ``max``: NaN when absent, rejected when not finite."""
+    out = []
+    for name in ("sum", "min", "max"):
+        if point.HasField(name):
+            number = float(getattr(point, name))
+            if number - number != 0.0:
+                raise ItemRejected("non-finite sum, min or max")
+            out.append(number)
+        else:
+            out.append(_NAN)
+    return out[0], out[1], out[2]
 
 
 def _histogram(point: Any) -> tuple[Any, ...]:
