@@ -9,15 +9,14 @@
 * ``GET /api/v1/regime``: the regime, both pressures as numbers, the policy in force.
 * ``GET /api/v1/keda/{workload}``: ``{"value": n}`` for KEDA's ``metrics-api`` scaler.
 
-The list is served from JSON rendered once per published tick, so a poll costs a filter
-and a hash, not a model validation (bench/recommendations.py). docs/dispatch.md.
+The list is served from JSON rendered once per published tick on the correlator's thread
+(correlator/dispatch/render.py), so a poll costs a filter and a hash, not a model
+validation (bench/recommendations.py). docs/dispatch.md.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
 import math
 import time
 from datetime import UTC, datetime
@@ -32,9 +31,8 @@ from api.context import context
 from correlator.dispatch.audit import AuditEntry, read_history
 from correlator.dispatch.classes import CLASSES
 from correlator.dispatch.policy import ACTIONS
-from correlator.dispatch.recommendation import Recommendation
+from correlator.dispatch.render import RenderedView
 from correlator.dispatch.service import EXTENSION_KEY, DispatchStep
-from correlator.dispatch.store import Published
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["recommendations"])
@@ -174,83 +172,8 @@ def _step(request: Request) -> DispatchStep:
     return step
 
 
-def _iso(ts: float | None) -> str | None:
-    if ts is None or not math.isfinite(ts):
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, tuple):
-        return list(value)
-    return value
-
-
-def recommendation_json(rec: Recommendation, default_concurrency: int) -> dict[str, Any]:
-    return {
-        "workload": rec.workload,
-        "class": rec.cls,
-        "action": rec.action,
-        "priority": rec.priority,
-        "max_concurrency": rec.max_concurrency,
-        "rate_per_s": rec.rate_per_s,
-        "recommended_concurrency": rec.concurrency(default_concurrency),
-        "defer_until": _iso(rec.defer_until),
-        "resume_when": rec.resume_when,
-        "reasons": [{k: _json_value(v) for k, v in r.as_dict().items()} for r in rec.reasons],
-        "regime": rec.regime,
-        "confidence": rec.confidence,
-        "issued_at": _iso(rec.issued_at),
-        "expires_at": _iso(rec.expires_at),
-        "policy_version": rec.policy_version,
-    }
-
-
-class _View:
-    """JSON of one published tick, rendered once and shared by every request."""
-
-    def __init__(self, pub: Published) -> None:
-        self.pub = pub
-        self.items = [
-            (rec, recommendation_json(rec, pub.default_concurrency)) for rec in pub.recommendations
-        ]
-        self.full_tag = self.tag([rec for rec, _ in self.items])
-        self.full_body = self.body([item for _, item in self.items])
-
-    def tag(self, recs: list[Recommendation]) -> str:
-        h = hashlib.blake2b(digest_size=12)
-        h.update(f"{self.pub.regime.regime}|{self.pub.policy_version}|".encode())
-        for rec in recs:
-            h.update(rec.digest.encode())
-        return f'W/"{h.hexdigest()}"'
-
-    def body(self, items: list[dict[str, Any]]) -> bytes:
-        doc = {
-            "as_of": _iso(self.pub.as_of),
-            "regime": self.pub.regime.regime,
-            "policy_version": self.pub.policy_version,
-            "recommendations": items,
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
-
-
-_VIEW_KEY = "recommendations_view"
-
-
-def _view(request: Request, step: DispatchStep) -> _View:
-    ctx = context(request)
-    pub = step.store.current
-    view = ctx.extensions.get(_VIEW_KEY)
-    if not isinstance(view, _View) or view.pub is not pub:
-        view = _View(pub)
-        ctx.extensions[_VIEW_KEY] = view
-    return view
-
-
 def _filtered(
-    view: _View, cls: str | None, action: str | None, workload: str | None
+    view: RenderedView, cls: str | None, action: str | None, workload: str | None
 ) -> tuple[str, bytes]:
     if cls is None and action is None and workload is None:
         return view.full_tag, view.full_body
@@ -261,7 +184,7 @@ def _filtered(
         and (action is None or rec.action == action)
         and (workload is None or fnmatch.fnmatchcase(rec.workload, workload))
     ]
-    return view.tag([r for r, _ in chosen]), view.body([i for _, i in chosen])
+    return view.tag(r for r, _ in chosen), view.body(i for _, i in chosen)
 
 
 def _matches(if_none_match: str | None, tag: str) -> bool:
@@ -321,8 +244,8 @@ async def list_recommendations(
         raise InvalidInput("wait must be a number of seconds >= 0", field="wait")
     step = _step(request)
     inm = request.headers.get("if-none-match")
-    view = _view(request, step)
-    tag, body = _filtered(view, cls, action, workload)
+    pub = step.store.current
+    tag, body = _filtered(pub.rendered, cls, action, workload)
     if not wait:
         if _matches(inm, tag):
             return Response(status_code=304, headers=_headers(tag))
@@ -339,9 +262,9 @@ async def list_recommendations(
                 return Response(status_code=304, headers=_headers(tag))
             return Response(body, media_type="application/json", headers=_headers(tag))
         # Wait on the tick this view was rendered from, so a publish in between is not missed.
-        await step.store.wait_for_change(view.pub.seq, remaining)
-        view = _view(request, step)
-        tag, body = _filtered(view, cls, action, workload)
+        await step.store.wait_for_change(pub.seq, remaining)
+        pub = step.store.current
+        tag, body = _filtered(pub.rendered, cls, action, workload)
 
 
 HISTORY_END = 4_102_444_800.0
@@ -421,15 +344,14 @@ async def recommendation_history(
     },
 )
 async def get_recommendation(request: Request, workload: str) -> Response:
-    step = _step(request)
-    view = _view(request, step)
-    rec = view.pub.by_workload.get(workload)
-    if rec is None:
+    view = _step(request).store.current.rendered
+    found = view.by_workload.get(workload)
+    if found is None:
         raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
+    rec, body = found
     tag = view.tag([rec])
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
-    body = json.dumps(recommendation_json(rec, view.pub.default_concurrency)).encode()
     return Response(body, media_type="application/json", headers=_headers(tag))
 
 

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from correlator.dispatch.engine import Evaluation
 from correlator.dispatch.recommendation import Recommendation
 from correlator.dispatch.regime import CALM, Pressures, RegimeState
+from correlator.dispatch.render import RenderedView
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,19 @@ class Published:
     default_concurrency: int
     recommendations: tuple[Recommendation, ...] = ()
     by_workload: Mapping[str, Recommendation] = field(default_factory=lambda: MappingProxyType({}))
+    view: RenderedView | None = None  # rendered on publish (the correlator's thread)
+
+    @property
+    def rendered(self) -> RenderedView:
+        if self.view is not None:
+            return self.view
+        return RenderedView(
+            self.as_of,
+            self.regime.regime,
+            self.policy_version,
+            self.recommendations,
+            self.default_concurrency,
+        )
 
 
 def _empty(policy_version: str, default_concurrency: int) -> Published:
@@ -70,6 +84,13 @@ class RecommendationStore:
             default_concurrency=default_concurrency,
             recommendations=evaluation.recommendations,
             by_workload=MappingProxyType({r.workload: r for r in evaluation.recommendations}),
+            view=RenderedView(
+                evaluation.as_of,
+                evaluation.regime.regime,
+                evaluation.policy_version,
+                evaluation.recommendations,
+                default_concurrency,
+            ),
         )
         with self._lock:
             self._current = published
