@@ -5,11 +5,13 @@ change only when a test feeds the dispatch step."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -274,3 +276,32 @@ def test_reads_need_a_token_when_auth_is_on(storage: Storage) -> None:
             assert httpx.get(f"{secured.url}{path}").status_code == 401
         with LoadsenseClient(secured.url, token="r-token") as client:
             assert client.recommendations() == []
+
+
+def test_policy_hot_reload_through_the_service(storage: Storage, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("version: ops-1\nrules:\n  - {name: hold-all, action: pause}\n")
+    settings = Settings(clock="external", dispatch={"policy_file": str(path)})
+    world = World()
+    with running_service(storage, settings) as svc, LoadsenseClient(svc.url) as client:
+        step = step_of(svc)
+        step.run(world.inputs(T0))
+        assert client.recommendation(world.etl).action == "pause"
+        first = client.regime().policy_version
+        assert first.startswith("ops-1@")
+        # An invalid edit: logged, reported, and the last good policy stays in force.
+        path.write_text("version: ops-2\nrules:\n  - {name: hold-all, action: nap}\n")
+        os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
+        step.run(world.inputs(T0 + 5))
+        doc = httpx.get(f"{svc.url}/api/v1/regime").json()
+        assert doc["policy"]["version"] == first
+        assert "rules[0] 'hold-all'.action: expected one of" in doc["policy"]["error"]
+        assert client.recommendation(world.etl).policy_version == first
+        # A valid edit applies from the next tick. Two jobs leave pause but the change
+        # budget is max(1, floor(0.25 * 3)) = 1: equal priorities (20), so by name, etl-* first.
+        path.write_text("version: ops-3\nrules: []\n")
+        os.utime(path, ns=(time.time_ns() + 2 * 10**9, time.time_ns() + 2 * 10**9))
+        step.run(world.inputs(T0 + 10))
+        rec = client.recommendation(world.etl)
+        assert rec.policy_version.startswith("ops-3@") and rec.action == "admit"
+        assert httpx.get(f"{svc.url}/api/v1/regime").json()["policy"]["error"] is None
