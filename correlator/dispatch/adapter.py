@@ -96,8 +96,9 @@ GROUP BY queue_name
 def load_workload_facts(storage: Storage, as_of_ns: int, service_window_s: float) -> WorkloadFacts:
     """Job facets and last-heard times at or before ``as_of_ns`` (bound parameters only).
 
-    Jobs look back :data:`LOOKBACK_S`; services and queues ``service_window_s`` (their
-    telemetry is continuous, so anything older is stale anyway).
+    Jobs look back :data:`LOOKBACK_S`; services and queues ``service_window_s`` (the
+    policy's ``telemetry_stale_s``: their telemetry is continuous, and anything older
+    counts as missing anyway).
     """
     client = storage.client
     params = {"as_of": as_of_ns, "since": as_of_ns - int(LOOKBACK_S * NS_PER_S)}

@@ -46,7 +46,8 @@ class DispatchStep:
 
     def on_tick(self, snapshot: Snapshot) -> None:
         policy = self.source.refresh()
-        window = max(2 * policy.options.telemetry_stale_s, 3600.0)
+        # Telemetry older than telemetry_stale_s counts as missing, so look no further back.
+        window = policy.options.telemetry_stale_s
         facts = load_workload_facts(self.storage, snapshot.as_of_ns, window)
         self.run(to_inputs(snapshot, facts))
 
