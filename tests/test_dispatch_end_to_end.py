@@ -77,3 +77,21 @@ def test_schema_drift_upstream_holds_the_job_then_it_resumes(
         ("admit", "defer"),
         ("defer", ""),
     ]
+
+
+def test_services_and_queues_are_workloads_heard_through_their_telemetry(
+    storage: Storage, external: Service
+) -> None:
+    feed = Feed(storage, external.url)
+    service, queue = unique("ranker"), unique("orders")
+    at = T0 + 5000 * NS
+    # Ten 50 ms requests in the 10 s before the tick; one queue depth sample 10 s before.
+    feed.spans(service, [at - k * NS for k in range(1, 11)], [50_000_000] * 10, host=unique("h"))
+    feed.queue_samples(queue, "depth", [(at - 10 * NS, 5.0)])
+    _tick(external, at)
+    with LoadsenseClient(external.url) as client:
+        svc = client.recommendation(service)
+        q = client.recommendation(queue)
+    # Heard from 1 s and 10 s before the tick: not the neutral low-confidence answer.
+    assert (svc.cls, svc.action, svc.confidence) == ("online-inference", "admit", "high")
+    assert (q.cls, q.action, q.confidence) == ("etl-transform", "admit", "high")
