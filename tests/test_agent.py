@@ -6,10 +6,20 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
+import uvicorn
+from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+from opentelemetry.metrics import Observation
+from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
+    InMemoryMetricReader,
     MetricExporter,
     MetricExportResult,
     MetricsData,
@@ -17,12 +27,16 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from collectors.agent.backlog import BacklogExporter
+from api.app import create_app
+from collectors.agent.backlog import BacklogExporter, merge_collections
 from collectors.agent.host import cpu_utilization, parse_pending_operations
 from collectors.agent.pressure import Pressure, parse_pressure, read_pressure
 from collectors.agent.run import AgentConfig, metrics_url
 from loadsense.errors import ConfigError
-from tests.support.service import free_port
+from loadsense.settings import Settings
+from storage.client import Storage
+from tests.conftest import query
+from tests.support.service import free_port, poll_until, running_service
 
 # ---------------------------------------------------------------- PSI parsing
 
@@ -194,6 +208,39 @@ def test_backlog_survives_an_exporter_that_raises() -> None:
     assert exporter.backlog == 1
 
 
+def test_merged_backlog_keeps_every_sample_through_the_otlp_encoder() -> None:
+    # The SDK encoder keeps one metric per (resource, scope, name): collections must be
+    # joined point by point, or only the newest sample would be sent.
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(resource=Resource({"host.name": "h"}), metric_readers=[reader])
+    ticks = iter(range(1, 100))
+
+    def observe(options: Any) -> list[Observation]:
+        tick = float(next(ticks))  # one tick per collection
+        return [Observation(tick, {"state": s}) for s in ("a", "b")]
+
+    provider.get_meter("test").create_observable_gauge("g", [observe])
+    collections = [reader.get_metrics_data() for _ in range(3)]
+    request = encode_metrics(merge_collections(collections))
+    points = [
+        (p.attributes[0].value.string_value, p.as_double)
+        for rm in request.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        for p in m.gauge.data_points
+    ]
+    # 3 collections x 2 states; each callback call draws the next tick: 1, 2, 3
+    assert sorted(points) == [
+        ("a", 1.0),
+        ("a", 2.0),
+        ("a", 3.0),
+        ("b", 1.0),
+        ("b", 2.0),
+        ("b", 3.0),
+    ]
+    provider.shutdown()
+
+
 # ---------------------------------------------------------------- the agent process
 
 
@@ -228,3 +275,161 @@ def test_agent_with_service_down_keeps_running_and_stops_cleanly_on_sigterm() ->
     assert "received SIGTERM; shutting down" in out
     assert "agent stopped: 0 collections sent" in out
     assert "Traceback" not in out
+
+
+# ---------------------------------------------------------------- against a real service
+
+AGENT_METRICS = {
+    "system.cpu.utilization": ("gauge", "1"),
+    "system.cpu.load_average.1m": ("gauge", "{thread}"),
+    "system.memory.utilization": ("gauge", "1"),
+    "system.disk.io_time": ("sum", "s"),
+    "system.disk.pending_operations": ("sum", "{operation}"),
+}
+PRESSURE_METRICS = {
+    "loadsense.host.pressure": ("gauge", "1"),
+    "loadsense.host.pressure.stall_time": ("sum", "s"),
+}
+
+
+class _AgentProcess:
+    """``loadsense agent`` as a subprocess whose log is read by a thread (no full pipes)."""
+
+    def __init__(self, endpoint: str, host: str, interval: str = "0.3") -> None:
+        self.proc = subprocess.Popen(
+            agent_command("--endpoint", endpoint, "--interval", interval, "--host-name", host),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def count(self, text: str) -> int:
+        return sum(text in line for line in list(self.lines))
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=10)
+        return code, "".join(self.lines)
+
+
+def _points(storage: Storage, host: str) -> list[tuple[Any, ...]]:
+    return query(
+        storage,
+        "SELECT metric_name, toString(metric_type), unit, toString(temporality), is_monotonic,"
+        " service_name FROM metric_points WHERE host_name = {host:String}",
+        host=host,
+    )
+
+
+def test_agent_samples_arrive_in_the_service(storage: Storage) -> None:
+    host = f"agent-{uuid.uuid4().hex[:10]}"
+    expected = dict(AGENT_METRICS)
+    if read_pressure():  # this kernel offers PSI, so the agent must send it
+        expected.update(PRESSURE_METRICS)
+    with running_service(storage, Settings()) as svc:
+        agent = _AgentProcess(svc.url, host)
+        try:
+            # A metric's first CPU sample needs a previous one; wait for every name.
+            poll_until(lambda: {r[0] for r in _points(storage, host)} >= set(expected), 60)
+        finally:
+            code, log = agent.stop()
+    assert code == 0, log
+    rows = _points(storage, host)
+    shapes = {r[0]: (r[1], r[2]) for r in rows}
+    assert {name: shapes[name] for name in expected} == expected
+    assert {r[5] for r in rows} == {"loadsense-agent"}
+    io_time = {(r[3], r[4]) for r in rows if r[0] == "system.disk.io_time"}
+    assert io_time == {("cumulative", 1)}
+    cpu = query(
+        storage,
+        "SELECT min(value), max(value), uniqExact(attributes['state']) FROM metric_points"
+        " WHERE host_name = {host:String} AND metric_name = 'system.cpu.utilization'",
+        host=host,
+    )[0]
+    assert 0.0 <= cpu[0] <= cpu[1] <= 1.0
+    assert cpu[2] >= 4  # user, system, idle, wait at least
+    derived = query(
+        storage,
+        "SELECT resource, stall, source, min(value), max(value) FROM host_samples"
+        " WHERE host_name = {host:String} GROUP BY resource, stall, source",
+        host=host,
+    )
+    by_source = {(r[0], r[1], r[2]): (r[3], r[4]) for r in derived}
+    for key in (
+        ("cpu", "", "system.cpu.utilization"),
+        ("memory", "", "system.memory.utilization"),
+        *((p.resource, p.stall, "loadsense.host.pressure") for p in read_pressure()),
+    ):
+        low, high = by_source[key]
+        assert 0.0 <= low <= high <= 1.0, key
+    assert ("load", "", "system.cpu.load_average.1m") in by_source
+    if read_pressure():
+        attrs = query(
+            storage,
+            "SELECT DISTINCT attributes['resource'], attributes['stall'] FROM metric_points"
+            " WHERE host_name = {host:String} AND metric_name = 'loadsense.host.pressure'",
+            host=host,
+        )
+        offered = {(p.resource, p.stall) for p in read_pressure()}
+        assert set(attrs) == offered
+
+
+@contextmanager
+def _service_on_port(storage: Storage, port: int) -> Iterator[str]:
+    """Like ``running_service`` but on a chosen port: the agent knew it before it existed."""
+    app = create_app(Settings(), storage)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        poll_until(lambda: server.started or not thread.is_alive(), 30)
+        assert server.started, "service did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def test_agent_started_before_the_service_delivers_its_backlog_once_it_is_up(
+    storage: Storage,
+) -> None:
+    host = f"agent-{uuid.uuid4().hex[:10]}"
+    port = free_port()
+    agent = _AgentProcess(f"http://127.0.0.1:{port}", host)
+    try:
+        poll_until(lambda: agent.count("metrics export failed") >= 2, 60)
+        assert agent.proc.poll() is None, "agent exited while the service was down"
+        with _service_on_port(storage, port):
+            up_at_ns = time.time_ns()
+            poll_until(lambda: agent.count("metrics export recovered") >= 1, 60)
+            # Samples taken while the service was down were kept and arrive now.
+            before = query(
+                storage,
+                "SELECT count() FROM metric_points WHERE host_name = {host:String}"
+                " AND metric_name = 'system.memory.utilization'"
+                " AND toUnixTimestamp64Nano(time) < {up:Int64}",
+                host=host,
+                up=up_at_ns,
+            )[0][0]
+            assert before >= 2 * 4  # >= 2 failed collections x 4 memory states
+    finally:
+        code, log = agent.stop()
+    assert code == 0, log
+    assert "Traceback" not in log

@@ -15,19 +15,69 @@ counted in :attr:`BacklogExporter.dropped`. Nothing here raises into the SDK's r
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+from opentelemetry.sdk.metrics.export import (
+    Metric,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 
 logger = logging.getLogger(__name__)
 
 MERGE_MAX_BATCHES = 30
 """Backlogged collections merged into one request when catching up."""
+
+
+def merge_collections(collections: Sequence[MetricsData]) -> MetricsData:
+    """Every point of ``collections`` in one ``MetricsData``, oldest first.
+
+    Concatenating the collections' resource metrics is not enough: the SDK's OTLP
+    encoder folds them by resource and scope and keeps only the last metric of each
+    name, which would silently send the newest sample alone. Points of the same
+    (resource, scope, metric) are joined under one metric instead.
+    """
+    resources: dict[Any, tuple[ResourceMetrics, dict[Any, tuple[ScopeMetrics, dict[Any, Any]]]]]
+    resources = {}
+    for data in collections:
+        for rm in data.resource_metrics:
+            rkey = (frozenset(rm.resource.attributes.items()), rm.schema_url)
+            _, scopes = resources.setdefault(rkey, (rm, {}))
+            for sm in rm.scope_metrics:
+                skey = (sm.scope.name, sm.scope.version, sm.scope.schema_url, sm.schema_url)
+                _, metrics = scopes.setdefault(skey, (sm, {}))
+                for metric in sm.metrics:
+                    mkey = (metric.name, metric.unit, type(metric.data).__name__)
+                    metrics.setdefault(mkey, []).append(metric)
+    return MetricsData(
+        resource_metrics=[
+            dataclasses.replace(
+                rm,
+                scope_metrics=[
+                    dataclasses.replace(sm, metrics=[_join(group) for group in metrics.values()])
+                    for sm, metrics in scopes.values()
+                ],
+            )
+            for rm, scopes in resources.values()
+        ]
+    )
+
+
+def _join(metrics: list[Metric]) -> Metric:
+    if len(metrics) == 1:
+        return metrics[0]
+    points = [p for m in metrics for p in m.data.data_points]
+    data: Any = metrics[0].data  # Gauge | Sum | Histogram | ExponentialHistogram
+    return dataclasses.replace(metrics[0], data=dataclasses.replace(data, data_points=points))
 
 
 class BacklogExporter(MetricExporter):
@@ -87,7 +137,7 @@ class BacklogExporter(MetricExporter):
         while self._backlog:
             count = min(len(self._backlog), MERGE_MAX_BATCHES)
             batch = [self._backlog[i] for i in range(count)]
-            merged = MetricsData(resource_metrics=[rm for d in batch for rm in d.resource_metrics])
+            merged = merge_collections(batch)
             try:
                 result = self._inner.export(merged, timeout_millis=timeout_millis)
             except Exception:  # an exporter bug must not kill the reader's thread
