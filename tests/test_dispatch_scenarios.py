@@ -291,3 +291,19 @@ def test_stale_telemetry_gives_a_neutral_low_confidence_recommendation() -> None
     r = rec(ev, job)
     assert (r.action, r.priority, r.confidence, r.max_concurrency) == ("admit", 50, "low", None)
     assert reasons(r)["telemetry_age_s"] == (3600.0, 900.0, job, "envelope:stale-telemetry")
+
+
+def test_a_replay_from_an_earlier_instant_starts_afresh() -> None:
+    job = "research/retrain_ranker_experiment"
+    engine = DispatchEngine()
+    wf = facts(T0, {job: "EXPLORATORY_TRAINING"}, ("ranker",))
+    assert rec(tick(engine, _overload_snapshot(T0, 900.0, -0.2), wf), job).action == "defer"
+    # Back to an hour earlier, calm: no deferral, no previous decision carried over.
+    earlier = T0 - 3600
+    ev = tick(
+        engine,
+        _overload_snapshot(earlier, 0.0, 0.45),
+        facts(earlier, {job: "EXPLORATORY_TRAINING"}, ("ranker",)),
+    )
+    assert rec(ev, job).action == "admit"
+    assert {c.recommendation.workload: c.previous_action for c in ev.changes}[job] == ""

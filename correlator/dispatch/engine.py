@@ -86,10 +86,15 @@ class DispatchEngine:
         self.previous: dict[str, Recommendation] = {}
         self.deferrals: dict[str, Deferral] = {}
         self._policy_version = ""
+        self._last_as_of: float | None = None
 
     def evaluate(self, inputs: DispatchInputs, policy: Policy) -> Evaluation:
         as_of = inputs.as_of
         options = policy.options
+        if self._last_as_of is not None and as_of < self._last_as_of:
+            # The clock went backwards (a replay from an earlier instant): start afresh.
+            self.previous, self.deferrals = {}, {}
+        self._last_as_of = as_of
         if policy.version != self._policy_version:
             names = {r.name for r in policy.rules}
             self.deferrals = {k: d for k, d in self.deferrals.items() if d.rule.name in names}
