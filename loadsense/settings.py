@@ -72,6 +72,10 @@ LOADSENSE_RETRY_AFTER_S = "LOADSENSE_RETRY_AFTER_S"
 LOADSENSE_MAX_BODY_BYTES = "LOADSENSE_MAX_BODY_BYTES"
 """Largest request body accepted, measured after decompression. Default 20 MiB."""
 
+LOADSENSE_MAX_FUTURE_SKEW_S = "LOADSENSE_MAX_FUTURE_SKEW_S"
+"""How far ahead of the receiver's clock an event or span time may be (producer clock skew)
+before it is refused. Default 300 s."""
+
 LOADSENSE_CLOCK = "LOADSENSE_CLOCK"
 """``wall`` (default) or ``external`` (time advances only by ``POST /api/v1/tick``)."""
 
@@ -160,6 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("queue_max_bytes", LOADSENSE_QUEUE_MAX_BYTES, _positive(int), "Queued bytes bound"),
     Setting("retry_after_s", LOADSENSE_RETRY_AFTER_S, _positive(float), "Retry-After on 503"),
     Setting("max_body_bytes", LOADSENSE_MAX_BODY_BYTES, _positive(int), "Body size limit"),
+    Setting("max_future_skew_s", LOADSENSE_MAX_FUTURE_SKEW_S, _positive(float), "Future skew"),
     Setting("clock", LOADSENSE_CLOCK, _clock, "Correlator clock"),
     Setting("tick_interval_s", LOADSENSE_TICK_INTERVAL_S, _positive(float), "Tick period"),
     Setting("log_level", LOADSENSE_LOG_LEVEL, str.upper, "Log level"),
@@ -191,6 +196,7 @@ class Settings:
     queue_max_bytes: int = 512 * 1024 * 1024
     retry_after_s: float = 1.0
     max_body_bytes: int = 20 * 1024 * 1024
+    max_future_skew_s: float = 300.0
     clock: str = "wall"
     tick_interval_s: float = 5.0
     log_level: str = "INFO"

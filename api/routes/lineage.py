@@ -20,7 +20,6 @@ from api.context import AppContext, context
 from collectors.body import media_type, read_body
 from collectors.contract import Decoded
 from collectors.openlineage import BatchDecoded, LineageReceiver
-from collectors.openlineage.validate import DEFAULT_MAX_FUTURE_SKEW_S
 from loadsense.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
@@ -92,9 +91,9 @@ class BatchResponse(BaseModel):
 def _receiver(ctx: AppContext) -> LineageReceiver:
     receiver = ctx.extensions.get(_RECEIVER_KEY)
     if receiver is None:
-        skew = getattr(ctx.settings, "lineage_max_future_skew_s", DEFAULT_MAX_FUTURE_SKEW_S)
         receiver = LineageReceiver(
-            max_future_skew_s=float(skew), retention_days=ctx.settings.retention_days
+            max_future_skew_s=ctx.settings.max_future_skew_s,
+            retention_days=ctx.settings.retention_days,
         )
         ctx.extensions[_RECEIVER_KEY] = receiver
     assert isinstance(receiver, LineageReceiver)
