@@ -6,7 +6,7 @@ Format (docs/signals.md, "Configuration")::
       window_s: 900              # W for exposure, latency, queue growth, schema drift
       theta: 0.5                 # a request is stale when min input freshness < theta
       slo_ms: 250                # default latency SLO
-      exposure_resolution_s: 1   # requests are evaluated per step of this size
+      exposure_resolution_s: 10  # requests are evaluated per step of this size
       run_window_s: 86400        # runs considered for durations, failure rate
       host_window_s: 60          # host samples older than this are ignored
       knees: {cpu: [0.6, 0.95], memory: [0.8, 0.98], io: [0.5, 0.9]}
@@ -97,7 +97,7 @@ class SignalsConfig:
     window_s: float = 900.0
     theta: float = 0.5
     slo_ms: float = 250.0
-    exposure_resolution_s: float = 1.0
+    exposure_resolution_s: float = 10.0
     run_window_s: float = 86_400.0
     host_window_s: float = 60.0
     knees: Mapping[str, tuple[float, float]] = field(default_factory=lambda: DEFAULT_KNEES)

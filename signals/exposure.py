@@ -4,7 +4,7 @@ A service's inputs are its static lineage (the inputs a JobEvent declared for th
 named like its ``service.name``) plus ``signals.services.<glob>.inputs``. For every
 SERVER span in ``(as_of - W, as_of]`` the effective freshness of each input *at the
 moment it was served* is computed in ClickHouse: request times (grouped per
-``exposure_resolution_s`` step, default 1 s, each step evaluated at its start) are
+``exposure_resolution_s`` step, default 10 s, each step evaluated at its start) are
 ``ASOF JOIN``-ed onto the update times of the input and of every dataset behind its
 effective freshness (the upstream closure through latest-run inputs as of ``as_of``);
 each is decayed with its own grace and half-life, and the minimum is the input's
@@ -58,32 +58,19 @@ class ExposureRow:
 
 _SQL = """
 WITH
-pairs AS (
-    SELECT p.1 AS svc, p.2 AS input, p.3 AS theta
-    FROM (SELECT arrayJoin(arrayZip({p_svc:Array(String)}, {p_input:Array(String)},
-                                    {p_theta:Array(Float64)})) AS p)
-),
 members AS (
     SELECT m.1 AS input, m.2 AS member, m.3 AS grace, m.4 AS h
     FROM (SELECT arrayJoin(arrayZip({m_input:Array(String)}, {m_member:Array(String)},
                                     {m_grace:Array(Float64)}, {m_h:Array(Float64)})) AS m)
 ),
-req AS (
-    SELECT service_name AS svc,
-           intDiv(toUnixTimestamp64Nano(start_time), {res_ns:Int64}) * {res_ns:Int64} AS t_ns,
-           count() AS n
-    FROM spans FINAL
-    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
-      AND service_name IN {services:Array(String)}
-    GROUP BY svc, t_ns
+steps AS (
+    SELECT arrayJoin(range(intDiv({since_ns:Int64}, {res_ns:Int64}),
+                           intDiv({as_of:Int64}, {res_ns:Int64}) + 1)) * {res_ns:Int64} AS t_ns
 ),
-needed AS (
-    SELECT req.svc AS svc, req.t_ns AS t_ns, req.n AS n, pairs.input AS input,
-           pairs.theta AS theta, members.member AS member, members.grace AS grace,
-           members.h AS h
-    FROM req
-    INNER JOIN pairs ON pairs.svc = req.svc
-    INNER JOIN members ON members.input = pairs.input
+grid AS (
+    SELECT members.input AS input, members.member AS member, members.grace AS grace,
+           members.h AS h, steps.t_ns AS t_ns
+    FROM members CROSS JOIN steps
 ),
 updates AS (
     SELECT concat(dataset_namespace, '/', dataset_name) AS member,
@@ -92,31 +79,43 @@ updates AS (
     WHERE event_time <= @as_of@
       AND concat(dataset_namespace, '/', dataset_name) IN {member_names:Array(String)}
 ),
-member_f AS (
-    SELECT needed.svc AS svc, needed.t_ns AS t_ns, needed.n AS n, needed.input AS input,
-           needed.theta AS theta,
-           if(updates.u_ns = 0, NULL,
-              pow(2, -greatest(0, (needed.t_ns - updates.u_ns) / 1e9 - needed.grace)
-                     / needed.h)) AS f
-    FROM needed
-    ASOF LEFT JOIN updates ON updates.member = needed.member AND needed.t_ns >= updates.u_ns
+effective AS (
+    SELECT grid.input AS input, grid.t_ns AS t_ns,
+           min(if(updates.u_ns = 0, NULL,
+                  pow(2, -greatest(0, (grid.t_ns - updates.u_ns) / 1e9 - grid.grace)
+                         / grid.h))) AS eff
+    FROM grid
+    ASOF LEFT JOIN updates ON updates.member = grid.member AND grid.t_ns >= updates.u_ns
+    GROUP BY input, t_ns
 ),
-per_input AS (
-    SELECT svc, t_ns, any(n) AS n, input, any(theta) AS theta, min(f) AS eff
-    FROM member_f
-    GROUP BY svc, t_ns, input
-)
-SELECT svc, input, sum(n), sumIf(n, eff < theta), sum(n * (1 - ifNull(eff, 1)))
-FROM per_input
-GROUP BY svc, input
-UNION ALL
-SELECT svc, '', sum(n), sumIf(n, m < theta), sum(n * (1 - ifNull(m, 1)))
-FROM (
-    SELECT svc, t_ns, any(n) AS n, any(theta) AS theta, min(eff) AS m
-    FROM per_input
+requests AS (
+    SELECT service_name AS svc,
+           intDiv(toUnixTimestamp64Nano(start_time), {res_ns:Int64}) * {res_ns:Int64} AS t_ns,
+           uniqExact(cityHash64(trace_id, span_id)) AS n
+    FROM spans
+    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
+      AND service_name IN {services:Array(String)}
+    GROUP BY svc, t_ns
+),
+pairs AS (
+    SELECT p.1 AS svc, p.2 AS input, p.3 AS theta
+    FROM (SELECT arrayJoin(arrayZip({p_svc:Array(String)}, {p_input:Array(String)},
+                                    {p_theta:Array(Float64)})) AS p)
+),
+per_request AS (
+    SELECT requests.svc AS svc, requests.t_ns AS t_ns, any(requests.n) AS n,
+           any(pairs.theta) AS theta,
+           groupArray((pairs.input, effective.eff)) AS effs,
+           min(effective.eff) AS m
+    FROM requests
+    INNER JOIN pairs ON pairs.svc = requests.svc
+    LEFT JOIN effective ON effective.input = pairs.input AND effective.t_ns = requests.t_ns
     GROUP BY svc, t_ns
 )
-GROUP BY svc
+SELECT svc, x.1 AS input, sum(n), sumIf(n, x.2 < theta), sum(n * (1 - ifNull(x.2, 1)))
+FROM per_request
+ARRAY JOIN arrayPushBack(effs, ('', m)) AS x
+GROUP BY svc, input
 """
 
 
@@ -148,6 +147,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRo
                 "as_of": as_of_ns,
                 "w": cfg.window_s,
                 "res_ns": max(1, round(cfg.exposure_resolution_s * 1e9)),
+                "since_ns": as_of_ns - round(cfg.window_s * 1e9),
                 "services": sorted({s for s, _ in pairs}),
                 "p_svc": [s for s, _ in pairs],
                 "p_input": [d for _, d in pairs],

@@ -1,6 +1,7 @@
 """Serving latency per service over the window W (docs/signals.md#latency).
 
-From SERVER spans in ``(as_of - W, as_of]`` per ``service.name``: ``p50/p95/p99`` (ms,
+From SERVER spans in ``(as_of - W, as_of]`` per ``service.name``, deduplicated by span
+identity (``trace_id``, ``span_id``: an exporter's retry is counted once): ``p50/p95/p99`` (ms,
 ``quantilesExactInclusive``: linear interpolation between order statistics at rank
 ``(n - 1) * q``), ``error_rate`` (status ERROR share), ``rps = requests / W`` and
 ``latency_slack = (SLO - p99) / SLO`` (SLO per service, default 250 ms; negative when
@@ -44,8 +45,13 @@ SELECT
     count() AS requests,
     quantilesExactInclusive(0.5, 0.95, 0.99)(duration_ns / 1e6) AS q,
     countIf(status_code = 2) / count() AS error_rate
-FROM spans FINAL
-WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
+FROM (
+    SELECT cityHash64(trace_id, span_id) AS id, any(service_name) AS service_name,
+           any(duration_ns) AS duration_ns, any(status_code) AS status_code
+    FROM spans
+    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
+    GROUP BY id
+)
 GROUP BY service_name
 """
 

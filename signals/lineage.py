@@ -105,26 +105,38 @@ def source_depths(graph: LineageGraph) -> dict[str, int]:
 
 def downstream_services(
     graph: LineageGraph, service_inputs: Mapping[str, tuple[str, ...]]
-) -> dict[str, set[str]]:
-    """dataset -> services that read it directly or through any chain of jobs."""
+) -> dict[str, frozenset[str]]:
+    """dataset -> services that read it directly or through any chain of jobs.
+
+    Memoised depth-first: each dataset's set is computed once from its consumers'
+    outputs (a cycle's back edge contributes nothing).
+    """
     produces, consumers = graph.produces, graph.consumers
-    result: dict[str, set[str]] = {}
     direct: dict[str, set[str]] = {}
     for service, inputs in service_inputs.items():
         for d in inputs:
             direct.setdefault(d, set()).add(service)
-    for start in graph.datasets:
-        seen, stack, found = {start}, [start], set()
-        while stack:
-            d = stack.pop()
-            found |= direct.get(d, set())
-            for job in consumers.get(d, ()):
-                for out in produces.get(job, ()):
-                    if out not in seen:
-                        seen.add(out)
-                        stack.append(out)
-        result[start] = found
-    return result
+    done: dict[str, frozenset[str]] = {}
+    active: set[str] = set()
+
+    def visit(d: str) -> frozenset[str]:
+        if d in done:
+            return done[d]
+        if d in active:
+            return frozenset()
+        active.add(d)
+        found = set(direct.get(d, ()))
+        for job in consumers.get(d, ()):
+            for out in produces.get(job, ()):
+                if out != d:
+                    found |= visit(out)
+        active.discard(d)
+        done[d] = frozenset(found)
+        return done[d]
+
+    for d in (*graph.datasets, *direct):
+        visit(d)
+    return done
 
 
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LineageRow, ...]:
@@ -161,7 +173,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LineageRow
         if job is None:
             timed = [jobs[w] for w in writers if w in jobs and jobs[w].duration_p50 is not None]
             job = max(timed, key=lambda r: r.duration_p50 or 0.0, default=None)
-        services = tuple(sorted(downstream.get(subject, set())))
+        services = tuple(sorted(downstream.get(subject, frozenset())))
         rows.append(
             LineageRow(
                 subject=subject,

@@ -1,0 +1,338 @@
+"""Correlator benchmark: ``python -m bench.correlate [--scale 0.1]``.
+
+Loads a synthetic world into a fresh embedded chDB with large column-oriented inserts
+(lineage) and in-engine ``INSERT ... SELECT`` (telemetry), straight into storage:
+
+- 10k datasets in 7 layers (lineage depth up to 6), one producing job per non-source
+  dataset with 1-2 inputs, runs every 5-30 minutes over the last 2 hours;
+- 500 model services, each declaring 3 inputs by a JobEvent, on 200 hosts;
+- 10M SERVER spans in the last hour; 1k queues sampled every 10 s over W; host samples.
+
+Then it times full correlator ticks (evaluate every signal, swap the snapshot, write
+history) and, with the service running on the wall clock, the delay from an
+OpenLineage event's acknowledgement to its effect in ``GET /api/v1/signals/freshness``.
+Every number is the median of ``--runs`` runs (the e2e delay reports p50/p99 over all
+samples). ``--scale`` multiplies every count. Results go to docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import uvicorn
+
+from api.app import create_app, prepare_storage
+from correlator.loop import Correlator
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import Settings
+from signals.config import SignalsConfig
+from signals.evaluate import evaluate_all
+from storage.client import Storage, open_storage
+
+NS = 1_000_000_000
+LAYERS = 7  # depth 0..6
+
+
+@dataclass(frozen=True)
+class Scale:
+    datasets: int
+    services: int
+    spans: int
+    queues: int
+    hosts: int
+
+    @classmethod
+    def of(cls, factor: float) -> Scale:
+        return cls(
+            datasets=max(LAYERS * 2, int(10_000 * factor)),
+            services=max(2, int(500 * factor)),
+            spans=int(10_000_000 * factor),
+            queues=max(1, int(1_000 * factor)),
+            hosts=max(1, int(200 * factor)),
+        )
+
+
+def _insert(storage: Storage, table: str, columns: dict[str, list[Any]]) -> None:
+    storage.client.insert(
+        table, list(columns.values()), column_names=list(columns), column_oriented=True
+    )
+
+
+def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random) -> None:
+    """Datasets in layers, a producing job per non-source dataset, runs, static inputs."""
+    per_layer = scale.datasets // LAYERS
+    layers = [list(range(k * per_layer, (k + 1) * per_layer)) for k in range(LAYERS)]
+    runs: dict[str, list[Any]] = {
+        k: [] for k in ("run_id", "event_type", "event_time", "job_name", "nominal_start_time")
+    }
+    updates: dict[str, list[Any]] = {
+        k: [] for k in ("dataset_name", "event_time", "run_id", "job_name")
+    }
+    edges: dict[str, list[Any]] = {
+        k: [] for k in ("job_name", "dataset_name", "direction", "run_id", "source", "event_time")
+    }
+    for depth in range(LAYERS):
+        for d in layers[depth]:
+            inputs = []
+            if depth:
+                inputs.append(rng.choice(layers[depth - 1]))
+                if rng.random() < 0.3:
+                    inputs.append(rng.choice(layers[rng.randrange(depth)]))
+            job = f"build_{d}"
+            interval = rng.choice((300, 600, 900, 1800)) * NS
+            t = now_ns - 7200 * NS + rng.randrange(interval)
+            while t < now_ns - 120 * NS:
+                run_id = str(uuid.UUID(int=rng.getrandbits(128)))
+                end = t + rng.randrange(30, 120) * NS
+                state = "FAIL" if rng.random() < 0.02 else "COMPLETE"
+                for event_type, at in (("START", t), (state, end)):
+                    runs["run_id"].append(run_id)
+                    runs["event_type"].append(event_type)
+                    runs["event_time"].append(at)
+                    runs["job_name"].append(job)
+                    runs["nominal_start_time"].append(t - rng.randrange(60) * NS)
+                if state == "COMPLETE":
+                    updates["dataset_name"].append(f"ds_{d}")
+                    updates["event_time"].append(end)
+                    updates["run_id"].append(run_id)
+                    updates["job_name"].append(job)
+                for name, direction in [(f"ds_{i}", "input") for i in inputs] + [
+                    (f"ds_{d}", "output")
+                ]:
+                    edges["job_name"].append(job)
+                    edges["dataset_name"].append(name)
+                    edges["direction"].append(direction)
+                    edges["run_id"].append(run_id)
+                    edges["source"].append("run")
+                    edges["event_time"].append(end)
+                t += interval
+    deep = [d for layer in layers[3:] for d in layer]
+    for s in range(scale.services):
+        for d in rng.sample(deep, 3):
+            edges["job_name"].append(f"svc-{s}")
+            edges["dataset_name"].append(f"ds_{d}")
+            edges["direction"].append("input")
+            edges["run_id"].append("")
+            edges["source"].append("job")
+            edges["event_time"].append(now_ns - 7200 * NS)
+    runs["job_namespace"] = ["bench"] * len(runs["run_id"])
+    updates["dataset_namespace"] = ["bench"] * len(updates["run_id"])
+    updates["job_namespace"] = ["bench"] * len(updates["run_id"])
+    edges["job_namespace"] = ["bench"] * len(edges["run_id"])
+    edges["dataset_namespace"] = ["bench"] * len(edges["run_id"])
+    for table, columns in (
+        ("run_events", runs),
+        ("dataset_updates", updates),
+        ("lineage_edges", edges),
+    ):
+        n = len(next(iter(columns.values())))
+        for start in range(0, n, 500_000):
+            _insert(storage, table, {k: v[start : start + 500_000] for k, v in columns.items()})
+
+
+_SPANS_SQL = """
+INSERT INTO spans (service_name, host_name, kind, span_name, start_time, duration_ns,
+                   trace_id, span_id, status_code)
+SELECT concat('svc-', toString(number % {services:UInt64})),
+       concat('host-', toString((number % {services:UInt64}) % {hosts:UInt64})),
+       'SERVER', 'predict',
+       fromUnixTimestamp64Nano({start:Int64} + toInt64(cityHash64(number, 1) % {span:UInt64}),
+                               'UTC'),
+       2000000 + cityHash64(number, 2) % 60000000
+           + if(cityHash64(number, 3) % 100 = 0, 400000000, 0),
+       toFixedString(concat(reinterpretAsString(cityHash64(number, 4)),
+                            reinterpretAsString(number)), 16),
+       toFixedString(reinterpretAsString(number), 8),
+       if(cityHash64(number, 5) % 200 = 0, 2, 1)
+FROM numbers({offset:UInt64}, {n:UInt64})
+"""
+
+_QUEUES_SQL = """
+INSERT INTO queue_samples (queue_name, field, source, time, start_time, value)
+SELECT concat('queue-', toString(q)), f.1, 'loadsense.queue.depth',
+       fromUnixTimestamp64Nano({start:Int64} + k * 10000000000, 'UTC'),
+       fromUnixTimestamp64Nano({start:Int64}, 'UTC'), f.2
+FROM (SELECT number % {queues:UInt64} AS q, intDiv(number, {queues:UInt64}) AS k
+      FROM numbers({queues:UInt64} * 90))
+ARRAY JOIN [('depth', toFloat64(100 + q % 50 + k * (q % 3))),
+            ('dequeued', toFloat64(k * 20 + q)),
+            ('oldest_age', toFloat64(5 + k))] AS f
+WHERE f.1 != 'oldest_age' OR q % 2 = 0
+"""
+
+_HOSTS_SQL = """
+INSERT INTO host_samples (host_name, time, resource, stall, source, value)
+SELECT concat('host-', toString(h)),
+       fromUnixTimestamp64Nano({start:Int64} + k * 10000000000, 'UTC'), f.1, f.2, 'bench',
+       (cityHash64(h, k, f.1, f.2) % 1000) / 1000
+FROM (SELECT number % {hosts:UInt64} AS h, intDiv(number, {hosts:UInt64}) AS k
+      FROM numbers({hosts:UInt64} * 12))
+ARRAY JOIN [('cpu', 'some'), ('memory', 'some'), ('cpu', ''), ('memory', ''), ('disk', '')] AS f
+"""
+
+
+def load(storage: Storage, scale: Scale, now_ns: int, seed: int) -> dict[str, float]:
+    """Load the world; return seconds per part."""
+    rng = random.Random(seed)
+    took: dict[str, float] = {}
+    started = time.perf_counter()
+    load_lineage(storage, scale, now_ns, rng)
+    took["lineage"] = time.perf_counter() - started
+    started = time.perf_counter()
+    chunk = 2_000_000
+    for offset in range(0, scale.spans, chunk):
+        storage.client.command(
+            _SPANS_SQL,
+            parameters={
+                "services": scale.services,
+                "hosts": scale.hosts,
+                "start": now_ns - 3600 * NS,
+                "span": 3600 * NS,
+                "offset": offset,
+                "n": min(chunk, scale.spans - offset),
+            },
+        )
+    took["spans"] = time.perf_counter() - started
+    started = time.perf_counter()
+    storage.client.command(
+        _QUEUES_SQL, parameters={"queues": scale.queues, "start": now_ns - 895 * NS}
+    )
+    storage.client.command(
+        _HOSTS_SQL, parameters={"hosts": scale.hosts, "start": now_ns - 115 * NS}
+    )
+    took["queues+hosts"] = time.perf_counter() - started
+    return took
+
+
+def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
+    """Full ticks (evaluate, swap, history) and a per-family breakdown, medians."""
+    correlator = Correlator(storage, SignalsConfig(), SelfMetrics())
+    durations = []
+    snap = None
+    for k in range(ticks):
+        started = time.perf_counter()
+        snap = correlator.tick(now_ns + k * NS)
+        durations.append(time.perf_counter() - started)
+    parts: dict[str, list[float]] = {}
+    for k in range(ticks):
+        ev = evaluate_all(storage, now_ns + k * NS, SignalsConfig())
+        for kind, seconds in ev.seconds.items():
+            parts.setdefault(kind, []).append(seconds)
+    assert snap is not None
+    return {
+        "tick_median_s": statistics.median(durations),
+        "tick_max_s": max(durations),
+        "ticks": durations,
+        "rows": {
+            k: len(snap.rows(k))
+            for k in ("freshness", "exposure", "queues", "latency", "hosts", "lineage")
+        },
+        "parts_median_s": {k: statistics.median(v) for k, v in parts.items()},
+    }
+
+
+@contextmanager
+def serve(storage: Storage, settings: Settings) -> Iterator[str]:
+    app = create_app(settings, storage)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+def _event(name: str, at: datetime) -> dict[str, Any]:
+    return {
+        "eventType": "COMPLETE",
+        "eventTime": at.isoformat().replace("+00:00", "Z"),
+        "run": {"runId": str(uuid.uuid4())},
+        "job": {"namespace": "bench", "name": f"e2e_{name}"},
+        "inputs": [],
+        "outputs": [{"namespace": "bench", "name": name}],
+        "producer": "https://example.com/bench",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent",
+    }
+
+
+def time_e2e(storage: Storage, interval_s: float, samples: int) -> list[float]:
+    """Seconds from an event's acknowledgement to its row in GET /api/v1/signals."""
+    delays = []
+    settings = Settings(tick_interval_s=interval_s)
+    with serve(storage, settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+        for k in range(samples):
+            name = f"e2e_{uuid.uuid4().hex[:8]}_{k}"
+            r = http.post("/api/v1/lineage", json=_event(name, datetime.now(UTC)))
+            r.raise_for_status()
+            acked = time.monotonic()
+            while True:
+                got = http.get("/api/v1/signals/freshness", params={"name": f"bench/{name}"})
+                if got.json()["rows"]:
+                    delays.append(time.monotonic() - acked)
+                    break
+                if time.monotonic() - acked > 120:
+                    raise TimeoutError("event did not reach the signals within 120 s")
+                time.sleep(0.02)
+    return delays
+
+
+def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    scale = Scale.of(args.scale)
+    data_dir = tempfile.mkdtemp(prefix="bench-correlate-", dir=args.tmp)
+    storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
+    prepare_storage(storage, Settings())
+    now_ns = time.time_ns()
+    loaded = load(storage, scale, now_ns, seed)
+    ticks = time_ticks(storage, args.ticks, time.time_ns())
+    delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
+    return {"scale": scale.__dict__, "load_s": loaded, **ticks, "e2e_s": delays}
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.correlate", description=__doc__)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every count")
+    parser.add_argument("--ticks", type=int, default=5, help="timed ticks per run")
+    parser.add_argument("--samples", type=int, default=20, help="e2e samples (0: skip)")
+    parser.add_argument("--interval", type=float, default=5.0, help="tick interval for e2e")
+    parser.add_argument("--runs", type=int, default=1, help="runs (chDB: one data dir per process)")
+    parser.add_argument("--tmp", default=None, help="parent of the temporary data dir")
+    args = parser.parse_args(argv)
+    result = run_once(args, seed=1234)
+    e2e = result.pop("e2e_s")
+    summary = {
+        **result,
+        "e2e_p50_s": statistics.median(e2e) if e2e else None,
+        "e2e_p99_s": _pct(e2e, 0.99) if e2e else None,
+        "e2e_samples": len(e2e),
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
