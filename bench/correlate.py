@@ -19,8 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import random
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +49,7 @@ from signals.evaluate import evaluate_all
 from storage.client import Storage, open_storage
 
 NS = 1_000_000_000
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LAYERS = 7  # depth 0..6
 
 
@@ -297,39 +304,76 @@ def time_e2e(storage: Storage, interval_s: float, samples: int) -> list[float]:
 
 
 def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One run in this process (chDB allows one data directory per process)."""
     scale = Scale.of(args.scale)
     data_dir = tempfile.mkdtemp(prefix="bench-correlate-", dir=args.tmp)
-    storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
-    prepare_storage(storage, Settings())
-    now_ns = time.time_ns()
-    loaded = load(storage, scale, now_ns, seed)
-    ticks = time_ticks(storage, args.ticks, time.time_ns())
-    delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
+    try:
+        storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
+        prepare_storage(storage, Settings())
+        loaded = load(storage, scale, time.time_ns(), seed)
+        ticks = time_ticks(storage, args.ticks, time.time_ns())
+        delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
     return {"scale": scale.__dict__, "load_s": loaded, **ticks, "e2e_s": delays}
 
 
 def _pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile: the smallest sample with at least ``q`` of them at or below."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    delays = [d for r in runs for d in r["e2e_s"]]
+    kinds = runs[0]["parts_median_s"].keys()
+    return {
+        "command": "python -m bench.correlate " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0]},
+        "scale": runs[0]["scale"],
+        "runs": len(runs),
+        "load_s_median": {
+            k: statistics.median(r["load_s"][k] for r in runs) for k in runs[0]["load_s"]
+        },
+        "tick_median_s": statistics.median(r["tick_median_s"] for r in runs),
+        "tick_max_s": max(r["tick_max_s"] for r in runs),
+        "parts_median_s": {
+            k: statistics.median(r["parts_median_s"][k] for r in runs) for k in kinds
+        },
+        "rows": runs[0]["rows"],
+        "tick_interval_s": args.interval,
+        "e2e_samples": len(delays),
+        "e2e_p50_s": statistics.median(delays) if delays else None,
+        "e2e_p99_s": _pct(delays, 0.99) if delays else None,
+        "e2e_max_s": max(delays) if delays else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.correlate", description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every count")
+    parser.add_argument("--runs", type=int, default=3, help="runs, each in its own process")
     parser.add_argument("--ticks", type=int, default=5, help="timed ticks per run")
-    parser.add_argument("--samples", type=int, default=20, help="e2e samples (0: skip)")
+    parser.add_argument("--samples", type=int, default=20, help="e2e samples per run (0: skip)")
     parser.add_argument("--interval", type=float, default=5.0, help="tick interval for e2e")
-    parser.add_argument("--runs", type=int, default=1, help="runs (chDB: one data dir per process)")
-    parser.add_argument("--tmp", default=None, help="parent of the temporary data dir")
+    parser.add_argument("--tmp", default=None, help="parent of the temporary data dirs")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    result = run_once(args, seed=1234)
-    e2e = result.pop("e2e_s")
-    summary = {
-        **result,
-        "e2e_p50_s": statistics.median(e2e) if e2e else None,
-        "e2e_p99_s": _pct(e2e, 0.99) if e2e else None,
-        "e2e_samples": len(e2e),
-    }
+    if args.child is not None:
+        print(json.dumps(run_once(args, seed=args.child)))
+        return 0
+    runs = []
+    for k in range(args.runs):
+        child = [sys.executable, "-m", "bench.correlate", *sys.argv[1:], "--child", str(k)]
+        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+        print(f"run {k + 1}/{args.runs}: tick {runs[-1]['tick_median_s']:.2f}s", file=sys.stderr)
+    summary = summarise(runs, args)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS_DIR / f"correlate-{stamp}.json").write_text(
+        json.dumps({"summary": summary, "runs": runs}, indent=2)
+    )
     print(json.dumps(summary, indent=2))
     return 0
 
