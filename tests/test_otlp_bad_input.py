@@ -327,3 +327,21 @@ def test_requests_are_timed_with_time_of_receipt(service: Service, storage: Stor
     )
     assert not traces_answer(response).HasField("partial_success")
     assert stored(storage, name)["spans"] == 1
+
+
+def test_items_older_than_the_retention_are_rejected(service: Service, storage: Storage) -> None:
+    """They would be deleted by the table TTL on arrival (default retention: 30 days)."""
+    name = unique("stale")
+    old = now_ns() - 31 * 86_400 * NS
+    response = post(
+        service.url, "/v1/traces", trace_request(name, start_ns=old).SerializeToString()
+    )
+    assert traces_answer(response).partial_success.error_message == (
+        "rejected 1 spans: 1 x timestamp older than the retention window (30 days):"
+        " it would expire on arrival"
+    )
+    response = post(
+        service.url, "/v1/metrics", metrics_request(name, [1.0], time_ns=old).SerializeToString()
+    )
+    assert metrics_answer(response).partial_success.rejected_data_points == 1
+    assert stored(storage, name) == NOTHING

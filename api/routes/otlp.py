@@ -45,9 +45,6 @@ CPU work; see docs/performance.md)."""
 
 Respond = Callable[[int, str, str], Encoded]
 
-_TRACES = TracesReceiver()
-_METRICS = MetricsReceiver()
-
 
 def _openapi(message: str, response: str) -> dict[str, Any]:
     binary = {"schema": {"type": "string", "format": "binary"}}
@@ -88,9 +85,10 @@ async def _decode(receiver: Receiver, body: bytes, media: str, received_at_ns: i
 
 
 async def _export(
-    request: Request, receiver: Receiver, table: str, noun: str, respond: Respond
+    request: Request, receiver_class: Callable[[float], Receiver], table: str, respond: Respond
 ) -> Response:
     ctx: AppContext = context(request)
+    receiver = receiver_class(ctx.settings.retention_days)
     media = media_type(request)
     answer = response_media_type(media)
     try:
@@ -104,15 +102,15 @@ async def _export(
         decoded = await _decode(receiver, body, media, time.time_ns())
         await ctx.writer.write(decoded.batches)
     except LoadsenseError as err:
-        logger.debug("OTLP %s export refused (%d): %s", noun, err.status, err.message)
+        logger.debug("OTLP %s export refused (%d): %s", table, err.status, err.message)
         return _answer(status_response(err, answer))
     except Exception:
-        logger.exception("OTLP %s export failed unexpectedly", noun)
+        logger.exception("OTLP %s export failed unexpectedly", table)
         internal = LoadsenseError("internal error")
         return _answer(status_response(internal, answer))
     if decoded.rejected:
         ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
-        logger.info("OTLP %s: %s", noun, decoded.rejection_reason)
+        logger.info("OTLP %s: %s", table, decoded.rejection_reason)
     return _answer(respond(decoded.rejected, decoded.rejection_reason, answer))
 
 
@@ -122,7 +120,7 @@ async def _export(
     openapi_extra=_openapi("ExportTraceServiceRequest", "ExportTraceServiceResponse"),
 )
 async def export_traces(request: Request) -> Response:
-    return await _export(request, _TRACES, "spans", "traces", traces_response)
+    return await _export(request, TracesReceiver, "spans", traces_response)
 
 
 @router.post(
@@ -131,4 +129,4 @@ async def export_traces(request: Request) -> Response:
     openapi_extra=_openapi("ExportMetricsServiceRequest", "ExportMetricsServiceResponse"),
 )
 async def export_metrics(request: Request) -> Response:
-    return await _export(request, _METRICS, "metric_points", "metrics", metrics_response)
+    return await _export(request, MetricsReceiver, "metric_points", metrics_response)

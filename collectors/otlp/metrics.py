@@ -25,11 +25,10 @@ from collectors.contract import Decoded
 from collectors.otlp.anyvalue import ItemRejected, attributes
 from collectors.otlp.exphistogram import to_explicit
 from collectors.otlp.limits import (
-    FUTURE_REASON,
     MAX_BUCKETS,
-    MAX_FUTURE_SKEW_NS,
     MAX_NAME_LENGTH,
     ROW_MEMORY_FACTOR,
+    TimeWindow,
 )
 from collectors.otlp.payload import parse_metrics, point_count
 from collectors.otlp.report import Rejections
@@ -77,10 +76,13 @@ class _Columns:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def decode_metrics(body: bytes, media_type: str, received_at_ns: int) -> Decoded:
-    """Rows of ``metric_points`` (and derived samples) for one request body."""
+def decode_metrics(
+    body: bytes, media_type: str, received_at_ns: int, retention_days: float = 0
+) -> Decoded:
+    """Rows of ``metric_points`` (and derived samples) for one request body. Points older
+    than ``retention_days`` before receipt are rejected (0: no bound)."""
     request = parse_metrics(body, media_type)
-    horizon = received_at_ns + MAX_FUTURE_SKEW_NS
+    window = TimeWindow.around(received_at_ns, retention_days)
     rejections = Rejections()
     cols = _Columns()
     derived = Derived()
@@ -97,7 +99,7 @@ def decode_metrics(body: bytes, media_type: str, received_at_ns: int) -> Decoded
         before = len(cols.time)
         for scoped in scopes:
             for metric in scoped.metrics:
-                _metric(metric, resource, rid, horizon, cols, derived, rejections)
+                _metric(metric, resource, rid, window, cols, derived, rejections)
         if len(cols.time) > before:
             resources.add(rid, resource)
     batches: list[RowBatch] = []
@@ -117,7 +119,7 @@ def _metric(
     metric: Any,
     resource: dict[str, str],
     rid: int,
-    horizon: int,
+    window: TimeWindow,
     cols: _Columns,
     derived: Derived,
     rejections: Rejections,
@@ -152,7 +154,7 @@ def _metric(
     mapper = MAPPERS.get(name) if kind in ("gauge", "sum") else None
     if kind in ("gauge", "sum"):
         samples: list[Sample] | None = [] if mapper else None
-        _numbers(points, horizon, cols, rejections, samples)
+        _numbers(points, window, cols, rejections, samples)
         accepted = len(cols.time) - before
         cols.count.extend(repeat(0, accepted))
         cols.sum.extend(repeat(0.0, accepted))
@@ -166,7 +168,7 @@ def _metric(
             ctx = MetricContext(name, unit, kind, temporality, monotonic, service, host, resource)
             mapper(ctx, samples, derived, rejections)
     else:
-        _distributions(kind, points, horizon, cols, rejections)
+        _distributions(kind, points, window, cols, rejections)
         accepted = len(cols.time) - before
         cols.value.extend(repeat(0.0, accepted))
     if accepted:
@@ -182,7 +184,7 @@ def _metric(
 
 def _numbers(
     points: Any,
-    horizon: int,
+    window: TimeWindow,
     cols: _Columns,
     rejections: Rejections,
     samples: list[Sample] | None,
@@ -193,6 +195,7 @@ def _numbers(
     append_time = cols.time.append
     append_value = cols.value.append
     append_flags = cols.flags.append
+    floor, horizon = window.floor, window.horizon
     for point in points:
         time = point.time_unix_nano
         start = point.start_time_unix_nano
@@ -204,8 +207,8 @@ def _numbers(
             value = float(point.as_int)
         else:
             value = _NAN
-        if not 0 < time <= horizon or start > time or value - value != 0.0:
-            problem = _time_problem(time, start, horizon)
+        if not floor < time <= horizon or start > time or value - value != 0.0:
+            problem = _time_problem(time, start, window)
             if problem is None and flags & NO_RECORDED_VALUE:
                 value = 0.0
             else:
@@ -225,11 +228,12 @@ def _numbers(
             samples.append((attrs, start, time, value))
 
 
-def _time_problem(time: int, start: int, horizon: int) -> str | None:
+def _time_problem(time: int, start: int, window: TimeWindow) -> str | None:
     if time == 0:
         return "time_unix_nano missing"
-    if time > horizon:
-        return FUTURE_REASON
+    problem = window.problem(time)
+    if problem:
+        return problem
     if start > time:
         return "start_time_unix_nano after time_unix_nano"
     return None
@@ -246,14 +250,14 @@ def _finite(*numbers: float) -> bool:
 
 
 def _distributions(
-    kind: str, points: Any, horizon: int, cols: _Columns, rejections: Rejections
+    kind: str, points: Any, window: TimeWindow, cols: _Columns, rejections: Rejections
 ) -> None:
     """Histogram, exponential histogram and summary points (colder path)."""
     for point in points:
         time = point.time_unix_nano
         start = point.start_time_unix_nano
         flags = point.flags
-        problem = _time_problem(time, start, horizon)
+        problem = _time_problem(time, start, window)
         if problem is not None:
             rejections.reject(problem)
             continue

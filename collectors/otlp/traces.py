@@ -17,10 +17,10 @@ from collectors.contract import Decoded
 from collectors.otlp.anyvalue import MAX_ATTRIBUTES, ItemRejected, attributes
 from collectors.otlp.limits import (
     FUTURE_REASON,
-    MAX_FUTURE_SKEW_NS,
     MAX_NAME_LENGTH,
     MAX_STATUS_MESSAGE_LENGTH,
     ROW_MEMORY_FACTOR,
+    TimeWindow,
 )
 from collectors.otlp.payload import parse_traces
 from collectors.otlp.report import Rejections
@@ -37,10 +37,14 @@ _ZERO_SPAN = bytes(8)
 _NO_EVENTS: tuple[Sequence[int], Sequence[str], Sequence[dict[str, str]]] = ((), (), ())
 
 
-def decode_traces(body: bytes, media_type: str, received_at_ns: int) -> Decoded:
-    """Rows of ``spans`` for one request body; see :class:`collectors.contract.Receiver`."""
+def decode_traces(
+    body: bytes, media_type: str, received_at_ns: int, retention_days: float = 0
+) -> Decoded:
+    """Rows of ``spans`` for one request body; see :class:`collectors.contract.Receiver`.
+    Spans starting more than ``retention_days`` before receipt are rejected (0: no bound)."""
     request = parse_traces(body, media_type)
-    horizon = received_at_ns + MAX_FUTURE_SKEW_NS
+    window = TimeWindow.around(received_at_ns, retention_days)
+    floor, horizon = window.floor, window.horizon
     rejections = Rejections()
 
     service_names: list[str] = []
@@ -118,13 +122,13 @@ def decode_traces(body: bytes, media_type: str, received_at_ns: int) -> Decoded:
                     or len(span_id) != 8
                     or trace_id == _ZERO_TRACE
                     or span_id == _ZERO_SPAN
-                    or not 0 < start <= end <= horizon
+                    or not floor < start <= end <= horizon
                     or not 0 <= kind <= 5
                     or not 0 <= code <= 2
                     or len(name) > MAX_NAME_LENGTH
                     or (parent_id and len(parent_id) != 8)
                 ):
-                    reject(_span_problem(span, horizon))
+                    reject(_span_problem(span, window))
                     continue
                 message = status.message
                 if len(message) > MAX_STATUS_MESSAGE_LENGTH:
@@ -216,7 +220,7 @@ def _events(
     return times, names, attrs
 
 
-def _span_problem(span: Any, horizon: int) -> str:
+def _span_problem(span: Any, window: TimeWindow) -> str:
     """Why ``span`` failed the inline checks (the first problem found)."""
     if len(span.trace_id) != 16 or span.trace_id == _ZERO_TRACE:
         return "trace_id is not 16 bytes or is all zero"
@@ -228,8 +232,9 @@ def _span_problem(span: Any, horizon: int) -> str:
         return "start_time_unix_nano or end_time_unix_nano missing"
     if span.end_time_unix_nano < span.start_time_unix_nano:
         return "end_time_unix_nano before start_time_unix_nano"
-    if span.end_time_unix_nano > horizon:
-        return FUTURE_REASON
+    problem = window.problem(span.end_time_unix_nano) or window.problem(span.start_time_unix_nano)
+    if problem:
+        return problem
     if not 0 <= span.kind <= 5:
         return f"unknown span kind {span.kind}"
     if not 0 <= span.status.code <= 2:
