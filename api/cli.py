@@ -58,11 +58,13 @@ class _DrainingServer(uvicorn.Server):
 def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.auth import check_exposure
+    from signals.config import parse_signals_config
     from storage.client import open_storage
 
     settings = _settings(args, ("host", "port", "clock"))
     _configure_logging(settings.log_level)
     check_exposure(settings)
+    parse_signals_config(settings.signals, args.config or "config")  # fail before serving
     storage = open_storage(settings.dsn, settings.clickhouse_database)
     try:
         app = create_app(settings, storage)
