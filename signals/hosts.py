@@ -5,8 +5,10 @@ Per host and resource (cpu, memory, io), from ``host_samples`` in the last
 
 - pressure: PSI ``some avg10`` as a fraction of time stalled (``stall = 'some'``) is
   the resource's contention when present;
-- else utilisation (``stall = ''``; io also from ``resource = 'disk'``) mapped through
-  the knees ``[low, high]``: ``clamp((u - low) / (high - low), 0, 1)``.
+- else utilisation mapped through the knees ``[low, high]``:
+  ``clamp((u - low) / (high - low), 0, 1)``. CPU and memory utilisation are the OTLP
+  receiver's per-host busy/used shares; io utilisation is the busiest device's rate of
+  ``system.disk.io_time`` (busy seconds per second, reset-safe, needs 2 samples).
 
 ``contention`` is the max over the three (unknown when the host has no sample). The
 services and jobs seen on the host are the ``service.name`` values of spans, metric
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from signals.config import RESOURCES
 from signals.contract import Params
 from signals.latency import LatencyRow
-from signals.sql import AS_OF, render, since
+from signals.sql import AS_OF, counter_rate, render, since
 from storage.client import Storage
 
 KIND = "hosts"
@@ -41,17 +43,31 @@ class HostRow:
 
 
 _SAMPLES_SQL = """
-SELECT host_name, if(resource = 'disk', 'io', resource) AS res, stall = 'some' AS psi,
-       max(latest) AS value
+SELECT host_name, resource AS res, stall = 'some' AS psi, max(latest) AS value
 FROM (
-    SELECT host_name, resource, stall, source, argMax(value, time) AS latest
+    SELECT host_name, resource, stall, source, device, argMax(value, time) AS latest
     FROM host_samples FINAL
     WHERE time > @since@ AND time <= @as_of@
-      AND (stall = 'some' OR stall = '')
-      AND resource IN ('cpu', 'memory', 'io', 'disk')
-    GROUP BY host_name, resource, stall, source
+      AND resource IN ('cpu', 'memory', 'io') AND stall IN ('some', '')
+    GROUP BY host_name, resource, stall, source, device
 )
 GROUP BY host_name, res, psi
+UNION ALL
+SELECT host_name, 'io', false, max(rate)
+FROM (
+    SELECT host_name, device,
+           arraySort(s -> s.1, groupArray(
+               (toUnixTimestamp64Nano(time), value, toUnixTimestamp64Nano(start_time))))
+               AS samples,
+           any(temporality) AS t,
+           @rate@ AS rate
+    FROM host_samples FINAL
+    WHERE time > @since@ AND time <= @as_of@
+      AND resource = 'disk' AND source = 'system.disk.io_time'
+    GROUP BY host_name, device
+)
+WHERE rate IS NOT NULL
+GROUP BY host_name
 """
 
 _MEMBERS_SQL = """
@@ -84,7 +100,13 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[HostRow, .
     cfg = params.config
     base = {"as_of": as_of_ns, "hw": cfg.host_window_s, "w": cfg.window_s}
     samples = storage.client.query(
-        render(_SAMPLES_SQL, since=since("hw"), as_of=AS_OF), parameters=base
+        render(
+            _SAMPLES_SQL,
+            since=since("hw"),
+            as_of=AS_OF,
+            rate=counter_rate("samples", "toString(t)"),
+        ),
+        parameters=base,
     ).result_rows
     members = storage.client.query(
         render(_MEMBERS_SQL, window=since("w"), as_of=AS_OF), parameters=base

@@ -4,9 +4,10 @@ Per queue (``queue_samples`` in ``(as_of - W, as_of]``):
 
 - ``depth``: the latest depth sample; ``growth``: least-squares slope of depth over W
   (items/s, ``simpleLinearRegression``; needs 2 samples);
-- ``dequeue_rate``: increase of the ``dequeued`` counter over its samples in W divided
-  by their time span, per reporting series, summed; a counter reset (the value drops
-  or the series' start time changes) restarts the increase from the new value;
+- ``dequeue_rate``: per reporting series, the increase of the ``dequeued`` counter over
+  its samples in W divided by their time span (cumulative; a reset — the value drops or
+  the series' start time changes — restarts the increase from the new value), or the
+  sum of its delta points over the time they cover (delta); summed over series;
 - ``oldest_age``: the latest reported age, else Little's law ``depth / dequeue_rate``
   (``oldest_age_estimated``; unknown when nothing is dequeued);
 - ``time_to_breach``: seconds until ``depth_limit`` (``(limit - depth) / growth`` when
@@ -24,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from signals.contract import Params
-from signals.sql import AS_OF, render, since
+from signals.sql import AS_OF, counter_rate, render, since
 from storage.client import Storage
 
 KIND = "queues"
@@ -57,7 +58,7 @@ SELECT queue_name,
        argMaxIf(depth, t, depth_n > 0), sum(depth_n),
        argMaxIf(growth, t, depth_n > 1),
        argMaxIf(age, t, age_n > 0), sum(age_n), argMaxIf(age_slope, t, age_n > 1),
-       sumIf(rate, rate_n > 1), sum(rate_n)
+       sumIf(rate, rate IS NOT NULL), countIf(rate IS NOT NULL)
 FROM (
     SELECT queue_name, service_name, host_name, source,
            max(time) AS t,
@@ -71,14 +72,8 @@ FROM (
            arraySort(s -> s.1, groupArrayIf(
                (toUnixTimestamp64Nano(time), value, toUnixTimestamp64Nano(start_time)),
                field = 'dequeued')) AS dq,
-           length(dq) AS rate_n,
-           if(rate_n > 1,
-              arraySum(arrayMap(
-                  i -> if(dq[i].2 >= dq[i - 1].2 AND dq[i].3 = dq[i - 1].3,
-                          dq[i].2 - dq[i - 1].2, dq[i].2),
-                  range(2, rate_n + 1)))
-              / ((dq[rate_n].1 - dq[1].1) / 1e9),
-              0) AS rate
+           anyIf(temporality, field = 'dequeued') AS dq_temporality,
+           @rate@ AS rate
     FROM (
         SELECT *, (toUnixTimestamp64Nano(time) - {as_of:Int64}) / 1e9 AS x
         FROM queue_samples FINAL
@@ -132,14 +127,19 @@ def _breach(current: float | None, slope: float | None, limit: float | None) -> 
 def _queue_rows(storage: Storage, as_of_ns: int, params: Params) -> list[QueueRow]:
     cfg = params.config
     result = storage.client.query(
-        render(_QUEUE_SQL, since=since("w"), as_of=AS_OF),
+        render(
+            _QUEUE_SQL,
+            since=since("w"),
+            as_of=AS_OF,
+            rate=counter_rate("dq", "toString(dq_temporality)"),
+        ),
         parameters={"as_of": as_of_ns, "w": cfg.window_s},
     )
     rows = []
     for name, depth, depth_n, growth, age, age_n, age_slope, rate, rate_n in result.result_rows:
         depth_v = float(depth) if depth_n else None
         growth_v = float(growth) if depth_n > 1 else None
-        rate_v = float(rate) if rate_n > 1 else None
+        rate_v = float(rate) if rate_n else None
         estimated = False
         if age_n:
             age_v: float | None = float(age)

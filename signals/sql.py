@@ -49,3 +49,27 @@ def render(template: str, **parts: str) -> str:
     for name, fragment in parts.items():
         template = template.replace(f"@{name}@", fragment)
     return template
+
+
+def counter_rate(samples: str, temporality: str) -> str:
+    """Per-second rate of a monotonic sum from ``samples``, an array of
+    ``(time_ns, value, start_ns)`` tuples sorted by time, whatever its temporality.
+
+    Cumulative: the increase between consecutive samples, restarting from the new value
+    after a reset (the value drops or the series' start time changes), over the time the
+    samples span; needs 2 samples. Delta: the sum of the values over the time from the
+    earliest start to the last sample. NULL when it cannot be computed.
+    """
+    s, n = samples, f"length({samples})"
+    cumulative = (
+        f"if({n} > 1 AND {s}[{n}].1 > {s}[1].1, "
+        f"arraySum(arrayMap(i -> if({s}[i].2 >= {s}[i - 1].2 AND {s}[i].3 = {s}[i - 1].3, "
+        f"{s}[i].2 - {s}[i - 1].2, {s}[i].2), range(2, {n} + 1))) "
+        f"/ (({s}[{n}].1 - {s}[1].1) / 1e9), NULL)"
+    )
+    delta = (
+        f"if({n} > 0 AND {s}[{n}].1 > arrayMin(arrayMap(x -> x.3, {s})), "
+        f"arraySum(arrayMap(x -> x.2, {s})) "
+        f"/ (({s}[{n}].1 - arrayMin(arrayMap(x -> x.3, {s}))) / 1e9), NULL)"
+    )
+    return f"if({temporality} = 'delta', {delta}, {cumulative})"

@@ -25,7 +25,7 @@ def external(storage: Storage) -> Iterator[Service]:
 
 
 def test_external_tick_publishes_snapshot_and_history(storage: Storage, external: Service) -> None:
-    feed = Feed(storage, external.url)
+    feed = Feed(external.url)
     ns = unique("wh")
     a = f"{ns}/a"
     for t in (0, 300, 600):  # interval 300 s
@@ -73,7 +73,7 @@ def test_bad_instants_and_unknown_kinds(external: Service) -> None:
 
 
 def test_evaluate_a_past_instant_without_storing(storage: Storage, external: Service) -> None:
-    feed = Feed(storage, external.url)
+    feed = Feed(external.url)
     a = f"{unique('wh')}/a"
     for t in (0, 60, 120):
         feed.run("etl/job", T0 + t * NS, T0 + t * NS, outputs=[a])
@@ -94,7 +94,7 @@ def test_evaluate_a_past_instant_without_storing(storage: Storage, external: Ser
 
 
 def test_lineage_graph_around_a_node(storage: Storage, external: Service) -> None:
-    feed = Feed(storage, external.url)
+    feed = Feed(external.url)
     ns = unique("g")
     raw, out = f"{ns}/raw", f"{ns}/out"
     feed.run(f"{ns}/build", T0, T0 + NS, inputs=[raw], outputs=[out])

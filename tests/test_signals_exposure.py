@@ -29,7 +29,7 @@ def exposure(storage: Storage, config: SignalsConfig | None = None) -> dict[str,
 
 @pytest.fixture(scope="module")
 def world(storage: Storage, service: Service) -> dict[str, str]:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     ns = unique("fs")
     names = {
         "F": f"{ns}/features",  # updates 0, 600, 1200 then nothing

@@ -1,9 +1,10 @@
 """Test data for the signal tests: lineage runs, spans, queue and host samples.
 
 Lineage goes through the real OpenLineage receiver with the ``openlineage-python``
-client (the service acknowledges after commit, so rows are queryable once ``emit``
-returns). Names are uuid-suffixed by the callers so tests sharing the session's
-database never see each other's data.
+client, spans and metrics through the OTLP/HTTP receiver as OTLP/JSON (the service
+acknowledges after commit, so rows are queryable once a request returns). Names are
+uuid-suffixed by the callers so tests sharing the session's database never see each
+other's data.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
     DatasetEvent,
@@ -29,8 +31,6 @@ from openlineage.client.event_v2 import (
 )
 from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
 from openlineage.client.facet_v2 import nominal_time_run, schema_dataset
-
-from storage.client import Storage
 
 NS = 1_000_000_000
 T0 = (int(time.time()) // 3600 - 24) * 3600 * NS
@@ -48,6 +48,13 @@ def _split(name: str) -> tuple[str, str]:
     return ns, rest
 
 
+SPAN_KINDS = {"INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4, "CONSUMER": 5}
+
+
+def _attr(key: str, value: str) -> dict[str, Any]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
 def iso(at_ns: int) -> str:
     """RFC 3339 with microseconds (the tests' instants are whole seconds)."""
     stamp = datetime.fromtimestamp(at_ns // 1000 / 1e6, UTC).isoformat(timespec="microseconds")
@@ -56,19 +63,12 @@ def iso(at_ns: int) -> str:
 
 @dataclass
 class Feed:
-    """Lineage through the OpenLineage receiver at ``url``; telemetry rows into storage."""
+    """Lineage through the OpenLineage receiver, telemetry through the OTLP receiver, of
+    the service at ``url``."""
 
-    storage: Storage
-    url: str | None = None
-
-    def _insert(self, table: str, columns: dict[str, Sequence[object]]) -> None:
-        self.storage.client.insert(
-            table, list(columns.values()), column_names=list(columns), column_oriented=True
-        )
+    url: str
 
     def _client(self) -> OpenLineageClient:
-        if self.url is None:
-            raise AssertionError("lineage goes through the receiver: pass a service url")
         return OpenLineageClient(
             config={"transport": {"type": "http", "url": self.url, "compression": "gzip"}}
         )
@@ -108,6 +108,11 @@ class Feed:
             )
         return run_id
 
+    def _otlp(self, path: str, body: dict[str, Any]) -> None:
+        r = httpx.post(f"{self.url}{path}", json=body, timeout=30)
+        assert r.status_code == 200, r.text
+        assert not r.json().get("partialSuccess"), r.text
+
     def spans(
         self,
         service: str,
@@ -119,24 +124,49 @@ class Feed:
         kind: str = "SERVER",
         ids: Sequence[int] = (),
     ) -> list[int]:
-        """Spans with distinct ids (or ``ids``, to resend the same spans)."""
+        """Spans as OTLP/JSON through ``POST /v1/traces``; distinct ids, or ``ids`` to
+        resend the same spans (an exporter's retry)."""
         n = len(starts_ns)
         ids = list(ids) or [uuid.uuid4().int & ((1 << 64) - 1) for _ in range(n)]
-        self._insert(
-            "spans",
+        resource = [_attr("service.name", service)] + ([_attr("host.name", host)] if host else [])
+        spans = [
             {
-                "service_name": [service] * n,
-                "host_name": [host] * n,
-                "kind": [kind] * n,
-                "span_name": ["predict"] * n,
-                "start_time": list(starts_ns),
-                "duration_ns": list(durations_ns),
-                "trace_id": [i.to_bytes(16, "big") for i in ids],
-                "span_id": [i.to_bytes(8, "big") for i in ids],
-                "status_code": [2 if (errors and errors[k]) else 1 for k in range(n)],
+                "traceId": f"{ids[k]:032x}",
+                "spanId": f"{ids[k]:016x}",
+                "name": "predict",
+                "kind": SPAN_KINDS[kind],
+                "startTimeUnixNano": str(starts_ns[k]),
+                "endTimeUnixNano": str(starts_ns[k] + durations_ns[k]),
+                "status": {"code": 2 if (errors and errors[k]) else 1},
+            }
+            for k in range(n)
+        ]
+        self._otlp(
+            "/v1/traces",
+            {
+                "resourceSpans": [
+                    {
+                        "resource": {"attributes": resource},
+                        "scopeSpans": [{"scope": {"name": "tests"}, "spans": spans}],
+                    }
+                ]
             },
         )
         return ids
+
+    def _metric(self, resource: dict[str, str], metric: dict[str, Any]) -> None:
+        attrs = [_attr(k, v) for k, v in resource.items()]
+        self._otlp(
+            "/v1/metrics",
+            {
+                "resourceMetrics": [
+                    {
+                        "resource": {"attributes": attrs},
+                        "scopeMetrics": [{"scope": {"name": "tests"}, "metrics": [metric]}],
+                    }
+                ]
+            },
+        )
 
     def job_event(self, job: str, inputs: Sequence[str], at_ns: int) -> None:
         """Static lineage (a JobEvent): how a model service declares its inputs."""
@@ -158,39 +188,60 @@ class Feed:
         points: Sequence[tuple[int, float]],
         *,
         start_ns: Sequence[int] = (),
-        source: str = "loadsense.queue",
+        delta: bool = False,
     ) -> None:
-        """``(time_ns, value)`` samples of one queue field (``start_ns``: series starts)."""
-        n = len(points)
-        self._insert(
-            "queue_samples",
+        """``(time_ns, value)`` points of ``loadsense.queue.<field>`` with ``queue.name``
+        (``dequeued``/``enqueued``: a monotonic sum; ``start_ns``: series starts)."""
+        starts = list(start_ns) or [points[0][0] - NS] * len(points)
+        data = [
             {
-                "queue_name": [queue] * n,
-                "field": [field] * n,
-                "source": [source] * n,
-                "time": [t for t, _ in points],
-                "start_time": list(start_ns) or [points[0][0]] * n,
-                "value": [v for _, v in points],
-            },
-        )
+                "attributes": [_attr("queue.name", queue)],
+                "startTimeUnixNano": str(starts[k]),
+                "timeUnixNano": str(t),
+                "asDouble": v,
+            }
+            for k, (t, v) in enumerate(points)
+        ]
+        name = f"loadsense.queue.{field}"
+        if field in ("dequeued", "enqueued"):
+            body = {"dataPoints": data, "aggregationTemporality": 1 if delta else 2}
+            metric = {"name": name, "unit": "{item}", "sum": {**body, "isMonotonic": True}}
+        else:
+            metric = {"name": name, "unit": "s" if field == "oldest_age" else "{item}"}
+            metric["gauge"] = {"dataPoints": data}
+        self._metric({"service.name": "queue-exporter"}, metric)
 
-    def host_sample(
-        self, host: str, resource: str, stall: str, at_ns: int, value: float, source: str = ""
+    def host_sample(self, host: str, resource: str, stall: str, at_ns: int, value: float) -> None:
+        """PSI (``stall`` some/full: ``loadsense.host.pressure``) or utilisation
+        (``system.<resource>.utilization``) of one host, as the agent exports them."""
+        point: dict[str, Any] = {"timeUnixNano": str(at_ns), "asDouble": value}
+        if stall:
+            point["attributes"] = [_attr("resource", resource), _attr("stall", stall)]
+            name = "loadsense.host.pressure"
+        else:
+            name = f"system.{resource}.utilization"
+        metric = {"name": name, "unit": "1", "gauge": {"dataPoints": [point]}}
+        self._metric({"host.name": host, "service.name": "agent"}, metric)
+
+    def disk_io_time(
+        self, host: str, device: str, points: Sequence[tuple[int, float]], start_ns: int
     ) -> None:
-        source = source or (
-            "loadsense.host.pressure" if stall else f"system.{resource}.utilization"
-        )
-        self._insert(
-            "host_samples",
+        """Cumulative busy seconds of one disk (``system.disk.io_time``)."""
+        data = [
             {
-                "host_name": [host],
-                "time": [at_ns],
-                "resource": [resource],
-                "stall": [stall],
-                "source": [source],
-                "value": [value],
-            },
-        )
+                "attributes": [_attr("device", device)],
+                "startTimeUnixNano": str(start_ns),
+                "timeUnixNano": str(t),
+                "asDouble": v,
+            }
+            for t, v in points
+        ]
+        metric = {
+            "name": "system.disk.io_time",
+            "unit": "s",
+            "sum": {"dataPoints": data, "aggregationTemporality": 2, "isMonotonic": True},
+        }
+        self._metric({"host.name": host, "service.name": "agent"}, metric)
 
     def schema(self, dataset: str, at_ns: int, fields: dict[str, str]) -> None:
         """A DatasetEvent carrying the ``schema`` facet (a schema version, no update)."""

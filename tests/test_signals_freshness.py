@@ -21,7 +21,7 @@ def evaluate(
 
 
 def test_inferred_interval_and_decay(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     ns = unique("wh")
     a = f"{ns}/a"
     for k in range(4):  # updates at T0, +600, +1200, +1800 s
@@ -37,7 +37,7 @@ def test_inferred_interval_and_decay(storage: Storage, service: Service) -> None
 
 
 def test_median_of_even_count_and_last_20_only(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     a = f"{unique('wh')}/a"
     # Updates at 0, 100, 400, 1000, 1100 s: intervals 100, 300, 600, 100.
     # Sorted 100, 100, 300, 600 -> median (100 + 300) / 2 = 200.
@@ -56,7 +56,7 @@ def test_median_of_even_count_and_last_20_only(storage: Storage, service: Servic
 
 
 def test_single_update_has_unknown_interval(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     a = f"{unique('wh')}/a"
     feed.run("etl/job", T0, T0 + 10 * NS, outputs=[a])
     feed.run("etl/job", T0 + 100 * NS, T0 + 110 * NS, outputs=[a])  # two updates: 1 interval
@@ -69,7 +69,7 @@ def test_single_update_has_unknown_interval(storage: Storage, service: Service) 
 
 
 def test_no_update_and_dataset_known_only_as_input(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     ns = unique("wh")
     src, out = f"{ns}/source", f"{ns}/out"
     for k in range(3):
@@ -87,7 +87,7 @@ def test_no_update_and_dataset_known_only_as_input(storage: Storage, service: Se
 
 
 def test_duplicates_out_of_order_and_future_updates(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     a = f"{unique('wh')}/a"
     runs = [(t, f"00000000-0000-0000-0000-00000000000{i}") for i, t in enumerate((0, 300, 600))]
     for t, run_id in reversed(runs):  # out of order
@@ -105,7 +105,7 @@ def test_duplicates_out_of_order_and_future_updates(storage: Storage, service: S
 
 
 def test_declared_interval_and_half_life_by_glob(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     ns = unique("wh")
     a, b = f"{ns}/daily_a", f"{ns}/other"
     feed.run("etl/job", T0, T0 + 10 * NS, outputs=[a, b])
@@ -130,7 +130,7 @@ def test_declared_interval_and_half_life_by_glob(storage: Storage, service: Serv
 def test_effective_freshness_propagates_through_latest_run_inputs(
     storage: Storage, service: Service
 ) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     ns = unique("wh")
     raw, clean, feat = f"{ns}/raw", f"{ns}/clean", f"{ns}/features"
     # raw: updates at 0, 600, 1200 (interval 600), then stops.
@@ -161,7 +161,7 @@ def test_effective_freshness_propagates_through_latest_run_inputs(
 def test_freshness_decays_exactly_across_a_simulated_hour(
     storage: Storage, service: Service
 ) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     a = f"{unique('wh')}/a"
     for t in (0, 300, 600):  # interval 300 s, H 300 s
         feed.run("etl/job", T0 + t * NS, T0 + t * NS, outputs=[a])

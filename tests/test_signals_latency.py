@@ -9,6 +9,7 @@ from signals.config import SignalsConfig, parse_signals_config
 from signals.contract import Params
 from signals.graph import LineageGraph
 from storage.client import Storage
+from tests.support.service import Service
 from tests.test_signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
@@ -21,8 +22,8 @@ def evaluate(
     return {r.subject: r for r in latency.compute(storage, as_of_ns, params)}
 
 
-def test_percentiles_errors_slack_and_rps(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_percentiles_errors_slack_and_rps(storage: Storage, service: Service) -> None:
+    feed = Feed(service.url)
     svc, strict = unique("ranker"), unique("strict")
     starts = [T0 + k * NS for k in range(1, 101)]  # one request per second, 1..100 s
     durations = [k * MS for k in range(1, 101)]  # 1..100 ms
@@ -47,8 +48,8 @@ def test_percentiles_errors_slack_and_rps(storage: Storage) -> None:
     assert rows[strict].latency_slack == pytest.approx((50 - 99.01) / 50)  # -0.9802
 
 
-def test_window_bounds_and_no_traffic(storage: Storage) -> None:
-    feed = Feed(storage)
+def test_window_bounds_and_no_traffic(storage: Storage, service: Service) -> None:
+    feed = Feed(service.url)
     svc = unique("ranker")
     # W = 60 s ending at T0 + 100 s is (T0 + 40, T0 + 100]: 40 excluded, 41..100 included.
     feed.spans(svc, [T0 + k * NS for k in range(1, 101)], [k * MS for k in range(1, 101)])

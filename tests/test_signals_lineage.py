@@ -17,7 +17,7 @@ AS_OF = T0 + 800 * NS  # W = 900 s: (T0 - 100, T0 + 800]
 
 @pytest.fixture(scope="module")
 def world(storage: Storage, service: Service) -> dict[str, str]:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     ns = unique("lake")
     n = {"raw": f"{ns}/raw", "clean": f"{ns}/clean", "features": f"{ns}/features"}
     feed.run(f"{ns}/ingest", T0, T0 + 5 * NS, outputs=[n["raw"]])

@@ -21,7 +21,7 @@ def evaluate(
 
 
 def test_growth_littles_law_counter_reset_and_breach(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     q = unique("orders")
     depth = [(T0 + t * NS, 100 + 0.5 * t) for t in (0, 60, 120, 180, 240)]  # 100 .. 220
     feed.queue_samples(q, "depth", depth)
@@ -46,7 +46,7 @@ def test_growth_littles_law_counter_reset_and_breach(storage: Storage, service: 
 
 
 def test_reset_by_value_drop_and_reported_age(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     q = unique("jobs")
     # A drop without a new start time is a reset too: 30 + 10 + 30 = 70 over 30 s.
     feed.queue_samples(
@@ -66,8 +66,21 @@ def test_reset_by_value_drop_and_reported_age(storage: Storage, service: Service
     assert evaluate(storage, T0 + 60 * NS, config)[q].time_to_breach == 0.0
 
 
+def test_delta_counter(storage: Storage, service: Service) -> None:
+    feed = Feed(service.url)
+    q = unique("delta")
+    # Delta points 10, 20, 30 covering (0, 10], (10, 20], (20, 30]: 60 items over 30 s.
+    points = [(T0 + t * NS, v) for t, v in ((10, 10.0), (20, 20.0), (30, 30.0))]
+    starts = [T0 + t * NS for t in (0, 10, 20)]
+    feed.queue_samples(q, "dequeued", points, start_ns=starts, delta=True)
+    feed.queue_samples(q, "depth", [(T0 + 30 * NS, 12.0)])
+    row = evaluate(storage, T0 + 30 * NS)[q]
+    assert row.dequeue_rate == pytest.approx(60 / 30)
+    assert row.oldest_age == pytest.approx(12 / 2)  # Little's law
+
+
 def test_window_without_samples_has_no_row(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     q = unique("idle")
     feed.queue_samples(q, "depth", [(T0, 3.0)])
     assert q not in evaluate(storage, T0 + 901 * NS)  # W = 900 s
@@ -77,7 +90,7 @@ def test_window_without_samples_has_no_row(storage: Storage, service: Service) -
 
 
 def test_job_dispatch_delay_durations_and_failures(storage: Storage, service: Service) -> None:
-    feed = Feed(storage, service.url)
+    feed = Feed(service.url)
     job = f"{unique('etl')}/nightly"
     for nominal, start, end, state in (
         (0, 30, 130, "COMPLETE"),  # 100 s
