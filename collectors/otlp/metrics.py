@@ -16,9 +16,10 @@ with its flag and zero numbers; every other point with a non-finite number is re
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from itertools import pairwise, repeat
+from itertools import islice, repeat
 from typing import Any
 
 from collectors.contract import Decoded
@@ -253,6 +254,7 @@ def _distributions(
     kind: str, points: Any, window: TimeWindow, cols: _Columns, rejections: Rejections
 ) -> None:
     """Histogram, exponential histogram and summary points (colder path)."""
+    checked: list[list[float]] = [[]]
     for point in points:
         time = point.time_unix_nano
         start = point.start_time_unix_nano
@@ -265,7 +267,7 @@ def _distributions(
             if flags & NO_RECORDED_VALUE:
                 shape: tuple[Any, ...] = (0, 0.0, 0.0, 0.0, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
             elif kind == "histogram":
-                shape = _histogram(point)
+                shape = _histogram(point, checked)
             elif kind == "exponential_histogram":
                 shape = _exponential(point)
             else:
@@ -291,27 +293,41 @@ def _distributions(
 
 def _sum_min_max(point: Any) -> tuple[float, float, float]:
     """The optional ``sum``, ``min`` and ``max``: NaN when absent, rejected when not finite."""
-    out = []
-    for name in ("sum", "min", "max"):
-        if point.HasField(name):
-            number = float(getattr(point, name))
-            if number - number != 0.0:
-                raise ItemRejected("non-finite sum, min or max")
-            out.append(number)
-        else:
-            out.append(_NAN)
-    return out[0], out[1], out[2]
+    has = point.HasField
+    total = point.sum if has("sum") else _NAN
+    low = point.min if has("min") else _NAN
+    high = point.max if has("max") else _NAN
+    for number in (total, low, high):
+        if number - number != 0.0 and number == number:  # infinite (NaN: absent or sent)
+            raise ItemRejected("non-finite sum, min or max")
+    if (
+        (total != total and has("sum"))
+        or (low != low and has("min"))
+        or (high != high and has("max"))
+    ):
+        raise ItemRejected("non-finite sum, min or max")
+    return total, low, high
 
 
-def _histogram(point: Any) -> tuple[Any, ...]:
+def _check_bounds(bounds: list[float]) -> None:
+    total = sum(bounds)  # a finite sum means every bound is finite
+    if total - total != 0.0 and not all(map(math.isfinite, bounds)):
+        raise ItemRejected("explicit_bounds must be finite and strictly increasing")
+    if not all(map(operator.lt, bounds, islice(bounds, 1, None))):
+        raise ItemRejected("explicit_bounds must be finite and strictly increasing")
+
+
+def _histogram(point: Any, checked: list[list[float]]) -> tuple[Any, ...]:
+    """``checked`` holds the last bounds that passed (points of a metric share them)."""
     counts = list(point.bucket_counts)
     bounds = list(point.explicit_bounds)
     if len(counts) > MAX_BUCKETS:
         raise ItemRejected(f"more than {MAX_BUCKETS} histogram buckets")
     if (counts or bounds) and len(counts) != len(bounds) + 1:
         raise ItemRejected("bucket_counts must have one more entry than explicit_bounds")
-    if not _finite(*bounds) or any(b >= a for b, a in pairwise(bounds)):
-        raise ItemRejected("explicit_bounds must be finite and strictly increasing")
+    if bounds != checked[0]:
+        _check_bounds(bounds)
+        checked[0] = bounds
     if counts and sum(counts) != point.count:
         raise ItemRejected("count differs from the sum of bucket_counts")
     total, low, high = _sum_min_max(point)

@@ -52,38 +52,36 @@ class MetricContext:
     resource: Mapping[str, str]
 
 
+_HOST_COLUMNS = (
+    "host_name",
+    "time",
+    "resource",
+    "stall",
+    "source",
+    "device",
+    "value",
+    "start_time",
+    "temporality",
+)
+_QUEUE_COLUMNS = (
+    "queue_name",
+    "field",
+    "source",
+    "time",
+    "start_time",
+    "value",
+    "service_name",
+    "host_name",
+    "temporality",
+)
+
+
 class Derived:
-    """Columns of the host and queue rows derived from one request."""
+    """The host and queue rows derived from one request (row tuples, in column order)."""
 
     def __init__(self) -> None:
-        self._host: dict[str, list[Any]] = {
-            c: []
-            for c in (
-                "host_name",
-                "time",
-                "resource",
-                "stall",
-                "source",
-                "device",
-                "value",
-                "start_time",
-                "temporality",
-            )
-        }
-        self._queue: dict[str, list[Any]] = {
-            c: []
-            for c in (
-                "queue_name",
-                "field",
-                "source",
-                "time",
-                "start_time",
-                "value",
-                "service_name",
-                "host_name",
-                "temporality",
-            )
-        }
+        self.host_rows: list[tuple[Any, ...]] = []
+        self.queue_rows: list[tuple[Any, ...]] = []
 
     def host(
         self,
@@ -96,28 +94,28 @@ class Derived:
         device: str = "",
         start: int = 0,
     ) -> None:
-        row = (ctx.host, time, resource, stall, ctx.name, device, value, start, ctx.temporality)
-        for column, item in zip(self._host.values(), row, strict=True):
-            column.append(item)
+        self.host_rows.append(
+            (ctx.host, time, resource, stall, ctx.name, device, value, start, ctx.temporality)
+        )
 
     def queue(
         self, ctx: MetricContext, queue: str, field: str, time: int, value: float, start: int = 0
     ) -> None:
-        row = (queue, field, ctx.name, time, start, value, ctx.service, ctx.host, ctx.temporality)
-        for column, item in zip(self._queue.values(), row, strict=True):
-            column.append(item)
-
-    @property
-    def rows(self) -> int:
-        return len(self._host["time"]) + len(self._queue["time"])
+        self.queue_rows.append(
+            (queue, field, ctx.name, time, start, value, ctx.service, ctx.host, ctx.temporality)
+        )
 
     def batches(self) -> tuple[RowBatch, ...]:
         out = []
-        for table, columns in ((HOST_TABLE, self._host), (QUEUE_TABLE, self._queue)):
-            rows = len(columns["time"])
+        for table, names, rows in (
+            (HOST_TABLE, _HOST_COLUMNS, self.host_rows),
+            (QUEUE_TABLE, _QUEUE_COLUMNS, self.queue_rows),
+        ):
             if rows:
-                data: dict[str, Sequence[Any]] = dict(columns)
-                out.append(RowBatch.of(table, data, rows * _DERIVED_ROW_BYTES))
+                columns: dict[str, Sequence[Any]] = dict(
+                    zip(names, zip(*rows, strict=True), strict=True)
+                )
+                out.append(RowBatch.of(table, columns, len(rows) * _DERIVED_ROW_BYTES))
         return tuple(out)
 
 
@@ -146,12 +144,15 @@ def _queue_field(field: str, *, counter: bool = False) -> Mapper:
                 _unmapped(rejections, ctx, f"unit {ctx.unit!r} is not a time unit")
                 return
             scale = _SECONDS_PER_UNIT[ctx.unit]
+        fallback = ctx.resource.get("queue.name", "")
+        append = out.queue_rows.append
+        source, service, host, temporality = ctx.name, ctx.service, ctx.host, ctx.temporality
         for attrs, start, time, value in samples:
-            queue = _lookup(attrs, ctx, "queue.name")
+            queue = attrs.get("queue.name") or fallback
             if not queue:
                 _unmapped(rejections, ctx, "no queue.name attribute")
                 continue
-            out.queue(ctx, queue, field, time, value * scale, start)
+            append((queue, field, source, time, start, value * scale, service, host, temporality))
 
     return mapper
 

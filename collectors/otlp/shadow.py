@@ -80,6 +80,7 @@ def _build() -> dict[str, Any]:
     return {
         "traces": cls("collector.trace.v1.ExportTraceServiceRequest"),
         "metrics": cls("collector.metrics.v1.ExportMetricsServiceRequest"),
+        "span": cls("trace.v1.Span"),
     }
 
 
@@ -90,3 +91,6 @@ TraceRequest: Any = _CLASSES["traces"]
 
 MetricsRequest: Any = _CLASSES["metrics"]
 """Shadow ``ExportMetricsServiceRequest``: same wire format, attributes as raw maps."""
+
+Span: Any = _CLASSES["span"]
+"""The shadow ``Span`` class (its unbound methods are hoisted out of hot loops)."""

@@ -25,6 +25,7 @@ from collectors.otlp.limits import (
 from collectors.otlp.payload import parse_traces
 from collectors.otlp.report import Rejections
 from collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
+from collectors.otlp.shadow import Span
 from storage.writer import RowBatch
 
 SPANS_TABLE = "spans"
@@ -32,6 +33,7 @@ SPANS_TABLE = "spans"
 MODEL_NAME = "ml.model.name"
 MODEL_VERSION = "ml.model.version"
 
+_HAS_FIELD = Span.HasField
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 _NO_EVENTS: tuple[Sequence[int], Sequence[str], Sequence[dict[str, str]]] = ((), (), ())
@@ -115,8 +117,11 @@ def decode_traces(
                 end = span.end_time_unix_nano
                 kind = span.kind
                 name = span.name
-                status = span.status
-                code = status.code
+                if _HAS_FIELD(span, "status"):  # mostly unset: skip building the submessage
+                    status = span.status
+                    code, message = status.code, status.message
+                else:
+                    code, message = 0, ""
                 if (
                     len(trace_id) != 16
                     or len(span_id) != 8
@@ -127,12 +132,9 @@ def decode_traces(
                     or not 0 <= code <= 2
                     or len(name) > MAX_NAME_LENGTH
                     or (parent_id and len(parent_id) != 8)
+                    or len(message) > MAX_STATUS_MESSAGE_LENGTH
                 ):
                     reject(_span_problem(span, window))
-                    continue
-                message = status.message
-                if len(message) > MAX_STATUS_MESSAGE_LENGTH:
-                    reject(f"status message longer than {MAX_STATUS_MESSAGE_LENGTH}")
                     continue
                 try:
                     attrs = attributes(span.attributes)
@@ -239,4 +241,6 @@ def _span_problem(span: Any, window: TimeWindow) -> str:
         return f"unknown span kind {span.kind}"
     if not 0 <= span.status.code <= 2:
         return f"unknown status code {span.status.code}"
+    if len(span.status.message) > MAX_STATUS_MESSAGE_LENGTH:
+        return f"status message longer than {MAX_STATUS_MESSAGE_LENGTH}"
     return f"span name longer than {MAX_NAME_LENGTH}"
