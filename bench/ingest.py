@@ -56,21 +56,21 @@ class ServerSampler(threading.Thread):
         super().__init__(daemon=True)
         self._proc = psutil.Process(pid)
         self._period = period
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self.samples: list[tuple[float, int, float]] = []  # (wall time, rss, cpu seconds)
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 cpu = self._proc.cpu_times()
                 rss = self._proc.memory_info().rss
             except psutil.Error:
                 return
             self.samples.append((time.time(), rss, cpu.user + cpu.system))
-            self._stop.wait(self._period)
+            self._halt.wait(self._period)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
     def window(self, start: float, end: float) -> tuple[float, float]:
@@ -83,12 +83,27 @@ class ServerSampler(threading.Thread):
         return peak, cores
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, clock: str = "wall") -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING"}
     cmd = [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir)]
-    cmd += ["--port", str(port)]
+    cmd += ["--port", str(port), "--clock", clock]
     log = (data_dir.parent / "server.log").open("wb")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (the service drains its queue), then SIGKILL if it takes over a minute."""
+    if proc.poll() is not None:
+        return
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        progress("server did not stop within 60s of SIGTERM; killing it")
+        proc.kill()
+        proc.wait()
+    progress(f"  server stopped in {time.monotonic() - started:.1f}s")
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
@@ -134,14 +149,15 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def one_run(
-    run: int, cfg: LoadConfig, batch_rows: int, pool: ProcessPoolExecutor
+    run: int, cfg: LoadConfig, args: argparse.Namespace, pool: ProcessPoolExecutor
 ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="loadsense-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="loadsense-ingest-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        progress(f"run {run}: starting loadsense serve on {url}")
-        proc = start_server(data_dir, port)
+        load = [round(os.getloadavg()[0], 2)]  # other work on the machine skews results
+        progress(f"run {run}: starting loadsense serve on {url} (load average {load[0]})")
+        proc = start_server(data_dir, port, args.clock)
         sampler: ServerSampler | None = None
         try:
             try:
@@ -150,6 +166,7 @@ def one_run(
                 log = (Path(tmp) / "server.log").read_text(errors="replace")
                 progress("server log (last lines):\n" + "\n".join(log.splitlines()[-15:]))
                 raise
+            progress(f"  server pid {proc.pid}")
             sampler = ServerSampler(proc.pid)
             sampler.start()
             client_cfg = LoadConfig(
@@ -157,29 +174,25 @@ def one_run(
             )
             phases = pool.submit(client_main, client_cfg).result()
             sampler.stop()
+            load.append(round(os.getloadavg()[0], 2))
             rows = committed_rows(url)
         finally:
-            if sampler is not None and sampler.is_alive():
+            stop_server(proc)
+            if sampler is not None:
                 sampler.stop()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
     for p in phases:
         p["rss_peak_mib"], p["server_cores"] = sampler.window(p["started_at"], p["ended_at"])
         lat = p.pop("latencies_ms")
         p["p50_ms"], p["p99_ms"] = percentile(lat, 0.50), percentile(lat, 0.99)
         p["rate"] = p["items"] / p["seconds"] if p["seconds"] else 0.0
     progress(f"run {run}: storage limit (same rows straight into a fresh chDB)")
-    raw = pool.submit(raw_main, cfg, batch_rows).result()
+    raw = pool.submit(raw_main, cfg, args.batch_rows).result()
     for p, r in zip(phases, raw, strict=True):
         p["raw_rate"] = r["items_per_s"]
         p["decode_rate"] = r["decode_items_per_s"]
         p["rows_per_item"] = r["rows_per_item"]
         p["ratio"] = p["rate"] / r["items_per_s"] if r["items_per_s"] else 0.0
-    return {"run": run, "phases": phases, "committed_rows": rows}
+    return {"run": run, "phases": phases, "committed_rows": rows, "load_avg_1m": load}
 
 
 MEDIAN_FIELDS = (
@@ -236,6 +249,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--only", default="", help="comma-separated stream units to run: spans,points,events"
     )
+    p.add_argument(
+        "--clock",
+        choices=["wall", "external"],
+        default="wall",
+        help="server correlator clock: wall (ticks every 5 s, as deployed) or external "
+        "(no ticks: ingest alone)",
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="raw insert size")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON results")
@@ -255,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for run in range(1, args.runs + 1):
         # A fresh worker per run: the raw measurement opens chDB, once per process.
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            runs.append(one_run(run, cfg, args.batch_rows, pool))
+            runs.append(one_run(run, cfg, args, pool))
     rows = medians(runs, phases)
     table = markdown(rows, args.runs)
     command = "python -m bench.ingest " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
