@@ -28,8 +28,8 @@ from collectors.otlp.exphistogram import to_explicit
 from collectors.otlp.limits import (
     MAX_BUCKETS,
     MAX_NAME_LENGTH,
-    ROW_MEMORY_FACTOR,
     TimeWindow,
+    queued_bytes,
 )
 from collectors.otlp.payload import parse_metrics, point_count
 from collectors.otlp.report import Rejections
@@ -105,7 +105,8 @@ def decode_metrics(
             resources.add(rid, resource)
     batches: list[RowBatch] = []
     if cols.time:
-        batches.append(RowBatch.of(POINTS_TABLE, cols.as_dict(), len(body) * ROW_MEMORY_FACTOR))
+        nbytes = queued_bytes(len(cols.time), len(body))
+        batches.append(RowBatch.of(POINTS_TABLE, cols.as_dict(), nbytes))
         batches.append(resources.batch())
     batches.extend(derived.batches())
     return Decoded(

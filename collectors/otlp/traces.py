@@ -19,8 +19,8 @@ from collectors.otlp.limits import (
     FUTURE_REASON,
     MAX_NAME_LENGTH,
     MAX_STATUS_MESSAGE_LENGTH,
-    ROW_MEMORY_FACTOR,
     TimeWindow,
+    queued_bytes,
 )
 from collectors.otlp.payload import parse_traces
 from collectors.otlp.report import Rejections
@@ -191,7 +191,7 @@ def decode_traces(
             "event_names": event_names,
             "event_attributes": event_attributes,
         }
-        nbytes = len(body) * ROW_MEMORY_FACTOR
+        nbytes = queued_bytes(len(trace_ids), len(body))
         batches = (RowBatch.of(SPANS_TABLE, columns, nbytes), resources.batch())
     return Decoded(
         batches=batches,
