@@ -35,10 +35,8 @@ def _tick(svc: Service, at_ns: int) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_schema_drift_upstream_holds_the_job_then_it_resumes(
-    storage: Storage, external: Service
-) -> None:
-    feed = Feed(storage, external.url)
+def test_schema_drift_upstream_holds_the_job_then_it_resumes(external: Service) -> None:
+    feed = Feed(external.url)
     ns = unique("e2e")
     raw, out, job = f"{ns}/raw", f"{ns}/features", f"{ns}/refresh"
     feed.run(job, T0, T0 + 60 * NS, inputs=[raw], outputs=[out])
@@ -80,9 +78,9 @@ def test_schema_drift_upstream_holds_the_job_then_it_resumes(
 
 
 def test_services_and_queues_are_workloads_heard_through_their_telemetry(
-    storage: Storage, external: Service
+    external: Service,
 ) -> None:
-    feed = Feed(storage, external.url)
+    feed = Feed(external.url)
     service, queue = unique("ranker"), unique("orders")
     at = T0 + 5000 * NS
     # Ten 50 ms requests in the 10 s before the tick; one queue depth sample 10 s before.
