@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from correlator.dispatch.attributes import classify
+from correlator.dispatch.check import main as check_main
 from correlator.dispatch.classes import infer_class
 from correlator.dispatch.config import parse_dispatch_config
 from correlator.dispatch.inputs import WorkloadInputs
@@ -175,3 +176,15 @@ def test_dispatch_config_section_is_validated() -> None:
         parse_dispatch_config({"polcy_file": "x"})
     with pytest.raises(ConfigError, match=r"dispatch\.max_wait_s"):
         parse_dispatch_config({"max_wait_s": 0})
+
+
+def test_policy_check_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(GOOD)
+    bad.write_text(GOOD.replace("action: defer", "action: warp"))
+    assert check_main([str(good)]) == 0
+    assert capsys.readouterr().out.startswith(f"ok: {good}: v1@")
+    assert check_main([str(good), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"invalid: {bad}: rules[0] 'hold-drift'.action: expected one of")
+    assert check_main([]) == 0  # the shipped default
