@@ -14,7 +14,7 @@ import fnmatch
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from correlator.dispatch.classes import CLASSES
 from correlator.dispatch.regime import REGIMES
@@ -66,9 +66,10 @@ class ConditionError(ValueError):
         self.path = path
 
 
-@dataclass(frozen=True)
-class Fact:
-    """A fact's value and the thing it is about (a dataset, a service, the workload)."""
+class Fact(NamedTuple):
+    """A fact's value and the thing it is about (a dataset, a service, the workload).
+
+    A named tuple rather than a dataclass: a tick builds ~30 per workload."""
 
     value: Value
     subject: str = ""

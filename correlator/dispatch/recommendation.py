@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 Threshold = float | bool | str | tuple[str, ...] | None
@@ -56,7 +57,7 @@ class Recommendation:
     defer_until: float | None = None
     resume_when: str | None = None
 
-    @property
+    @cached_property
     def decision(self) -> tuple[Any, ...]:
         return (
             self.workload,
@@ -73,7 +74,7 @@ class Recommendation:
             tuple(sorted({(r.rule, r.signal, r.subject) for r in self.reasons})),
         )
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """A short stable hash of :attr:`decision` (ETags are built from these)."""
         return hashlib.blake2b(repr(self.decision).encode(), digest_size=8).hexdigest()
