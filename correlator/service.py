@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from api.context import AppContext
+from correlator.history import HistorySubmitter
 from correlator.loop import EXTENSION_KEY, Correlator
 from signals.config import parse_signals_config
 
@@ -16,12 +17,14 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
     """``STARTUP_HOOKS`` entry: ``ctx.extensions["correlator"]`` and, on the wall clock,
     the timer thread. Returns the stop callable."""
     config = parse_signals_config(ctx.settings.signals)
+    external = ctx.settings.clock == "external"
     correlator = Correlator(
         ctx.storage,
         config,
         ctx.metrics,
         interval_s=ctx.settings.tick_interval_s,
-        external_clock=ctx.settings.clock == "external",
+        external_clock=external,
+        history=HistorySubmitter(ctx.writer, wait=external),
     )
     ctx.extensions[EXTENSION_KEY] = correlator
     correlator.start()

@@ -57,6 +57,9 @@ class Params:
     graph: LineageGraph
     earlier: Mapping[str, tuple[Any, ...]] = field(default_factory=lambda: MappingProxyType({}))
     """Rows of the kinds already evaluated for this instant, by kind."""
+    cache: dict[str, Any] = field(default_factory=dict)
+    """Intermediate results shared by the families of one evaluation (one instant, one
+    config), e.g. the served requests both latency and exposure read."""
 
 
 SignalFunction = Callable[[Storage, int, Params], tuple[Any, ...]]

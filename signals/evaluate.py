@@ -56,9 +56,10 @@ def evaluate_all(storage: Storage, as_of_ns: int, config: SignalsConfig) -> Eval
     )
     seconds = {"graph": time.perf_counter() - started}
     done: dict[str, tuple[Any, ...]] = {}
+    cache: dict[str, Any] = {}
     for kind in _ORDER:
         started = time.perf_counter()
-        params = Params(config=config, graph=graph, earlier=MappingProxyType(dict(done)))
+        params = Params(config, graph, MappingProxyType(dict(done)), cache)
         done[kind] = FAMILIES[kind].compute(storage, as_of_ns, params)
         seconds[kind] = time.perf_counter() - started
     rows = MappingProxyType({k: done[k] for k in KINDS})

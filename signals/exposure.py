@@ -1,23 +1,24 @@
 """Stale-prediction exposure per model service over the window W (docs/signals.md#exposure).
 
 A service's inputs are its static lineage (the inputs a JobEvent declared for the job
-named like its ``service.name``) plus ``signals.services.<glob>.inputs``. For every
-SERVER span in ``(as_of - W, as_of]`` the effective freshness of each input *at the
-moment it was served* is computed in ClickHouse: request times (grouped per
-``exposure_resolution_s`` step, default 10 s, each step evaluated at its start) are
-``ASOF JOIN``-ed onto the update times of the input and of every dataset behind its
-effective freshness (the upstream closure through latest-run inputs as of ``as_of``);
-each is decayed with its own grace and half-life, and the minimum is the input's
-effective freshness at that moment. Then, with ``m`` the minimum over inputs:
+named like its ``service.name``) plus ``signals.services.<glob>.inputs``. The SERVER
+spans in ``(as_of - W, as_of]`` are counted per step of ``exposure_resolution_s``
+(default 10 s; ``signals/served.py``), and each input's effective freshness is taken
+*at the moment of each step*: the step times of every dataset in the input's upstream
+closure (the input and everything behind its effective freshness through latest-run
+inputs, as of ``as_of``) are ``ASOF JOIN``-ed onto that dataset's update times, decayed
+with its own grace and half-life, and the element-wise minimum over the closure is the
+input's freshness curve. Then, per step, with ``n`` requests and ``m`` the minimum over
+the service's inputs:
 
-- ``stale_requests`` = requests with ``m < theta`` (default 0.5);
+- ``stale_requests`` = sum of ``n`` where ``m < theta`` (default 0.5);
 - ``exposure_ratio = stale_requests / requests``;
-- ``weighted_exposure = sum(1 - m)`` over requests;
+- ``weighted_exposure`` = sum of ``n * (1 - m)``;
 
 and the same per input (``per_input``) so one table can be blamed. A dataset with no
-update before the request (or an unknown interval) is unknown and skipped by the
-minimum. A service with no declared inputs has ``exposure_ratio = None`` (unknown,
-not 0); a window without traffic has ``requests = 0`` and ``exposure_ratio = None``.
+update before a step (or an unknown interval) is unknown and skipped by the minimum.
+A service with no declared inputs has ``exposure_ratio = None`` (unknown, not 0); a
+window without traffic has ``requests = 0`` and ``exposure_ratio = None``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from dataclasses import dataclass
 from signals.contract import Params
 from signals.freshness import FreshnessRow, upstream_closure
 from signals.latency import LatencyRow
-from signals.sql import AS_OF, render, since
+from signals.served import served, steps
+from signals.sql import AS_OF, render
 from storage.client import Storage
 
 KIND = "exposure"
@@ -59,63 +61,63 @@ class ExposureRow:
 _SQL = """
 WITH
 members AS (
-    SELECT m.1 AS input, m.2 AS member, m.3 AS grace, m.4 AS h
-    FROM (SELECT arrayJoin(arrayZip({m_input:Array(String)}, {m_member:Array(String)},
-                                    {m_grace:Array(Float64)}, {m_h:Array(Float64)})) AS m)
+    SELECT m.1 AS member, m.2 AS grace, m.3 AS h
+    FROM (SELECT arrayJoin(arrayZip({m_member:Array(String)}, {m_grace:Array(Float64)},
+                                    {m_h:Array(Float64)})) AS m)
 ),
-steps AS (
-    SELECT arrayJoin(range(intDiv({since_ns:Int64}, {res_ns:Int64}),
-                           intDiv({as_of:Int64}, {res_ns:Int64}) + 1)) * {res_ns:Int64} AS t_ns
-),
-grid AS (
-    SELECT members.input AS input, members.member AS member, members.grace AS grace,
-           members.h AS h, steps.t_ns AS t_ns
-    FROM members CROSS JOIN steps
+points AS (
+    SELECT members.member AS member, members.grace AS grace, members.h AS h,
+           steps.k AS k, {first_ns:Int64} + steps.k * {res_ns:Int64} AS t_ns
+    FROM members
+    CROSS JOIN (SELECT arrayJoin(range({steps:UInt32})) AS k) AS steps
 ),
 updates AS (
     SELECT concat(dataset_namespace, '/', dataset_name) AS member,
            toUnixTimestamp64Nano(event_time) AS u_ns
     FROM dataset_updates FINAL
     WHERE event_time <= @as_of@
-      AND concat(dataset_namespace, '/', dataset_name) IN {member_names:Array(String)}
+      AND concat(dataset_namespace, '/', dataset_name) IN {m_member:Array(String)}
 ),
-effective AS (
-    SELECT grid.input AS input, grid.t_ns AS t_ns,
-           min(if(updates.u_ns = 0, NULL,
-                  pow(2, -greatest(0, (grid.t_ns - updates.u_ns) / 1e9 - grid.grace)
-                         / grid.h))) AS eff
-    FROM grid
-    ASOF LEFT JOIN updates ON updates.member = grid.member AND grid.t_ns >= updates.u_ns
-    GROUP BY input, t_ns
+member_curves AS (
+    SELECT member, arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((k, f)))) AS curve
+    FROM (
+        SELECT points.member AS member, points.k AS k,
+               if(updates.u_ns = 0, NULL,
+                  pow(2, -greatest(0, (points.t_ns - updates.u_ns) / 1e9 - points.grace)
+                         / points.h)) AS f
+        FROM points
+        ASOF LEFT JOIN updates
+            ON updates.member = points.member AND points.t_ns >= updates.u_ns
+    )
+    GROUP BY member
 ),
-requests AS (
-    SELECT service_name AS svc,
-           intDiv(toUnixTimestamp64Nano(start_time), {res_ns:Int64}) * {res_ns:Int64} AS t_ns,
-           uniqExact(cityHash64(trace_id, span_id)) AS n
-    FROM spans
-    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
-      AND service_name IN {services:Array(String)}
-    GROUP BY svc, t_ns
+input_curves AS (
+    SELECT c.1 AS input, minForEach(member_curves.curve) AS curve
+    FROM (SELECT arrayJoin(arrayZip({c_input:Array(String)}, {c_member:Array(String)})) AS c)
+        AS closure
+    INNER JOIN member_curves ON member_curves.member = closure.c.2
+    GROUP BY input
 ),
-pairs AS (
-    SELECT p.1 AS svc, p.2 AS input, p.3 AS theta
+per_input AS (
+    SELECT p.1 AS svc, p.2 AS input, p.3 AS theta, p.4 AS counts, input_curves.curve AS curve
     FROM (SELECT arrayJoin(arrayZip({p_svc:Array(String)}, {p_input:Array(String)},
-                                    {p_theta:Array(Float64)})) AS p)
-),
-per_request AS (
-    SELECT requests.svc AS svc, requests.t_ns AS t_ns, any(requests.n) AS n,
-           any(pairs.theta) AS theta,
-           groupArray((pairs.input, effective.eff)) AS effs,
-           min(effective.eff) AS m
-    FROM requests
-    INNER JOIN pairs ON pairs.svc = requests.svc
-    LEFT JOIN effective ON effective.input = pairs.input AND effective.t_ns = requests.t_ns
-    GROUP BY svc, t_ns
+                                    {p_theta:Array(Float64)},
+                                    {p_counts:Array(Array(UInt64))})) AS p) AS pairs
+    INNER JOIN input_curves ON input_curves.input = pairs.p.2
 )
-SELECT svc, x.1 AS input, sum(n), sumIf(n, x.2 < theta), sum(n * (1 - ifNull(x.2, 1)))
-FROM per_request
-ARRAY JOIN arrayPushBack(effs, ('', m)) AS x
-GROUP BY svc, input
+SELECT svc, input,
+       arraySum(arrayMap((n, f) -> if(f < theta, n, 0), counts, curve)),
+       arraySum(arrayMap((n, f) -> n * (1 - ifNull(f, 1)), counts, curve))
+FROM per_input
+UNION ALL
+SELECT svc, '',
+       arraySum(arrayMap((n, f) -> if(f < theta, n, 0), counts, curve)),
+       arraySum(arrayMap((n, f) -> n * (1 - ifNull(f, 1)), counts, curve))
+FROM (
+    SELECT svc, any(theta) AS theta, any(counts) AS counts, minForEach(curve) AS curve
+    FROM per_input
+    GROUP BY svc
+)
 """
 
 
@@ -130,37 +132,43 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRo
     cfg = params.config
     latency: tuple[LatencyRow, ...] = params.earlier.get("latency", ())
     freshness: dict[str, FreshnessRow] = {r.subject: r for r in params.earlier["freshness"]}
+    traffic = served(storage, as_of_ns, params)
     inputs = {row.subject: service_inputs(params, row.subject) for row in latency}
     thetas = {s: float(cfg.lookup("services", "theta", s, cfg.theta)) for s in inputs}
-    pairs = [(s, d) for s, ds in inputs.items() for d in ds]
-    members: list[tuple[str, str, float, float]] = []
-    for dataset in sorted({d for _, d in pairs}):
-        for member in upstream_closure(freshness, dataset):
-            row = freshness.get(member)
-            if row is not None and row.grace is not None and row.half_life is not None:
-                members.append((dataset, member, row.grace, row.half_life))
-    stats: dict[tuple[str, str], tuple[int, int, float]] = {}
-    if pairs and members:
+    pairs = [(s, d) for s, ds in inputs.items() if s in traffic for d in ds]
+    closure = [
+        (d, m) for d in sorted({d for _, d in pairs}) for m in upstream_closure(freshness, d)
+    ]
+    known = {
+        m: (r.grace, r.half_life)
+        for m in {m for _, m in closure}
+        if (r := freshness.get(m)) is not None and r.grace is not None and r.half_life is not None
+    }
+    closure = [(d, m) for d, m in closure if m in known]
+    stats: dict[tuple[str, str], tuple[int, float]] = {}
+    if pairs and closure:
+        grid = steps(as_of_ns, params)
+        members = sorted(known)
         result = storage.client.query(
-            render(_SQL, since=since("w"), as_of=AS_OF),
+            render(_SQL, as_of=AS_OF),
             parameters={
                 "as_of": as_of_ns,
-                "w": cfg.window_s,
-                "res_ns": max(1, round(cfg.exposure_resolution_s * 1e9)),
-                "since_ns": as_of_ns - round(cfg.window_s * 1e9),
-                "services": sorted({s for s, _ in pairs}),
+                "first_ns": grid.first_ns,
+                "res_ns": grid.res_ns,
+                "steps": grid.count,
+                "m_member": members,
+                "m_grace": [float(known[m][0] or 0) for m in members],
+                "m_h": [float(known[m][1] or 1) for m in members],
+                "c_input": [d for d, _ in closure],
+                "c_member": [m for _, m in closure],
                 "p_svc": [s for s, _ in pairs],
                 "p_input": [d for _, d in pairs],
                 "p_theta": [thetas[s] for s, _ in pairs],
-                "m_input": [m[0] for m in members],
-                "m_member": [m[1] for m in members],
-                "m_grace": [m[2] for m in members],
-                "m_h": [m[3] for m in members],
-                "member_names": sorted({m[1] for m in members}),
+                "p_counts": [list(traffic[s].per_step) for s, _ in pairs],
             },
         )
-        for svc, inp, n, stale, weighted in result.result_rows:
-            stats[(str(svc), str(inp))] = (int(n), int(stale), float(weighted))
+        for svc, inp, stale, weighted in result.result_rows:
+            stats[(str(svc), str(inp))] = (int(stale), float(weighted))
     return tuple(
         _row(cfg.window_s, thetas[r.subject], r, inputs[r.subject], stats) for r in latency
     )
@@ -171,16 +179,16 @@ def _row(
     theta: float,
     latency: LatencyRow,
     inputs: tuple[str, ...],
-    stats: dict[tuple[str, str], tuple[int, int, float]],
+    stats: dict[tuple[str, str], tuple[int, float]],
 ) -> ExposureRow:
     service, requests = latency.subject, latency.requests
     if not inputs:
         return ExposureRow(service, window_s, theta, requests, (), None, None, None)
     # Inputs without any known freshness never enter the SQL join: nothing is stale.
-    _, stale, weighted = stats.get((service, ""), (requests, 0, 0.0))
+    stale, weighted = stats.get((service, ""), (0, 0.0))
     per_input = []
     for dataset in inputs:
-        _, d_stale, d_weighted = stats.get((service, dataset), (requests, 0, 0.0))
+        d_stale, d_weighted = stats.get((service, dataset), (0, 0.0))
         ratio = d_stale / requests if requests else None
         per_input.append(InputExposure(dataset, d_stale, ratio, d_weighted))
     return ExposureRow(

@@ -1,7 +1,8 @@
 """Serving latency per service over the window W (docs/signals.md#latency).
 
 From SERVER spans in ``(as_of - W, as_of]`` per ``service.name``, deduplicated by span
-identity (``trace_id``, ``span_id``: an exporter's retry is counted once): ``p50/p95/p99`` (ms,
+identity (``trace_id``, ``span_id``: an exporter's retry is counted once; the pass is
+shared with exposure, ``signals/served.py``): ``p50/p95/p99`` (ms,
 ``quantilesExactInclusive``: linear interpolation between order statistics at rank
 ``(n - 1) * q``), ``error_rate`` (status ERROR share), ``rps = requests / W`` and
 ``latency_slack = (SLO - p99) / SLO`` (SLO per service, default 250 ms; negative when
@@ -14,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from signals.contract import Params
+from signals.served import served
 from signals.sql import AS_OF, render, since
 from storage.client import Storage
 
@@ -39,22 +41,6 @@ SELECT DISTINCT service_name FROM spans
 WHERE kind = 'SERVER' AND start_time > @lookback@ AND start_time <= @as_of@
 """
 
-_WINDOW_SQL = """
-SELECT
-    service_name,
-    count() AS requests,
-    quantilesExactInclusive(0.5, 0.95, 0.99)(duration_ns / 1e6) AS q,
-    countIf(status_code = 2) / count() AS error_rate
-FROM (
-    SELECT cityHash64(trace_id, span_id) AS id, any(service_name) AS service_name,
-           any(duration_ns) AS duration_ns, any(status_code) AS status_code
-    FROM spans
-    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
-    GROUP BY id
-)
-GROUP BY service_name
-"""
-
 
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow, ...]:
     """Latency rows for every service with SERVER spans (formula: module docstring)."""
@@ -63,10 +49,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow
     known = storage.client.query(
         render(_KNOWN_SQL, lookback=since("lookback"), as_of=AS_OF), parameters=base
     ).result_rows
-    stats = storage.client.query(
-        render(_WINDOW_SQL, since=since("w"), as_of=AS_OF), parameters=base
-    ).result_rows
-    by_service = {str(r[0]): r for r in stats}
+    by_service = served(storage, as_of_ns, params)
     services = sorted({str(r[0]) for r in known} | set(by_service))
     rows = []
     for service in services:
@@ -76,19 +59,18 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow
             idle = LatencyRow(service, cfg.window_s, 0, 0.0, None, None, None, None, slo, None)
             rows.append(idle)
             continue
-        _, requests, (p50, p95, p99), error_rate = stat
         rows.append(
             LatencyRow(
                 subject=service,
                 window_s=cfg.window_s,
-                requests=int(requests),
-                rps=int(requests) / cfg.window_s,
-                p50_ms=float(p50),
-                p95_ms=float(p95),
-                p99_ms=float(p99),
-                error_rate=float(error_rate),
+                requests=stat.requests,
+                rps=stat.requests / cfg.window_s,
+                p50_ms=stat.p50_ms,
+                p95_ms=stat.p95_ms,
+                p99_ms=stat.p99_ms,
+                error_rate=stat.errors / stat.requests,
                 slo_ms=slo,
-                latency_slack=(slo - float(p99)) / slo,
+                latency_slack=(slo - stat.p99_ms) / slo,
             )
         )
     return tuple(rows)
