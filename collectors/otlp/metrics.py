@@ -8,7 +8,7 @@ well-known metrics are also handed to :mod:`collectors.otlp.semantic`.
 Stored forms: gauge and sum points keep ``value`` (``as_int`` as a float); histograms
 keep ``count``, ``sum``, ``min``, ``max`` (NaN when not sent), ``bucket_counts`` and
 ``explicit_bounds``; exponential histograms are converted to the explicit form
-(:mod:`collectors.otlp.exphistogram`); summaries keep ``count``, ``sum``,
+(:mod:`collectors.otlp.distributions`); summaries keep ``count``, ``sum``,
 ``quantiles`` and ``quantile_values``. A point flagged "no recorded value" is stored
 with its flag and zero numbers; every other point with a non-finite number is rejected.
 """
@@ -16,17 +16,15 @@ with its flag and zero numbers; every other point with a non-finite number is re
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from itertools import islice, repeat
+from itertools import repeat
 from typing import Any
 
 from collectors.contract import Decoded
 from collectors.otlp.anyvalue import ItemRejected, attributes
-from collectors.otlp.exphistogram import to_explicit
+from collectors.otlp.distributions import NO_VALUE, Shape, exponential, histogram, summary
 from collectors.otlp.limits import (
-    MAX_BUCKETS,
     MAX_NAME_LENGTH,
     TimeWindow,
     queued_bytes,
@@ -247,10 +245,6 @@ def _value_problem(which: str | None, value: float) -> str:
     return f"non-finite value {value!r}"
 
 
-def _finite(*numbers: float) -> bool:
-    return all(x - x == 0.0 for x in numbers)
-
-
 def _distributions(
     kind: str, points: Any, window: TimeWindow, cols: _Columns, rejections: Rejections
 ) -> None:
@@ -266,13 +260,13 @@ def _distributions(
             continue
         try:
             if flags & NO_RECORDED_VALUE:
-                shape: tuple[Any, ...] = (0, 0.0, 0.0, 0.0, _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+                shape: Shape = NO_VALUE
             elif kind == "histogram":
-                shape = _histogram(point, checked)
+                shape = histogram(point, checked)
             elif kind == "exponential_histogram":
-                shape = _exponential(point)
+                shape = exponential(point)
             else:
-                shape = _summary(point)
+                shape = summary(point)
             attrs = attributes(point.attributes)
         except ItemRejected as exc:
             rejections.reject(exc.reason)
@@ -290,88 +284,3 @@ def _distributions(
         cols.explicit_bounds.append(bounds)
         cols.quantiles.append(quantiles)
         cols.quantile_values.append(values)
-
-
-def _sum_min_max(point: Any) -> tuple[float, float, float]:
-    """The optional ``sum``, ``min`` and ``max``: NaN when absent, rejected when not finite."""
-    has = point.HasField
-    total = point.sum if has("sum") else _NAN
-    low = point.min if has("min") else _NAN
-    high = point.max if has("max") else _NAN
-    for number in (total, low, high):
-        if number - number != 0.0 and number == number:  # infinite (NaN: absent or sent)
-            raise ItemRejected("non-finite sum, min or max")
-    if (
-        (total != total and has("sum"))
-        or (low != low and has("min"))
-        or (high != high and has("max"))
-    ):
-        raise ItemRejected("non-finite sum, min or max")
-    return total, low, high
-
-
-def _check_bounds(bounds: list[float]) -> None:
-    total = sum(bounds)  # a finite sum means every bound is finite
-    if total - total != 0.0 and not all(map(math.isfinite, bounds)):
-        raise ItemRejected("explicit_bounds must be finite and strictly increasing")
-    if not all(map(operator.lt, bounds, islice(bounds, 1, None))):
-        raise ItemRejected("explicit_bounds must be finite and strictly increasing")
-
-
-def _histogram(point: Any, checked: list[list[float]]) -> tuple[Any, ...]:
-    """``checked`` holds the last bounds that passed (points of a metric share them)."""
-    counts = list(point.bucket_counts)
-    bounds = list(point.explicit_bounds)
-    if len(counts) > MAX_BUCKETS:
-        raise ItemRejected(f"more than {MAX_BUCKETS} histogram buckets")
-    if (counts or bounds) and len(counts) != len(bounds) + 1:
-        raise ItemRejected("bucket_counts must have one more entry than explicit_bounds")
-    if bounds != checked[0]:
-        _check_bounds(bounds)
-        checked[0] = bounds
-    if counts and sum(counts) != point.count:
-        raise ItemRejected("count differs from the sum of bucket_counts")
-    total, low, high = _sum_min_max(point)
-    return point.count, total, low, high, counts, bounds, _EMPTY, _EMPTY
-
-
-def _exponential(point: Any) -> tuple[Any, ...]:
-    positive, negative = point.positive, point.negative
-    if len(positive.bucket_counts) > MAX_BUCKETS or len(negative.bucket_counts) > MAX_BUCKETS:
-        raise ItemRejected(f"more than {MAX_BUCKETS} exponential buckets per sign")
-    if not -10 <= point.scale <= 20:
-        raise ItemRejected(f"exponential histogram scale {point.scale} outside [-10, 20]")
-    threshold = point.zero_threshold
-    if not (_finite(threshold) and threshold >= 0):
-        raise ItemRejected("zero_threshold must be finite and >= 0")
-    observed = point.zero_count + sum(positive.bucket_counts) + sum(negative.bucket_counts)
-    if observed != point.count:
-        raise ItemRejected("count differs from zero_count plus the bucket counts")
-    bounds, counts = to_explicit(
-        point.scale,
-        point.zero_count,
-        threshold,
-        positive.offset,
-        list(positive.bucket_counts),
-        negative.offset,
-        list(negative.bucket_counts),
-    )
-    total, low, high = _sum_min_max(point)
-    return point.count, total, low, high, counts, bounds, _EMPTY, _EMPTY
-
-
-def _summary(point: Any) -> tuple[Any, ...]:
-    quantiles: list[float] = []
-    values: list[float] = []
-    if len(point.quantile_values) > MAX_BUCKETS:
-        raise ItemRejected(f"more than {MAX_BUCKETS} summary quantiles")
-    for q in point.quantile_values:
-        if not 0.0 <= q.quantile <= 1.0:
-            raise ItemRejected("summary quantile outside [0, 1]")
-        if not _finite(q.value):
-            raise ItemRejected("non-finite summary quantile value")
-        quantiles.append(q.quantile)
-        values.append(q.value)
-    if not _finite(point.sum):
-        raise ItemRejected("non-finite summary sum")
-    return point.count, point.sum, _NAN, _NAN, _EMPTY, _EMPTY, quantiles, values
