@@ -196,6 +196,32 @@ def test_backlog_is_bounded_backs_off_and_delivers_oldest_first_on_recovery() ->
     assert exporter.sent == 4
 
 
+def _collections_of_points(count: int, points: int) -> list[MetricsData]:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    provider.get_meter("test").create_observable_gauge(
+        "g", [lambda _: [Observation(1.0, {"i": i}) for i in range(points)]]
+    )
+    collections = [reader.get_metrics_data() for _ in range(count)]
+    provider.shutdown()
+    return collections
+
+
+def test_backlog_is_bounded_by_data_points_too_but_keeps_the_newest() -> None:
+    inner = _SwitchableExporter()
+    exporter = BacklogExporter(
+        inner, max_batches=100, min_backoff_s=0.0, max_backoff_s=0.0, max_points=5
+    )
+    for data in _collections_of_points(4, points=2):
+        exporter.export(data)
+        assert exporter.backlog_points <= 5
+    # 2 points each: a third collection would make 6 > 5, so two are kept, two dropped
+    assert (exporter.backlog, exporter.backlog_points, exporter.dropped) == (2, 4, 2)
+    (big,) = _collections_of_points(1, points=7)
+    exporter.export(big)  # larger than the whole budget: kept alone, the rest dropped
+    assert (exporter.backlog, exporter.backlog_points, exporter.dropped) == (1, 7, 4)
+
+
 def test_backlog_survives_an_exporter_that_raises() -> None:
     class Exploding(_SwitchableExporter):
         def export(

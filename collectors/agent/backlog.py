@@ -9,8 +9,10 @@ answers again. While the service is down it waits longer between attempts (doubl
 from one export interval up to ``max_backoff_s``), so a dead endpoint costs one
 connection attempt per backoff step, not one per sample.
 
-Memory is bounded by ``max_batches`` collections: past that the oldest is dropped and
-counted in :attr:`BacklogExporter.dropped`. Nothing here raises into the SDK's reader.
+Memory is bounded by ``max_batches`` collections and ``max_points`` data points (a
+many-core host sends hundreds of points per collection): past either, the oldest
+collection is dropped and counted in :attr:`BacklogExporter.dropped`. The newest
+collection is always kept. Nothing here raises into the SDK's reader.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 MERGE_MAX_BATCHES = 30
 """Backlogged collections merged into one request when catching up."""
+
+DEFAULT_MAX_POINTS = 100_000
+"""Data points kept in the backlog (a few hundred bytes of Python objects each)."""
 
 
 def merge_collections(collections: Sequence[MetricsData]) -> MetricsData:
@@ -72,6 +77,15 @@ def merge_collections(collections: Sequence[MetricsData]) -> MetricsData:
     )
 
 
+def count_points(data: MetricsData) -> int:
+    return sum(
+        len(m.data.data_points)
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    )
+
+
 def _join(metrics: list[Metric]) -> Metric:
     if len(metrics) == 1:
         return metrics[0]
@@ -90,6 +104,7 @@ class BacklogExporter(MetricExporter):
         min_backoff_s: float,
         max_backoff_s: float,
         clock: Callable[[], float] = time.monotonic,
+        max_points: int = DEFAULT_MAX_POINTS,
     ) -> None:
         super().__init__(
             preferred_temporality=inner._preferred_temporality,
@@ -98,8 +113,10 @@ class BacklogExporter(MetricExporter):
         if max_batches < 1:
             raise ValueError("max_batches must be >= 1")
         self._inner = inner
-        self._backlog: deque[MetricsData] = deque()
+        self._backlog: deque[tuple[MetricsData, int]] = deque()
+        self._points = 0
         self._max_batches = max_batches
+        self._max_points = max_points
         self._min_backoff_s = min_backoff_s
         self._max_backoff_s = max(min_backoff_s, max_backoff_s)
         self._clock = clock
@@ -125,10 +142,18 @@ class BacklogExporter(MetricExporter):
                 return MetricExportResult.FAILURE
             return self._drain(timeout_millis)
 
+    @property
+    def backlog_points(self) -> int:
+        return self._points
+
     def _enqueue(self, metrics_data: MetricsData) -> None:
-        self._backlog.append(metrics_data)
-        while len(self._backlog) > self._max_batches:
-            self._backlog.popleft()
+        points = count_points(metrics_data)
+        self._backlog.append((metrics_data, points))
+        self._points += points
+        while len(self._backlog) > 1 and (
+            len(self._backlog) > self._max_batches or self._points > self._max_points
+        ):
+            self._pop()
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 100 == 0:
                 logger.warning("metrics backlog full: %d collections dropped so far", self.dropped)
@@ -136,7 +161,7 @@ class BacklogExporter(MetricExporter):
     def _drain(self, timeout_millis: float) -> MetricExportResult:
         while self._backlog:
             count = min(len(self._backlog), MERGE_MAX_BATCHES)
-            batch = [self._backlog[i] for i in range(count)]
+            batch = [self._backlog[i][0] for i in range(count)]
             merged = merge_collections(batch)
             try:
                 result = self._inner.export(merged, timeout_millis=timeout_millis)
@@ -147,13 +172,17 @@ class BacklogExporter(MetricExporter):
                 self._note_failure()
                 return MetricExportResult.FAILURE
             for _ in range(count):
-                self._backlog.popleft()
+                self._pop()
             self.sent += count
         if self._failures:
             logger.info("metrics export recovered after %d failed attempts", self._failures)
         self._failures = 0
         self._next_attempt = 0.0
         return MetricExportResult.SUCCESS
+
+    def _pop(self) -> None:
+        _, points = self._backlog.popleft()
+        self._points -= points
 
     def _note_failure(self) -> None:
         self._failures += 1
