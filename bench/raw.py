@@ -11,7 +11,6 @@ engine's capacity the ingest path delivers.
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import math
 import tempfile
@@ -22,6 +21,8 @@ from typing import Any
 
 from bench.client import JSON, LoadConfig, Phase, build_bodies, progress
 from collectors.contract import Decoded
+from collectors.openlineage.receiver import LineageReceiver
+from collectors.otlp.receiver import MetricsReceiver, TracesReceiver
 from storage.writer import RowBatch
 
 Decoder = Callable[[bytes, str, int], Decoded]
@@ -41,14 +42,10 @@ class RawResult:
 
 def decoder_for(phase: Phase) -> Decoder:
     """The service's decode function for the phase's path."""
-    if phase.unit in ("spans", "points"):
-        # Imported by name: the OTLP receiver is optional while it is being built.
-        otlp = importlib.import_module("collectors.otlp.receiver")
-        receiver = otlp.TracesReceiver() if phase.unit == "spans" else otlp.MetricsReceiver()
-        decode: Decoder = receiver.decode
-        return decode
-    from collectors.openlineage.receiver import LineageReceiver
-
+    if phase.unit == "spans":
+        return TracesReceiver().decode
+    if phase.unit == "points":
+        return MetricsReceiver().decode
     lineage = LineageReceiver()
     if phase.path.endswith("/batch"):
         return lambda body, media, now: lineage.decode_batch(body, media, now).decoded
