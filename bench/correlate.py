@@ -314,7 +314,8 @@ def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         ticks = time_ticks(storage, args.ticks, time.time_ns())
         delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
     return {"scale": scale.__dict__, "load_s": loaded, **ticks, "e2e_s": delays}
 
 
@@ -357,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=20, help="e2e samples per run (0: skip)")
     parser.add_argument("--interval", type=float, default=5.0, help="tick interval for e2e")
     parser.add_argument("--tmp", default=None, help="parent of the temporary data dirs")
+    parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
