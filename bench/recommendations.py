@@ -233,6 +233,7 @@ def one_run(run: int, args: argparse.Namespace, pool: ProcessPoolExecutor) -> di
                 proc.wait()
     return {
         "run": run,
+        "loadavg_1m_after": os.getloadavg()[0],
         "recommendations": recs,
         "capacity_spans_per_s": capacity,
         "ingest_spans_per_s": ingested["rate"],
@@ -273,7 +274,8 @@ def markdown(runs: list[dict[str, Any]], rate: float) -> str:
     lines.append(
         f"Ingest capacity (spans/s, median): {_median(runs, 'capacity_spans_per_s'):,.0f}; "
         f"recommendations served: {_median(runs, 'recommendations'):.0f} "
-        f"({_median(runs, 'mixed', 'body_bytes'):,.0f} bytes per response)."
+        f"({_median(runs, 'mixed', 'body_bytes'):,.0f} bytes per response); 1-minute load "
+        f"average after each run: {', '.join(f'{r["loadavg_1m_after"]:.1f}' for r in runs)}."
     )
     return "\n".join(lines) + "\n"
 
