@@ -270,12 +270,13 @@ def markdown(runs: list[dict[str, Any]], rate: float) -> str:
             f"| {_median(runs, phase, 'p99_send_ms'):.2f} | {_median(runs, phase, 'max_ms'):.1f} "
             f"| {_median(runs, phase, 'server_cores'):.2f} | {ingest} | {errors} |"
         )
+    loads = ", ".join(f"{r['loadavg_1m_after']:.1f}" for r in runs)
     lines.append("")
     lines.append(
         f"Ingest capacity (spans/s, median): {_median(runs, 'capacity_spans_per_s'):,.0f}; "
         f"recommendations served: {_median(runs, 'recommendations'):.0f} "
         f"({_median(runs, 'mixed', 'body_bytes'):,.0f} bytes per response); 1-minute load "
-        f"average after each run: {', '.join(f'{r["loadavg_1m_after"]:.1f}' for r in runs)}."
+        f"average after each run: {loads}."
     )
     return "\n".join(lines) + "\n"
 
