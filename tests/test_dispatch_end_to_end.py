@@ -65,6 +65,12 @@ def test_schema_drift_upstream_holds_the_job_then_it_resumes(external: Service) 
             s.labels["dataset"]: s.value for s in families["loadsense_lineage_schema_drift"].samples
         }
         assert drifts[raw] == 2.0
+        # Dispatch reports on itself: it ran, over every workload of the snapshot.
+        evaluations = families["loadsense_dispatch_evaluations"].samples[0]
+        assert evaluations.name == "loadsense_dispatch_evaluations_total"
+        assert evaluations.value >= 1
+        assert families["loadsense_dispatch_workloads"].samples[0].value >= 1
+        assert families["loadsense_dispatch_tick_seconds"].samples[0].value > 0
         # Another run, and a tick once the schema changes are older than the 15 min window.
         feed.run(job, T0 + 1100 * NS, T0 + 1150 * NS, inputs=[raw], outputs=[out])
         _tick(external, T0 + 1200 * NS)

@@ -8,7 +8,10 @@ Alertmanager can use them:
 * ``loadsense_recommendation_info{workload, class, action, confidence, regime,
   policy_version} 1``;
 * ``loadsense_regime_pressure{pressure="etl"|"ml"}`` and
-  ``loadsense_regime{regime}`` (1 for the current regime, 0 for the others).
+  ``loadsense_regime{regime}`` (1 for the current regime, 0 for the others);
+* dispatch's own health: ``loadsense_dispatch_evaluations_total``,
+  ``loadsense_dispatch_changes_total``, ``loadsense_dispatch_audit_failures_total``,
+  ``loadsense_dispatch_workloads``, ``loadsense_dispatch_tick_seconds``.
 
 The correlator's latest snapshot is exposed too, one gauge per numeric signal field
 (:func:`signal_metric_name`: ``loadsense_freshness{dataset}``,
@@ -22,9 +25,10 @@ collide with self-metrics).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from correlator.dispatch.regime import REGIMES
@@ -34,8 +38,9 @@ from signals.contract import KINDS, numeric_fields
 
 
 class _RecommendationCollector(Collector):
-    def __init__(self, store: RecommendationStore) -> None:
+    def __init__(self, store: RecommendationStore, stats: Callable[[], Any] | None) -> None:
         self.store = store
+        self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
         pub = self.store.current
@@ -71,12 +76,41 @@ class _RecommendationCollector(Collector):
         for name in REGIMES:
             regime.add_metric([name], 1.0 if name == pub.regime.regime else 0.0)
         yield from (concurrency, priority, info, pressure, regime)
+        if self.stats is not None:
+            yield from _step_metrics(self.stats())
 
 
-def metrics_source(store: RecommendationStore) -> Callable[[], bytes]:
-    """A ``metrics_sources`` entry rendering ``store`` in the text format."""
+def _step_metrics(stats: Any) -> Iterator[Metric]:
+    """Dispatch's own health: run count, workloads, changes, audit failures, duration."""
+    yield CounterMetricFamily(
+        "loadsense_dispatch_evaluations", "Dispatch evaluations run", value=stats.evaluations
+    )
+    yield CounterMetricFamily(
+        "loadsense_dispatch_changes",
+        "Decision changes written to the audit log",
+        value=stats.changes,
+    )
+    yield CounterMetricFamily(
+        "loadsense_dispatch_audit_failures",
+        "Audit log appends that failed",
+        value=stats.audit_failures,
+    )
+    yield GaugeMetricFamily(
+        "loadsense_dispatch_workloads", "Workloads in the latest evaluation", value=stats.workloads
+    )
+    yield GaugeMetricFamily(
+        "loadsense_dispatch_tick_seconds",
+        "Wall time of the latest dispatch step (facts, evaluation, audit, publish)",
+        value=stats.tick_seconds,
+    )
+
+
+def metrics_source(
+    store: RecommendationStore, stats: Callable[[], Any] | None = None
+) -> Callable[[], bytes]:
+    """A ``metrics_sources`` entry rendering ``store`` (and the step's ``stats``)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_RecommendationCollector(store))
+    registry.register(_RecommendationCollector(store, stats))
 
     def render() -> bytes:
         return generate_latest(registry)

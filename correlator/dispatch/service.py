@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from api.context import AppContext
 from correlator.dispatch.adapter import load_workload_facts, to_inputs
@@ -31,6 +33,17 @@ logger = logging.getLogger(__name__)
 EXTENSION_KEY = "dispatch"
 
 
+@dataclass(frozen=True)
+class StepStats:
+    """What ``/metrics`` reports about dispatch itself (replaced whole after each run)."""
+
+    evaluations: int = 0
+    workloads: int = 0
+    changes: int = 0  # decision changes (audit rows) since start
+    audit_failures: int = 0
+    tick_seconds: float = 0.0  # wall time of the latest on_tick (facts, evaluate, publish)
+
+
 class DispatchStep:
     def __init__(
         self, storage: Storage, source: PolicySource, config: DispatchConfig | None = None
@@ -42,14 +55,17 @@ class DispatchStep:
         policy = source.policy
         self.store = RecommendationStore(policy.version, policy.options.default_concurrency)
         self.audit_failures = 0
+        self.stats = StepStats()
         self._lock = threading.Lock()
 
     def on_tick(self, snapshot: Snapshot) -> None:
+        started = time.perf_counter()
         policy = self.source.refresh()
         # Telemetry older than telemetry_stale_s counts as missing, so look no further back.
         window = policy.options.telemetry_stale_s
         facts = load_workload_facts(self.storage, snapshot.as_of_ns, window)
         self.run(to_inputs(snapshot, facts))
+        self.stats = replace(self.stats, tick_seconds=time.perf_counter() - started)
 
     def run(self, inputs: DispatchInputs) -> Evaluation:
         """Evaluate ``inputs`` with the current policy, audit the changes, publish."""
@@ -65,6 +81,13 @@ class DispatchStep:
                         "audit log append failed (%d changes)", len(evaluation.changes)
                     )
             self.store.publish(evaluation, policy.options.default_concurrency)
+            self.stats = StepStats(
+                evaluations=self.stats.evaluations + 1,
+                workloads=len(evaluation.recommendations),
+                changes=self.stats.changes + len(evaluation.changes),
+                audit_failures=self.audit_failures,
+                tick_seconds=self.stats.tick_seconds,
+            )
             return evaluation
 
 
@@ -74,7 +97,7 @@ def start_dispatch(ctx: AppContext) -> Callable[[], None] | None:
     step = DispatchStep(ctx.storage, PolicySource(config.policy_file), config)
     ctx.extensions[EXTENSION_KEY] = step
     sources = ctx.extensions.setdefault("metrics_sources", [])
-    sources.append(metrics_source(step.store))
+    sources.append(metrics_source(step.store, lambda: step.stats))
     correlator = ctx.extensions.get(CORRELATOR_KEY)
     if correlator is not None:
         correlator.add_step(step)
