@@ -99,11 +99,12 @@ def test_sdk_span_exporter_spans_are_stored_with_attributes_kinds_and_status(
     assert {by_name[f"child-{i}"][2] for i in range(4)} == {2 * MS}
     assert {r[12] for r in rows if r[0] != "POST /v1/rank"} == {8}  # children have parents
     assert len({r[13] for r in rows}) == 1  # one trace
-    # Resource attributes are stored once, in resources, and spans refer to them.
+    # Resource attributes are stored once, in resources, and spans refer to them (each of
+    # the 5 exports carried the resource: FINAL keeps one row per resource_id).
     resources = query(
         storage,
         "SELECT r.attributes['host.name'], r.attributes['telemetry.sdk.language'], count()"
-        " FROM spans AS s INNER JOIN resources AS r USING resource_id"
+        " FROM spans AS s INNER JOIN resources AS r FINAL USING resource_id"
         " WHERE s.service_name = {s:String} GROUP BY 1, 2",
         s=name,
     )
