@@ -22,7 +22,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -158,6 +158,13 @@ _BAD: Responses = {400: {"model": ErrorBody, "description": "Invalid query param
 _MISSING: Responses = {
     404: {"model": ErrorBody, "description": "No recommendation for this workload"}
 }
+
+
+WORKLOAD_PATH = Path(
+    description="Workload name: an OpenLineage job namespace/name, a service.name or a queue",
+    json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f]+$"},
+)
+"""Names never hold control characters (a newline would not even reach the route)."""
 
 
 async def _read(request: Request) -> None:
@@ -343,7 +350,7 @@ async def recommendation_history(
         **_UNAVAILABLE,
     },
 )
-async def get_recommendation(request: Request, workload: str) -> Response:
+async def get_recommendation(request: Request, workload: str = WORKLOAD_PATH) -> Response:
     view = _step(request).store.current.rendered
     found = view.by_workload.get(workload)
     if found is None:
@@ -362,7 +369,7 @@ async def get_recommendation(request: Request, workload: str) -> Response:
     response_model=KedaValue,
     responses={**_MISSING, **_AUTH, **_UNAVAILABLE},
 )
-async def keda_value(request: Request, workload: str) -> KedaValue:
+async def keda_value(request: Request, workload: str = WORKLOAD_PATH) -> KedaValue:
     pub = _step(request).store.current
     rec = pub.by_workload.get(workload)
     if rec is None:
