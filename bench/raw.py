@@ -23,7 +23,7 @@ from bench.client import JSON, LoadConfig, Phase, build_bodies, progress
 from collectors.contract import Decoded
 from collectors.openlineage.receiver import LineageReceiver
 from collectors.otlp.receiver import MetricsReceiver, TracesReceiver
-from storage.writer import RowBatch
+from storage.writer import INSERT_SETTINGS, RowBatch
 
 Decoder = Callable[[bytes, str, int], Decoded]
 
@@ -94,7 +94,9 @@ def measure(client: Any, phase: Phase, cfg: LoadConfig, batch_rows: int) -> RawR
     started = time.perf_counter()
     while passes == 0 or time.perf_counter() - started < cfg.duration_s / 2:
         for table, columns, data in chunks:
-            client.insert(table, data, column_names=columns, column_oriented=True)
+            client.insert(
+                table, data, column_names=columns, column_oriented=True, settings=INSERT_SETTINGS
+            )
         passes += 1
     insert_s = time.perf_counter() - started
     result = RawResult(

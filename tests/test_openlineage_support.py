@@ -85,7 +85,7 @@ def job_event(tag: str, inputs: list[str], seconds: float = 0.0) -> dict[str, An
 
 
 def stored_rows(storage: Storage, tag: str) -> dict[str, int]:
-    """Rows mentioning ``tag`` in each lineage table (raw text, job or dataset names)."""
+    """Distinct rows (FINAL: duplicates by identity collapsed) mentioning ``tag`` per table."""
     pattern = f"%{tag}%"
     where = {
         "lineage_events": "raw LIKE {p:String}",
@@ -96,7 +96,9 @@ def stored_rows(storage: Storage, tag: str) -> dict[str, int]:
         "quality_assertions": "dataset_name LIKE {p:String}",
     }
     return {
-        table: int(query(storage, f"SELECT count() FROM {table} WHERE {cond}", p=pattern)[0][0])  # type: ignore[call-overload]
+        table: int(
+            query(storage, f"SELECT count() FROM {table} FINAL WHERE {cond}", p=pattern)[0][0]
+        )  # type: ignore[call-overload]
         for table, cond in where.items()
     }
 
