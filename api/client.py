@@ -203,10 +203,21 @@ class LoadsenseClient:
             policy_version=doc["policy"]["version"],
         )
 
-    def history(self, workload: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        params: dict[str, str | int] = {"limit": limit}
+    def history(
+        self,
+        workload: str | None = None,
+        limit: int = 100,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Audit log entries (decision changes), newest first; times in epoch seconds."""
+        params: dict[str, str | int | float] = {"limit": limit}
         if workload:
             params["workload"] = workload
+        if start is not None:
+            params["from"] = start
+        if end is not None:
+            params["to"] = end
         entries: list[dict[str, Any]] = self._get(
             "/api/v1/recommendations/history", params=params
         ).json()["entries"]
