@@ -241,7 +241,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="runs; the report is their median")
     p.add_argument("--duration", type=float, default=8.0, help="measured seconds per stream")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
-    p.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    p.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="concurrent connections: each waits for its ack (up to the 100 ms batch delay "
+        "plus the insert), so the offered load must cover that latency to find capacity",
+    )
     p.add_argument(
         "--single-connections", type=int, default=32, help="connections for single lineage events"
     )
