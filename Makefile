@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test lint format bench clean
+.PHONY: run serve test lint format bench clean deploy-schema
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
@@ -37,3 +37,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .loadsense .pytest_cache .mypy_cache .ruff_cache
+
+## deploy-schema: regenerate deploy/clickhouse/cluster-schema.sql (cluster "loadsense")
+deploy-schema: $(STAMP)
+	$(BIN)/loadsense schema --cluster loadsense --database loadsense > deploy/clickhouse/cluster-schema.sql

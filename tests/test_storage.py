@@ -136,3 +136,11 @@ def test_schema_command_renders_cluster_ddl() -> None:
     ).stdout
     assert "CREATE TABLE IF NOT EXISTS `obs`.`spans_local` ON CLUSTER `main`" in out
     assert "ENGINE = Distributed(`main`, `obs`, `spans_local`, cityHash64(trace_id))" in out
+
+
+def test_deploy_cluster_schema_is_current() -> None:
+    shipped = (Path(__file__).parents[1] / "deploy/clickhouse/cluster-schema.sql").read_text()
+    rendered = "".join(
+        s.rstrip() + ";\n\n" for s in render_all(target_for("loadsense", 30, "loadsense"))
+    )
+    assert shipped == rendered, "deploy/clickhouse/cluster-schema.sql is stale: make deploy-schema"

@@ -1,0 +1,346 @@
+CREATE TABLE IF NOT EXISTS `loadsense`.`schema_migrations_local` ON CLUSTER `loadsense`
+(
+    `version` UInt32,
+    `name` String,
+    `applied_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/schema_migrations_local', '{replica}')
+ORDER BY (version);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`schema_migrations` ON CLUSTER `loadsense` AS `loadsense`.`schema_migrations_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `schema_migrations_local`, version);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_events_local` ON CLUSTER `loadsense`
+(
+    `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `received_at` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `kind` LowCardinality(String),
+    `event_type` LowCardinality(String),
+    `event_key` String,
+    `run_id` String,
+    `job_namespace` LowCardinality(String),
+    `job_name` String,
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `producer` LowCardinality(String),
+    `schema_url` LowCardinality(String),
+    `raw` String CODEC(ZSTD(3)),
+    `event_hash` UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/lineage_events_local', '{replica}', event_hash)
+PARTITION BY toDate(event_time)
+ORDER BY (kind, event_key)
+TTL toDateTime(event_time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_events` ON CLUSTER `loadsense` AS `loadsense`.`lineage_events_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `lineage_events_local`, cityHash64(event_key));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_events_local` ON CLUSTER `loadsense`
+(
+    `run_id` String,
+    `event_type` LowCardinality(String),
+    `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `job_namespace` LowCardinality(String),
+    `job_name` String,
+    `nominal_start_time` Nullable(DateTime64(9, 'UTC')),
+    `nominal_end_time` Nullable(DateTime64(9, 'UTC')),
+    `parent_run_id` String,
+    `parent_job_namespace` LowCardinality(String),
+    `parent_job_name` String,
+    `processing_type` LowCardinality(String),
+    `integration` LowCardinality(String),
+    `job_type` LowCardinality(String),
+    `error_message` String,
+    `producer` LowCardinality(String),
+    `event_hash` UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/run_events_local', '{replica}', event_hash)
+PARTITION BY toDate(event_time)
+ORDER BY (run_id, event_type, event_time)
+TTL toDateTime(event_time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_events` ON CLUSTER `loadsense` AS `loadsense`.`run_events_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `run_events_local`, cityHash64(run_id));
+
+CREATE VIEW IF NOT EXISTS `loadsense`.`runs` ON CLUSTER `loadsense` AS
+SELECT
+    run_id,
+    tupleElement(argMax((e.job_namespace, e.job_name), (e.event_time, e.job_namespace, e.job_name)),
+        1) AS job_namespace,
+    tupleElement(argMax((e.job_namespace, e.job_name), (e.event_time, e.job_namespace, e.job_name)),
+        2) AS job_name,
+    multiIf(
+        countIf(event_type IN ('COMPLETE', 'FAIL', 'ABORT')) = 0, 'RUNNING',
+        argMaxIf(event_type, (event_time, event_type), event_type IN ('COMPLETE', 'FAIL', 'ABORT'))
+    ) AS state,
+    if(countIf(event_type = 'START') > 0, minIf(event_time, event_type = 'START'), min(event_time))
+        AS start_time,
+    if(countIf(event_type IN ('COMPLETE', 'FAIL', 'ABORT')) > 0,
+       toNullable(maxIf(event_time, event_type IN ('COMPLETE', 'FAIL', 'ABORT'))),
+       NULL) AS end_time,
+    min(nominal_start_time) AS nominal_start_time,
+    min(nominal_end_time) AS nominal_end_time,
+    maxIf(parent_run_id, parent_run_id != '') AS parent_run_id,
+    maxIf(parent_job_namespace, parent_job_namespace != '') AS parent_job_namespace,
+    maxIf(parent_job_name, parent_job_name != '') AS parent_job_name,
+    maxIf(processing_type, processing_type != '') AS processing_type,
+    maxIf(integration, integration != '') AS integration,
+    maxIf(job_type, job_type != '') AS job_type,
+    maxIf(error_message, error_message != '') AS error_message,
+    max(event_time) AS last_event_time,
+    count() AS events
+FROM `loadsense`.run_events AS e FINAL
+GROUP BY run_id;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_updates_local` ON CLUSTER `loadsense`
+(
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `run_id` String,
+    `job_namespace` LowCardinality(String),
+    `job_name` String,
+    `row_count` Nullable(Int64),
+    `size_bytes` Nullable(Int64),
+    `file_count` Nullable(Int64),
+    `lifecycle_state` LowCardinality(String),
+    `event_hash` UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/dataset_updates_local', '{replica}', event_hash)
+PARTITION BY toDate(event_time)
+ORDER BY (dataset_namespace, dataset_name, event_time, run_id)
+TTL toDateTime(event_time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_updates` ON CLUSTER `loadsense` AS `loadsense`.`dataset_updates_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `dataset_updates_local`, cityHash64(dataset_namespace, dataset_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_edges_local` ON CLUSTER `loadsense`
+(
+    `job_namespace` LowCardinality(String),
+    `job_name` String,
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `direction` Enum8('input' = 1, 'output' = 2),
+    `run_id` String,
+    `source` LowCardinality(String),
+    `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/lineage_edges_local', '{replica}', event_time)
+ORDER BY (job_namespace, job_name, direction, dataset_namespace, dataset_name, run_id)
+TTL toDateTime(event_time) + toIntervalDay(30) WHERE source = 'run';
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_edges` ON CLUSTER `loadsense` AS `loadsense`.`lineage_edges_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `lineage_edges_local`, cityHash64(job_namespace, job_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_schemas_local` ON CLUSTER `loadsense`
+(
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `run_id` String,
+    `schema_hash` UInt64,
+    `field_names` Array(String),
+    `field_types` Array(String),
+    `event_hash` UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/dataset_schemas_local', '{replica}', event_hash)
+ORDER BY (dataset_namespace, dataset_name, event_time, schema_hash)
+TTL toDateTime(event_time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_schemas` ON CLUSTER `loadsense` AS `loadsense`.`dataset_schemas_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `dataset_schemas_local`, cityHash64(dataset_namespace, dataset_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`quality_assertions_local` ON CLUSTER `loadsense`
+(
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `run_id` String,
+    `assertion` String,
+    `column` String,
+    `success` UInt8,
+    `severity` LowCardinality(String),
+    `event_hash` UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/quality_assertions_local', '{replica}', event_hash)
+ORDER BY (dataset_namespace, dataset_name, event_time, assertion, column)
+TTL toDateTime(event_time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`quality_assertions` ON CLUSTER `loadsense` AS `loadsense`.`quality_assertions_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `quality_assertions_local`, cityHash64(dataset_namespace, dataset_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`resources_local` ON CLUSTER `loadsense`
+(
+    `resource_id` UInt64,
+    `service_name` LowCardinality(String),
+    `host_name` LowCardinality(String),
+    `attributes` Map(LowCardinality(String), String) CODEC(ZSTD),
+    `seen_at` DateTime64(9, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/resources_local', '{replica}', seen_at)
+ORDER BY (resource_id)
+TTL toDateTime(seen_at) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`resources` ON CLUSTER `loadsense` AS `loadsense`.`resources_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `resources_local`, resource_id);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`spans_local` ON CLUSTER `loadsense`
+(
+    `service_name` LowCardinality(String),
+    `host_name` LowCardinality(String),
+    `kind` Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    `span_name` LowCardinality(String),
+    `start_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `duration_ns` UInt64 CODEC(T64, ZSTD),
+    `trace_id` FixedString(16),
+    `span_id` FixedString(8),
+    `parent_span_id` String,
+    `status_code` UInt8,
+    `status_message` String,
+    `model_name` LowCardinality(String),
+    `model_version` LowCardinality(String),
+    `scope_name` LowCardinality(String),
+    `scope_version` LowCardinality(String),
+    `attributes` Map(LowCardinality(String), String) CODEC(ZSTD),
+    `resource_id` UInt64,
+    `event_times` Array(DateTime64(9, 'UTC')) CODEC(ZSTD),
+    `event_names` Array(LowCardinality(String)),
+    `event_attributes` Array(Map(LowCardinality(String), String)) CODEC(ZSTD)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/spans_local', '{replica}')
+PARTITION BY toDate(start_time)
+ORDER BY (service_name, kind, start_time, trace_id, span_id)
+TTL toDateTime(start_time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`spans` ON CLUSTER `loadsense` AS `loadsense`.`spans_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `spans_local`, cityHash64(trace_id));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`metric_points_local` ON CLUSTER `loadsense`
+(
+    `metric_name` LowCardinality(String),
+    `metric_type` Enum8('gauge' = 1, 'sum' = 2, 'histogram' = 3, 'exponential_histogram' = 4, 'summary' = 5),
+    `unit` LowCardinality(String),
+    `temporality` Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2),
+    `is_monotonic` UInt8,
+    `service_name` LowCardinality(String),
+    `host_name` LowCardinality(String),
+    `attributes` Map(LowCardinality(String), String) CODEC(ZSTD),
+    `resource_id` UInt64,
+    `start_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `value` Float64 CODEC(Gorilla, ZSTD),
+    `count` UInt64,
+    `sum` Float64,
+    `min` Float64,
+    `max` Float64,
+    `bucket_counts` Array(UInt64),
+    `explicit_bounds` Array(Float64),
+    `quantiles` Array(Float64),
+    `quantile_values` Array(Float64),
+    `flags` UInt32,
+    `series_id` UInt64 MATERIALIZED cityHash64(metric_name, resource_id, mapSort(attributes))
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/metric_points_local', '{replica}')
+PARTITION BY toDate(time)
+ORDER BY (metric_name, series_id, time)
+TTL toDateTime(time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`metric_points` ON CLUSTER `loadsense` AS `loadsense`.`metric_points_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `metric_points_local`, cityHash64(metric_name, resource_id, mapSort(attributes)));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`host_samples_local` ON CLUSTER `loadsense`
+(
+    `host_name` LowCardinality(String),
+    `time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `resource` LowCardinality(String),
+    `stall` LowCardinality(String),
+    `source` LowCardinality(String),
+    `device` LowCardinality(String),
+    `value` Float64 CODEC(Gorilla, ZSTD),
+    `start_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `temporality` Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/host_samples_local', '{replica}')
+PARTITION BY toDate(time)
+ORDER BY (host_name, resource, stall, source, device, time)
+TTL toDateTime(time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`host_samples` ON CLUSTER `loadsense` AS `loadsense`.`host_samples_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `host_samples_local`, cityHash64(host_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`queue_samples_local` ON CLUSTER `loadsense`
+(
+    `queue_name` String,
+    `field` LowCardinality(String),
+    `source` LowCardinality(String),
+    `time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `start_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
+    `value` Float64 CODEC(Gorilla, ZSTD),
+    `service_name` LowCardinality(String),
+    `host_name` LowCardinality(String),
+    `temporality` Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/queue_samples_local', '{replica}')
+PARTITION BY toDate(time)
+ORDER BY (queue_name, field, source, service_name, host_name, time)
+TTL toDateTime(time) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`queue_samples` ON CLUSTER `loadsense` AS `loadsense`.`queue_samples_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `queue_samples_local`, cityHash64(queue_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`signal_points_local` ON CLUSTER `loadsense`
+(
+    `as_of` DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    `kind` LowCardinality(String),
+    `subject` String,
+    `field` LowCardinality(String),
+    `value` Float64 CODEC(Gorilla, ZSTD)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/signal_points_local', '{replica}')
+PARTITION BY toDate(as_of)
+ORDER BY (kind, subject, field, as_of)
+TTL toDateTime(as_of) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`signal_points` ON CLUSTER `loadsense` AS `loadsense`.`signal_points_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `signal_points_local`, cityHash64(kind, subject));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`recommendation_log_local` ON CLUSTER `loadsense`
+(
+    `issued_at` DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    `workload` String,
+    `class` LowCardinality(String),
+    `action` LowCardinality(String),
+    `previous_action` LowCardinality(String),
+    `priority` UInt8,
+    `max_concurrency` Nullable(UInt32),
+    `regime` LowCardinality(String),
+    `confidence` LowCardinality(String),
+    `policy_version` LowCardinality(String),
+    `reasons` String CODEC(ZSTD)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loadsense/recommendation_log_local', '{replica}')
+PARTITION BY toDate(issued_at)
+ORDER BY (workload, issued_at)
+TTL toDateTime(issued_at) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`recommendation_log` ON CLUSTER `loadsense` AS `loadsense`.`recommendation_log_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `recommendation_log_local`, cityHash64(workload));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`alert_states_local` ON CLUSTER `loadsense`
+(
+    `rule` LowCardinality(String),
+    `subject` String,
+    `state` LowCardinality(String),
+    `value` Float64,
+    `since` DateTime64(3, 'UTC'),
+    `updated_at` DateTime64(3, 'UTC'),
+    `labels` Map(LowCardinality(String), String),
+    `annotations` Map(LowCardinality(String), String)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/alert_states_local', '{replica}', updated_at)
+ORDER BY (rule, subject)
+TTL toDateTime(updated_at) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`alert_states` ON CLUSTER `loadsense` AS `loadsense`.`alert_states_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `alert_states_local`, cityHash64(rule, subject));
+
