@@ -23,7 +23,9 @@ window without traffic has ``requests = 0`` and ``exposure_ratio = None``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from signals.contract import Params
 from signals.freshness import FreshnessRow, upstream_closure
@@ -62,8 +64,9 @@ _SQL = """
 WITH
 members AS (
     SELECT m.1 AS member, m.2 AS grace, m.3 AS h
-    FROM (SELECT arrayJoin(arrayZip({m_member:Array(String)}, {m_grace:Array(Float64)},
-                                    {m_h:Array(Float64)})) AS m)
+    FROM (SELECT arrayJoin(arrayZip(JSONExtract({m_member:String}, 'Array(String)'),
+                                    JSONExtract({m_grace:String}, 'Array(Float64)'),
+                                    JSONExtract({m_h:String}, 'Array(Float64)'))) AS m)
 ),
 points AS (
     SELECT members.member AS member, members.grace AS grace, members.h AS h,
@@ -76,7 +79,8 @@ updates AS (
            toUnixTimestamp64Nano(event_time) AS u_ns
     FROM dataset_updates FINAL
     WHERE event_time <= @as_of@
-      AND concat(dataset_namespace, '/', dataset_name) IN {m_member:Array(String)}
+      AND concat(dataset_namespace, '/', dataset_name)
+          IN JSONExtract({m_member:String}, 'Array(String)')
 ),
 member_curves AS (
     SELECT member, arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((k, f)))) AS curve
@@ -93,17 +97,27 @@ member_curves AS (
 ),
 input_curves AS (
     SELECT c.1 AS input, minForEach(member_curves.curve) AS curve
-    FROM (SELECT arrayJoin(arrayZip({c_input:Array(String)}, {c_member:Array(String)})) AS c)
+    FROM (SELECT arrayJoin(arrayZip(JSONExtract({c_input:String}, 'Array(String)'),
+                                   JSONExtract({c_member:String}, 'Array(String)'))) AS c)
         AS closure
     INNER JOIN member_curves ON member_curves.member = closure.c.2
     GROUP BY input
 ),
+traffic AS (
+    SELECT t.1 AS svc, t.2 AS counts
+    FROM (SELECT arrayJoin(arrayZip(JSONExtract({s_svc:String}, 'Array(String)'),
+                                    JSONExtract({s_counts:String}, 'Array(Array(UInt64))')))
+              AS t)
+),
 per_input AS (
-    SELECT p.1 AS svc, p.2 AS input, p.3 AS theta, p.4 AS counts, input_curves.curve AS curve
-    FROM (SELECT arrayJoin(arrayZip({p_svc:Array(String)}, {p_input:Array(String)},
-                                    {p_theta:Array(Float64)},
-                                    {p_counts:Array(Array(UInt64))})) AS p) AS pairs
+    SELECT pairs.p.1 AS svc, pairs.p.2 AS input, pairs.p.3 AS theta,
+           traffic.counts AS counts, input_curves.curve AS curve
+    FROM (SELECT arrayJoin(arrayZip(JSONExtract({p_svc:String}, 'Array(String)'),
+                                    JSONExtract({p_input:String}, 'Array(String)'),
+                                    JSONExtract({p_theta:String}, 'Array(Float64)')))
+              AS p) AS pairs
     INNER JOIN input_curves ON input_curves.input = pairs.p.2
+    INNER JOIN traffic ON traffic.svc = pairs.p.1
 )
 SELECT svc, input,
        arraySum(arrayMap((n, f) -> if(f < theta, n, 0), counts, curve)),
@@ -119,6 +133,13 @@ FROM (
     GROUP BY svc
 )
 """
+
+
+def _json(**arrays: list[Any]) -> dict[str, str]:
+    """Large arrays bound as one JSON ``String`` parameter each and read back with
+    ``JSONExtract``: still bound values, but encoded by the C JSON encoder instead of
+    value-by-value literal formatting (tens of thousands of values per tick)."""
+    return {name: json.dumps(values) for name, values in arrays.items()}
 
 
 def service_inputs(params: Params, service: str) -> tuple[str, ...]:
@@ -149,6 +170,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRo
     if pairs and closure:
         grid = steps(as_of_ns, params)
         members = sorted(known)
+        services = sorted({s for s, _ in pairs})
         result = storage.client.query(
             render(_SQL, as_of=AS_OF),
             parameters={
@@ -156,15 +178,18 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRo
                 "first_ns": grid.first_ns,
                 "res_ns": grid.res_ns,
                 "steps": grid.count,
-                "m_member": members,
-                "m_grace": [float(known[m][0] or 0) for m in members],
-                "m_h": [float(known[m][1] or 1) for m in members],
-                "c_input": [d for d, _ in closure],
-                "c_member": [m for _, m in closure],
-                "p_svc": [s for s, _ in pairs],
-                "p_input": [d for _, d in pairs],
-                "p_theta": [thetas[s] for s, _ in pairs],
-                "p_counts": [list(traffic[s].per_step) for s, _ in pairs],
+                **_json(
+                    m_member=members,
+                    m_grace=[float(known[m][0] or 0) for m in members],
+                    m_h=[float(known[m][1] or 1) for m in members],
+                    c_input=[d for d, _ in closure],
+                    c_member=[m for _, m in closure],
+                    p_svc=[s for s, _ in pairs],
+                    p_input=[d for _, d in pairs],
+                    p_theta=[thetas[s] for s, _ in pairs],
+                    s_svc=services,
+                    s_counts=[list(traffic[s].per_step) for s in services],
+                ),
             },
         )
         for svc, inp, stale, weighted in result.result_rows:

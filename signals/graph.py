@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 from storage.client import Storage
@@ -36,17 +37,17 @@ class LineageGraph:
     service_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
     """service name -> datasets it serves from (static lineage + config bindings)."""
 
-    @property
+    @cached_property
     def producers(self) -> Mapping[str, tuple[str, ...]]:
         """dataset -> jobs that wrote it."""
         return _freeze((d, j) for j, ds in self.produces.items() for d in ds)
 
-    @property
+    @cached_property
     def consumers(self) -> Mapping[str, tuple[str, ...]]:
         """dataset -> jobs that read it."""
         return _freeze((d, j) for j, ds in self.consumes.items() for d in ds)
 
-    @property
+    @cached_property
     def datasets(self) -> tuple[str, ...]:
         names = {d for ds in self.produces.values() for d in ds}
         names |= {d for ds in self.consumes.values() for d in ds}

@@ -10,6 +10,7 @@ counted per step of ``exposure_resolution_s``: step ``k`` starts at
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from signals.contract import Params
@@ -45,21 +46,16 @@ class Steps:
 
 
 _SQL = """
-SELECT service_name, sum(n), sum(errors),
-       quantilesExactInclusiveMerge(0.5, 0.95, 0.99)(qs), groupArray((k, n))
+SELECT service_name, count(), countIf(status_code = 2),
+       quantilesExactInclusive(0.5, 0.95, 0.99)(duration_ns / 1e6), groupArray(k)
 FROM (
-    SELECT service_name, toUInt32(intDiv(t - {first_ns:Int64}, {res_ns:Int64})) AS k,
-           count() AS n, countIf(status_code = 2) AS errors,
-           quantilesExactInclusiveState(0.5, 0.95, 0.99)(duration_ns / 1e6) AS qs
-    FROM (
-        SELECT cityHash64(trace_id, span_id) AS id, any(service_name) AS service_name,
-               any(toUnixTimestamp64Nano(start_time)) AS t, any(duration_ns) AS duration_ns,
-               any(status_code) AS status_code
-        FROM spans
-        WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
-        GROUP BY id
-    )
-    GROUP BY service_name, k
+    SELECT cityHash64(trace_id, span_id) AS id, any(service_name) AS service_name,
+           toUInt32(intDiv(any(toUnixTimestamp64Nano(start_time)) - {first_ns:Int64},
+                           {res_ns:Int64})) AS k,
+           any(duration_ns) AS duration_ns, any(status_code) AS status_code
+    FROM spans
+    WHERE kind = 'SERVER' AND start_time > @since@ AND start_time <= @as_of@
+    GROUP BY id
 )
 GROUP BY service_name
 """
@@ -86,10 +82,9 @@ def served(storage: Storage, as_of_ns: int, params: Params) -> dict[str, Served]
         },
     )
     out: dict[str, Served] = {}
-    for service, n, errors, (p50, p95, p99), pairs in result.result_rows:
-        dense = [0] * grid.count
-        for k, count in pairs:
-            dense[int(k)] += int(count)
+    for service, n, errors, (p50, p95, p99), ks in result.result_rows:
+        counted = Counter(ks)
+        dense = [counted.get(k, 0) for k in range(grid.count)]
         out[str(service)] = Served(
             int(n), int(errors), float(p50), float(p95), float(p99), tuple(dense)
         )
