@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -186,11 +187,12 @@ class LoadsenseClient:
         return self._remember(params, response)
 
     def recommendation(self, workload: str) -> Recommendation:
-        return parse_recommendation(self._get(f"/api/v1/recommendations/{workload}").json())
+        path = f"/api/v1/recommendations/{quote(workload, safe='/')}"
+        return parse_recommendation(self._get(path).json())
 
     def concurrency(self, workload: str) -> int:
         """What KEDA's metrics-api scaler reads: ``GET /api/v1/keda/{workload}``."""
-        return int(self._get(f"/api/v1/keda/{workload}").json()["value"])
+        return int(self._get(f"/api/v1/keda/{quote(workload, safe='/')}").json()["value"])
 
     def regime(self) -> Regime:
         doc = self._get("/api/v1/regime").json()

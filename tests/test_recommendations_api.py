@@ -173,6 +173,7 @@ def test_filters_single_workload_and_errors(svc: Service) -> None:
             world.service,
             "etl-yields-to-serving",
         )
+        assert client.concurrency(world.etl) == 1
         only_services = client.recommendations(cls="online-inference", workload=world.service)
         assert [(r.workload, r.action) for r in only_services] == [(world.service, "admit")]
         with pytest.raises(LoadsenseAPIError, match="unknown class 'batch'") as bad:
@@ -305,3 +306,13 @@ def test_policy_hot_reload_through_the_service(storage: Storage, tmp_path: Path)
         rec = client.recommendation(world.etl)
         assert rec.policy_version.startswith("ops-3@") and rec.action == "admit"
         assert httpx.get(f"{svc.url}/api/v1/regime").json()["policy"]["error"] is None
+
+
+def test_client_quotes_workload_names(svc: Service) -> None:
+    name = f"odd ns-{uuid.uuid4().hex[:6]}/a?b#c%20é"
+    step_of(svc).run(
+        DispatchInputs(as_of=T0, workloads=(WorkloadInputs(name=name, telemetry_age_s=1.0),))
+    )
+    with LoadsenseClient(svc.url) as client:
+        assert client.recommendation(name).workload == name
+        assert client.concurrency(name) == 4  # admitted, no cap: default_concurrency
