@@ -83,7 +83,11 @@ def test_failed_insert_is_a_5xx_and_the_retry_stores_exactly_once(
 
 def test_full_queue_answers_503_with_retry_after(storage: Storage) -> None:
     settings = Settings(
-        queue_max_rows=1, batch_max_delay_ms=2_000, batch_max_rows=1_000_000, retry_after_s=7
+        queue_max_rows=1,
+        batch_max_delay_ms=2_000,
+        batch_max_rows=1_000_000,
+        retry_after_s=7,
+        clock="external",  # no correlator tick may write history into the one-row queue
     )
     job = f"full-{uuid.uuid4().hex[:8]}"
     with running_service(storage, settings) as svc:
