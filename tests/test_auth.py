@@ -67,7 +67,7 @@ def test_loopback_addresses(host: str) -> None:
     check_exposure(Settings(host=host))
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.internal"])  # noqa: S104
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "example.internal"])
 def test_exposure_without_tokens_is_refused(host: str) -> None:
     with pytest.raises(ConfigError, match=f"refusing to listen on {host} without auth"):
         check_exposure(Settings(host=host))

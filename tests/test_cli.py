@@ -19,7 +19,7 @@ def _run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def test_refuses_to_expose_without_tokens(tmp_path: Path) -> None:
-    result = _run("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path))  # noqa: S104
+    result = _run("serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip().startswith("loadsense: error: refusing to listen on 0.0.0.0")
     assert "Traceback" not in result.stderr

@@ -47,7 +47,7 @@ def test_unknown_key_in_file_is_named(tmp_path: Path) -> None:
 def test_invalid_values_name_the_setting(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid 'port'"):
         load_settings(env={"LOADSENSE_PORT": "70000"})
-    with pytest.raises(ConfigError, match="invalid 'retention_days'.*must be > 0"):
+    with pytest.raises(ConfigError, match=r"invalid 'retention_days'.*must be > 0"):
         load_settings(env={"LOADSENSE_RETENTION_DAYS": "0"})
     with pytest.raises(ConfigError, match="invalid 'insecure'"):
         load_settings(env={"LOADSENSE_INSECURE": "maybe"})

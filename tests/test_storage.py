@@ -15,8 +15,8 @@ from storage.client import Storage
 from storage.migrations import (
     LATEST_VERSION,
     MIGRATIONS,
-    apply_migrations,
     applied_versions,
+    apply_migrations,
     render_all,
     target_for,
 )
