@@ -8,6 +8,11 @@ shared with exposure, ``signals/served.py``): ``p50/p95/p99`` (ms,
 ``latency_slack = (SLO - p99) / SLO`` (SLO per service, default 250 ms; negative when
 the SLO is broken). A service seen in the last ``run_window_s`` but without traffic in
 W reports 0 requests and unknown percentiles, error rate and slack.
+
+A service without SERVER spans in W is measured from its ``http.server.request.duration``
+/ ``gen_ai.server.request.duration`` histograms instead (``signals/histograms.py``:
+per-interval increments, percentiles interpolated inside the bucket holding rank
+``q * n``); ``source`` says which path computed the row.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from signals.contract import Params
+from signals.histograms import METRICS
 from signals.served import served
 from signals.sql import AS_OF, render, since
 from storage.client import Storage
@@ -34,31 +40,46 @@ class LatencyRow:
     error_rate: float | None
     slo_ms: float
     latency_slack: float | None  # (SLO - p99) / SLO
+    source: str = "spans"  # spans: SERVER spans; histogram: request-duration histograms
 
 
 _KNOWN_SQL = """
-SELECT DISTINCT service_name FROM spans
+SELECT DISTINCT service_name, 'spans' FROM spans
 WHERE kind = 'SERVER' AND start_time > @lookback@ AND start_time <= @as_of@
+UNION ALL
+SELECT DISTINCT service_name, 'histogram' FROM metric_points
+WHERE metric_name IN {metrics:Array(String)} AND metric_type = 'histogram'
+  AND time > @lookback@ AND time <= @as_of@
 """
 
 
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow, ...]:
     """Latency rows for every service with SERVER spans (formula: module docstring)."""
     cfg = params.config
-    base = {"as_of": as_of_ns, "w": cfg.window_s, "lookback": cfg.run_window_s}
-    known = storage.client.query(
+    base = {
+        "as_of": as_of_ns,
+        "lookback": cfg.run_window_s,
+        "metrics": list(METRICS),
+    }
+    known: dict[str, str] = {}
+    for name, source in storage.client.query(
         render(_KNOWN_SQL, lookback=since("lookback"), as_of=AS_OF), parameters=base
-    ).result_rows
+    ).result_rows:
+        if known.get(str(name)) != "spans":  # spans seen win over histograms seen
+            known[str(name)] = str(source)
     by_service = served(storage, as_of_ns, params)
-    services = sorted({str(r[0]) for r in known} | set(by_service))
+    services = sorted(set(known) | set(by_service))
     rows = []
     for service in services:
         slo = float(cfg.lookup("services", "slo_ms", service, cfg.slo_ms))
         stat = by_service.get(service)
         if stat is None:
-            idle = LatencyRow(service, cfg.window_s, 0, 0.0, None, None, None, None, slo, None)
+            idle = LatencyRow(
+                service, cfg.window_s, 0, 0.0, None, None, None, None, slo, None, known[service]
+            )
             rows.append(idle)
             continue
+        p99 = stat.p99_ms
         rows.append(
             LatencyRow(
                 subject=service,
@@ -70,7 +91,8 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow
                 p99_ms=stat.p99_ms,
                 error_rate=stat.errors / stat.requests,
                 slo_ms=slo,
-                latency_slack=(slo - stat.p99_ms) / slo,
+                latency_slack=None if p99 is None else (slo - p99) / slo,
+                source=stat.source,
             )
         )
     return tuple(rows)

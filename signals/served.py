@@ -1,5 +1,7 @@
 """Served requests per service over W: one deduplicated pass over SERVER spans shared by
 the latency and exposure signals (memoised in ``Params.cache`` for one evaluation).
+Services without SERVER spans in W are read from their request-duration histograms
+instead (``signals/histograms.py``; ``source = "histogram"``).
 
 Spans are deduplicated by identity (``cityHash64(trace_id, span_id)``: an exporter's
 retry counts once). Besides the per-service totals and percentiles, the requests are
@@ -14,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from signals.contract import Params
+from signals.histograms import histogram_traffic
 from signals.sql import AS_OF, render, since
 from storage.client import Storage
 
@@ -24,10 +27,11 @@ _CACHE_KEY = "served"
 class Served:
     requests: int
     errors: int
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
+    p50_ms: float | None  # None: a histogram without finite bounds
+    p95_ms: float | None
+    p99_ms: float | None
     per_step: tuple[int, ...]  # requests per exposure step, dense from step 0
+    source: str = "spans"  # spans | histogram
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,8 @@ def steps(as_of_ns: int, params: Params) -> Steps:
 
 
 def served(storage: Storage, as_of_ns: int, params: Params) -> dict[str, Served]:
-    """``service -> Served`` for services with SERVER spans in ``(as_of - W, as_of]``."""
+    """``service -> Served`` for services with SERVER spans in ``(as_of - W, as_of]``,
+    then for services whose request-duration histograms show requests there."""
     cached: dict[str, Served] | None = params.cache.get(_CACHE_KEY)
     if cached is not None:
         return cached
@@ -88,5 +93,13 @@ def served(storage: Storage, as_of_ns: int, params: Params) -> dict[str, Served]
         out[str(service)] = Served(
             int(n), int(errors), float(p50), float(p95), float(p99), tuple(dense)
         )
+    window_s = params.config.window_s
+    for service, h in histogram_traffic(
+        storage, as_of_ns, window_s, grid.first_ns, grid.res_ns, exclude=out
+    ).items():
+        counted = Counter(dict(h.per_step))
+        dense = [counted.get(k, 0) for k in range(grid.count)]
+        p50, p95, p99 = h.quantiles_ms
+        out[service] = Served(h.requests, h.errors, p50, p95, p99, tuple(dense), "histogram")
     params.cache[_CACHE_KEY] = out
     return out
