@@ -19,6 +19,10 @@ and the same per input (``per_input``) so one table can be blamed. A dataset wit
 update before a step (or an unknown interval) is unknown and skipped by the minimum.
 A service with no declared inputs has ``exposure_ratio = None`` (unknown, not 0); a
 window without traffic has ``requests = 0`` and ``exposure_ratio = None``.
+
+A service without SERVER spans in W is counted from its request-duration histograms
+(``signals/histograms.py``): each export interval's request increment is served at its
+point's time, so it falls into that time's step and is weighted by its count.
 """
 
 from __future__ import annotations

@@ -83,13 +83,15 @@ points AS (
 ),
 increments AS (
     SELECT service_name, err, eb,
+           -- same length as bc whatever the previous point (a changed layout is a reset)
+           if(length(p_bc) = length(bc), p_bc, bc) AS pb,
            toUInt32(intDiv(t - {first_ns:Int64}, {res_ns:Int64})) AS k,
            multiIf(
                temporality = 'delta', bc,
                p_t = 0, if(st > {scan_ns:Int64}, bc, arrayMap(x -> toUInt64(0), bc)),
                st != p_st OR eb != p_eb OR count < p_count
-                   OR arrayExists((a, b) -> a < b, bc, p_bc), bc,
-               arrayMap((a, b) -> toUInt64(a - b), bc, p_bc)) AS inc,
+                   OR arrayExists((a, b) -> a < b, bc, pb), bc,
+               arrayMap((a, b) -> toUInt64(a - b), bc, pb)) AS inc,
            arraySum(inc) AS n
     FROM points
     WHERE t > {since_ns:Int64}

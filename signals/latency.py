@@ -49,7 +49,7 @@ WHERE kind = 'SERVER' AND start_time > @lookback@ AND start_time <= @as_of@
 UNION ALL
 SELECT DISTINCT service_name, 'histogram' FROM metric_points
 WHERE metric_name IN {metrics:Array(String)} AND metric_type = 'histogram'
-  AND time > @lookback@ AND time <= @as_of@
+  AND unit = 's' AND time > @lookback@ AND time <= @as_of@
 """
 
 

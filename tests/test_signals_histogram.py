@@ -83,7 +83,7 @@ def histogram(
 def world(storage: Storage, service: Service) -> dict[str, str]:
     feed, url = Feed(service.url), service.url
     ns = unique("hist")
-    names = {s: f"{ns}-{s}" for s in ("cumulative", "delta", "first", "both")}
+    names = {s: f"{ns}-{s}" for s in ("cumulative", "delta", "first", "both", "rebound")}
     names["F"] = f"{ns}/features"
     http = "http.server.request.duration"
     # Cumulative, status 200, series started at 10 s (before the scan): its first point
@@ -131,6 +131,10 @@ def world(storage: Storage, service: Service) -> dict[str, str]:
     )
     histogram(url, names["first"], http, [0.2, 0.4], [(1390, 1400, [4, 0, 0])], cumulative=False)
     histogram(url, names["both"], http, [0.2], [(1390, 1400, [50, 0])], cumulative=False)
+    # One cumulative series (started at 1000 s, inside the scan) whose bounds change: the
+    # second point is a reset. [3, 0] over (0, 100] then [1, 4, 2] over (0, 100] (100, 200].
+    histogram(url, names["rebound"], http, [0.1], [(1000, 1200, [3, 0])], cumulative=True)
+    histogram(url, names["rebound"], http, [0.1, 0.2], [(1000, 1500, [1, 4, 2])], cumulative=True)
     feed.spans(names["both"], [T0 + t * NS for t in (1400, 1500, 1600)], [10 * MS] * 3)
     # The cumulative service reads F, updated at 0, 400, 800 s: interval = grace = H = 400.
     for t in (0, 400, 800):
@@ -182,6 +186,17 @@ def test_first_bucket_starts_at_zero(storage: Storage, world: dict[str, str]) ->
     # [4, 0, 0] over (0, 200]: p50 rank 2 -> 200 * 2 / 4 = 100; p95 rank 3.8 -> 190;
     # p99 rank 3.96 -> 198.
     assert (row.p50_ms, row.p95_ms, row.p99_ms) == pytest.approx((100.0, 190.0, 198.0))
+
+
+def test_changed_bounds_reset_and_the_dominant_layout(
+    storage: Storage, world: dict[str, str]
+) -> None:
+    row = rows(storage)[world["rebound"]]
+    assert row.requests == 3 + 7
+    # Percentiles from the layout with most requests, [1, 4, 2] (n = 7, running 1, 5, 7):
+    # p50 rank 3.5 in (100, 200]: 100 + 100 * (3.5 - 1) / 4 = 162.5; p95 rank 6.65: +Inf.
+    assert row.p50_ms == pytest.approx(162.5)
+    assert row.p95_ms == pytest.approx(200.0)
 
 
 def test_spans_win_over_histograms(storage: Storage, world: dict[str, str]) -> None:
