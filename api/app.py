@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import loadsense
 from api.context import AppContext
@@ -66,32 +67,40 @@ def prepare_storage(storage: Storage, settings: Settings) -> None:
         logger.info("retention set to %d days on %s", settings.retention_days, changed)
 
 
+def _close_writer(writer: Writer, timeout: float) -> None:
+    flushed = writer.close(timeout)
+    logger.info("write queue %s", "flushed" if flushed else "NOT fully flushed")
+
+
+def _stop_component(stop: Callable[[], None]) -> None:
+    try:
+        stop()
+    except Exception:
+        logger.exception("component shutdown failed")
+
+
 def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     owns_storage = storage is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = storage or open_storage(settings.dsn, settings.clickhouse_database)
-        prepare_storage(store, settings)
-        metrics = SelfMetrics()
-        writer = Writer(store, writer_limits(settings), metrics)
-        ctx = AppContext(settings=settings, storage=store, writer=writer, metrics=metrics)
-        app.state.ctx = ctx
-        stops = [hook(ctx) for hook in STARTUP_HOOKS]
-        logger.info("loadsense %s ready (storage: %s)", loadsense.__version__, store.location)
-        try:
-            yield
-        finally:
-            for stop in reversed(stops):
-                if callable(stop):
-                    try:
-                        stop()
-                    except Exception:
-                        logger.exception("component shutdown failed")
-            flushed = writer.close(settings.shutdown_timeout_s)
-            logger.info("write queue %s", "flushed" if flushed else "NOT fully flushed")
+        with ExitStack() as stack:
+            store = storage or open_storage(settings.dsn, settings.clickhouse_database)
             if owns_storage:
-                store.close()
+                stack.callback(store.close)
+            prepare_storage(store, settings)
+            metrics = SelfMetrics()
+            writer = Writer(store, writer_limits(settings), metrics)
+            stack.callback(_close_writer, writer, settings.shutdown_timeout_s)
+            ctx = AppContext(settings=settings, storage=store, writer=writer, metrics=metrics)
+            app.state.ctx = ctx
+            # Components stop in reverse order, also when a later one fails to start.
+            for hook in STARTUP_HOOKS:
+                stop = hook(ctx)
+                if stop is not None:
+                    stack.callback(_stop_component, stop)
+            logger.info("loadsense %s ready (storage: %s)", loadsense.__version__, store.location)
+            yield
 
     app = FastAPI(
         title="Loadsense",
@@ -105,6 +114,16 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     async def _loadsense_error(request: Request, exc: LoadsenseError) -> JSONResponse:
         return JSONResponse(
             http_error_body(exc), status_code=exc.status, headers=http_error_headers(exc)
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unmatched paths and methods answer in the house error format too.
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
         )
 
     @app.exception_handler(Exception)

@@ -73,3 +73,12 @@ def test_exposure_without_tokens_is_refused(host: str) -> None:
         check_exposure(Settings(host=host))
     check_exposure(Settings(host=host, insecure=True))
     check_exposure(Settings(host=host, ingest_tokens=("t",), read_tokens=("r",)))
+
+
+def test_unknown_paths_answer_in_the_house_error_format(service: Service) -> None:
+    with service.client() as http:
+        r = http.get("/no/such/path")
+        assert r.status_code == 404
+        assert r.json() == {"error": "not_found", "message": "Not Found"}
+        r = http.delete("/healthz")
+        assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -178,3 +179,22 @@ def test_external_clock_has_no_timer(external: Service) -> None:
     with external.client() as http:
         http.post("/api/v1/tick", params={"as_of": str(T0 // NS)})
     assert correlator.ticks == ticks + 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_component_failing_to_start_stops_the_ones_already_started(
+    storage: Storage, tmp_path: Path
+) -> None:
+    """An invalid policy file fails dispatch's start-up after the correlator started:
+    the app must not leave the correlator thread ticking against closed resources."""
+    bad_policy = tmp_path / "policy.yaml"
+    bad_policy.write_text("rules: [{name: x, when: {urgency: {gte: 'high'}}, then: boost}]\n")
+    settings = Settings().with_overrides(dispatch={"policy_file": str(bad_policy)})
+    before = {t.ident for t in threading.enumerate() if t.name == "correlator"}
+    with pytest.raises(RuntimeError, match="failed to start"), running_service(storage, settings):
+        pass
+    poll_until(
+        lambda: (
+            not any(t.name == "correlator" and t.ident not in before for t in threading.enumerate())
+        )
+    )
