@@ -15,7 +15,8 @@ A service takes this path over W only when it has no SERVER span in W. Its point
 
 The increments of points whose time lies in ``(as_of - W, as_of]`` are summed per
 service (requests, errors: ``http.response.status_code >= 500`` or a non-empty
-``error.type``) and per exposure step (each interval's requests are served at its
+``error.type``; counted from the points' ``count``, so a histogram without buckets
+still counts) and per exposure step (each interval's requests are served at its
 point's time). Percentiles come from the summed buckets of the bounds layout carrying
 most of the service's requests (one layout is the norm: one instrumentation per
 service): rank ``q * n``, linear interpolation inside the bucket holding it, the first
@@ -86,13 +87,14 @@ increments AS (
            -- same length as bc whatever the previous point (a changed layout is a reset)
            if(length(p_bc) = length(bc), p_bc, bc) AS pb,
            toUInt32(intDiv(t - {first_ns:Int64}, {res_ns:Int64})) AS k,
-           multiIf(
-               temporality = 'delta', bc,
-               p_t = 0, if(st > {scan_ns:Int64}, bc, arrayMap(x -> toUInt64(0), bc)),
-               st != p_st OR eb != p_eb OR count < p_count
-                   OR arrayExists((a, b) -> a < b, bc, pb), bc,
-               arrayMap((a, b) -> toUInt64(a - b), bc, pb)) AS inc,
-           arraySum(inc) AS n
+           -- own: the point's values are the increment; none: a baseline only
+           temporality = 'delta' OR (p_t != 0 AND (st != p_st OR eb != p_eb
+               OR count < p_count OR arrayExists((a, b) -> a < b, bc, pb)))
+               OR (p_t = 0 AND st > {scan_ns:Int64}) AS own,
+           p_t = 0 AND NOT own AS none,
+           multiIf(own, bc, none, arrayMap(x -> toUInt64(0), bc),
+                   arrayMap((a, b) -> toUInt64(a - b), bc, pb)) AS inc,
+           multiIf(own, count, none, toUInt64(0), toUInt64(count - p_count)) AS n
     FROM points
     WHERE t > {since_ns:Int64}
 ),

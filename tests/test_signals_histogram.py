@@ -38,6 +38,7 @@ def histogram(
     *,
     cumulative: bool,
     attributes: dict[str, str] | None = None,
+    count: int | None = None,
 ) -> None:
     """``(start_s, time_s, bucket_counts)`` points (seconds after T0) of one histogram
     series as OTLP/JSON through ``POST /v1/metrics``."""
@@ -46,7 +47,7 @@ def histogram(
             "attributes": [_attr(k, v) for k, v in (attributes or {}).items()],
             "startTimeUnixNano": str(T0 + start * NS),
             "timeUnixNano": str(T0 + at * NS),
-            "count": str(sum(counts)),
+            "count": str(sum(counts) if count is None else count),
             "bucketCounts": [str(c) for c in counts],
             "explicitBounds": list(bounds),
         }
@@ -83,7 +84,7 @@ def histogram(
 def world(storage: Storage, service: Service) -> dict[str, str]:
     feed, url = Feed(service.url), service.url
     ns = unique("hist")
-    names = {s: f"{ns}-{s}" for s in ("cumulative", "delta", "first", "both", "rebound")}
+    names = {s: f"{ns}-{s}" for s in ("cumulative", "delta", "first", "both", "rebound", "bare")}
     names["F"] = f"{ns}/features"
     http = "http.server.request.duration"
     # Cumulative, status 200, series started at 10 s (before the scan): its first point
@@ -135,6 +136,8 @@ def world(storage: Storage, service: Service) -> dict[str, str]:
     # second point is a reset. [3, 0] over (0, 100] then [1, 4, 2] over (0, 100] (100, 200].
     histogram(url, names["rebound"], http, [0.1], [(1000, 1200, [3, 0])], cumulative=True)
     histogram(url, names["rebound"], http, [0.1, 0.2], [(1000, 1500, [1, 4, 2])], cumulative=True)
+    # A histogram without buckets: a count only.
+    histogram(url, names["bare"], http, [], [(1390, 1400, [])], cumulative=False, count=7)
     feed.spans(names["both"], [T0 + t * NS for t in (1400, 1500, 1600)], [10 * MS] * 3)
     # The cumulative service reads F, updated at 0, 400, 800 s: interval = grace = H = 400.
     for t in (0, 400, 800):
@@ -197,6 +200,15 @@ def test_changed_bounds_reset_and_the_dominant_layout(
     # p50 rank 3.5 in (100, 200]: 100 + 100 * (3.5 - 1) / 4 = 162.5; p95 rank 6.65: +Inf.
     assert row.p50_ms == pytest.approx(162.5)
     assert row.p95_ms == pytest.approx(200.0)
+
+
+def test_no_buckets_counts_requests_without_percentiles(
+    storage: Storage, world: dict[str, str]
+) -> None:
+    row = rows(storage)[world["bare"]]
+    assert row.requests == 7 and row.rps == pytest.approx(7 / 900)
+    assert row.error_rate == 0.0
+    assert row.p50_ms is None and row.p99_ms is None and row.latency_slack is None
 
 
 def test_spans_win_over_histograms(storage: Storage, world: dict[str, str]) -> None:
