@@ -309,8 +309,15 @@ def test_accepted_events_round_trip_through_storage(
     event, when_ns = generated
     marker = uuid.uuid4().hex  # unique per example, so repeated examples stay apart
     event["producer"] = marker
+    # Identities must be unique per example too: a job or dataset event's identity is
+    # (namespace, name, eventTime), and an earlier example with the same identity would
+    # legitimately replace (or be replaced by) this one in the shared database.
     if "run" in event:
         event["run"]["runId"] = str(uuid.uuid4())
+    elif "job" in event:
+        event["job"]["name"] += marker
+    if "dataset" in event:
+        event["dataset"]["name"] += marker
     body = json.dumps(event)
     writer.write_sync(RECEIVER.decode(body.encode(), "application/json", NOW).batches, timeout=30)
 
