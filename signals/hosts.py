@@ -13,8 +13,9 @@ Per host and resource (cpu, memory, io), from ``host_samples`` in the last
 ``contention`` is the max over the three (unknown when the host has no sample). The
 services and jobs seen on the host are the ``service.name`` values of spans, metric
 points and queue samples carrying its ``host.name`` in W; a name is a job when a
-lineage job has that name and it serves no SERVER spans (jobs are then reported as
-``namespace/name``), else a service.
+lineage job has that name and it serves no requests (no latency row: neither SERVER
+spans nor request-duration histograms; jobs are then reported as ``namespace/name``),
+else a service.
 """
 
 from __future__ import annotations
