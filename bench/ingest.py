@@ -13,11 +13,8 @@ results as JSON under ``bench/results/``. Numbers go to docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
-import shlex
 import signal
 import statistics
 import subprocess
@@ -35,6 +32,7 @@ import psutil
 
 from bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
 from bench.raw import raw_main
+from bench.report import write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_BATCH_ROWS = 10_000  # the writer's default batch_max_rows
@@ -284,26 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs.append(one_run(run, cfg, args, pool))
     rows = medians(runs, phases)
     table = markdown(rows, args.runs)
-    command = "python -m bench.ingest " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    result = {
-        "command": command.strip(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "seconds": round(time.time() - started, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "config": {**vars(args), "out": str(args.out)},
-        "median": rows,
-        "runs": runs,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"ingest-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(started))}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(table)
-    print(f"results: {path} ({result['seconds']:.0f}s)")
+    write_results("ingest", argv, args, started, table, median=rows, runs=runs)
     return 0
 
 

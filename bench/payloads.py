@@ -50,7 +50,7 @@ class Body:
     items: int
 
 
-def _kv(key: str, value: str | int | float | bool) -> KeyValue:
+def kv(key: str, value: str | int | float | bool) -> KeyValue:
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
     if isinstance(value, int):
@@ -62,11 +62,11 @@ def _kv(key: str, value: str | int | float | bool) -> KeyValue:
 
 def _resource(service: str, host: str) -> list[KeyValue]:
     return [
-        _kv("service.name", service),
-        _kv("host.name", host),
-        _kv("service.version", "1.4.2"),
-        _kv("telemetry.sdk.language", "python"),
-        _kv("telemetry.sdk.name", "opentelemetry"),
+        kv("service.name", service),
+        kv("host.name", host),
+        kv("service.version", "1.4.2"),
+        kv("telemetry.sdk.language", "python"),
+        kv("telemetry.sdk.name", "opentelemetry"),
     ]
 
 
@@ -106,18 +106,18 @@ def _add_trace(spans: Any, rng: random.Random, service: str, now_ns: int) -> Non
     server.start_time_unix_nano = start
     server.end_time_unix_nano = start + duration
     attrs = [
-        _kv("http.request.method", "POST"),
-        _kv("http.route", route),
-        _kv("http.response.status_code", status),
-        _kv("url.scheme", "http"),
-        _kv("url.path", route.replace("{id}", str(rng.randrange(10_000)))),
-        _kv("server.address", f"{service}.svc.cluster.local"),
-        _kv("server.port", 8080),
-        _kv("network.protocol.version", "1.1"),
-        _kv("user_agent.original", "python-httpx/0.27.0"),
+        kv("http.request.method", "POST"),
+        kv("http.route", route),
+        kv("http.response.status_code", status),
+        kv("url.scheme", "http"),
+        kv("url.path", route.replace("{id}", str(rng.randrange(10_000)))),
+        kv("server.address", f"{service}.svc.cluster.local"),
+        kv("server.port", 8080),
+        kv("network.protocol.version", "1.1"),
+        kv("user_agent.original", "python-httpx/0.27.0"),
     ]
     if service in ("ranker", "embedder"):
-        attrs += [_kv("ml.model.name", f"{service}-model"), _kv("ml.model.version", "7")]
+        attrs += [kv("ml.model.name", f"{service}-model"), kv("ml.model.version", "7")]
     server.attributes.extend(attrs)
     if status >= 500:
         server.status.code = trace_pb2.Status.STATUS_CODE_ERROR
@@ -134,9 +134,9 @@ def _add_trace(spans: Any, rng: random.Random, service: str, now_ns: int) -> Non
         child.start_time_unix_nano = start + 1_000_000 * (offset + 1)
         child.end_time_unix_nano = start + duration // 2
         child.attributes.extend(
-            [_kv("code.function", "predict")]
+            [kv("code.function", "predict")]
             if kind == trace_pb2.Span.SPAN_KIND_INTERNAL
-            else [_kv("http.request.method", "GET"), _kv("server.address", "redis")]
+            else [kv("http.request.method", "GET"), kv("server.address", "redis")]
         )
 
 
@@ -162,7 +162,7 @@ def _resource_metrics(metrics: Any, rng: random.Random, n: int, start_ns: int, n
     depth = metrics.add(name="loadsense.queue.depth", unit="{message}")
     for i in range(n):
         p = depth.gauge.data_points.add(time_unix_nano=t, as_double=float(rng.randrange(500)))
-        p.attributes.append(_kv("queue.name", f"queue-{i}"))
+        p.attributes.append(kv("queue.name", f"queue-{i}"))
 
     enq = metrics.add(name="loadsense.queue.enqueued", unit="{message}")
     enq.sum.aggregation_temporality = cumulative
@@ -171,13 +171,13 @@ def _resource_metrics(metrics: Any, rng: random.Random, n: int, start_ns: int, n
         p = enq.sum.data_points.add(
             start_time_unix_nano=start_ns, time_unix_nano=t, as_int=rng.randrange(10**6)
         )
-        p.attributes.append(_kv("queue.name", f"queue-{i}"))
+        p.attributes.append(kv("queue.name", f"queue-{i}"))
 
     cpu = metrics.add(name="system.cpu.utilization", unit="1")
     states = ("user", "system", "idle", "wait")
     for i in range(n):
         p = cpu.gauge.data_points.add(time_unix_nano=t, as_double=rng.random())
-        p.attributes.extend([_kv("cpu", f"cpu{i // len(states)}"), _kv("state", states[i % 4])])
+        p.attributes.extend([kv("cpu", f"cpu{i // len(states)}"), kv("state", states[i % 4])])
 
     hist = metrics.add(name="http.server.request.duration", unit="s")
     hist.histogram.aggregation_temporality = cumulative
@@ -194,7 +194,7 @@ def _resource_metrics(metrics: Any, rng: random.Random, n: int, start_ns: int, n
         p.bucket_counts.extend(counts)
         p.explicit_bounds.extend(HISTOGRAM_BOUNDS)
         p.attributes.extend(
-            [_kv("http.route", ROUTES[i % len(ROUTES)]), _kv("http.response.status_code", 200)]
+            [kv("http.route", ROUTES[i % len(ROUTES)]), kv("http.response.status_code", 200)]
         )
 
     rpc = metrics.add(name="app.cache.hits", unit="{hit}")
@@ -204,7 +204,7 @@ def _resource_metrics(metrics: Any, rng: random.Random, n: int, start_ns: int, n
         p = rpc.sum.data_points.add(
             start_time_unix_nano=start_ns, time_unix_nano=t, as_double=float(rng.randrange(10**5))
         )
-        p.attributes.append(_kv("cache.shard", str(i)))
+        p.attributes.append(kv("cache.shard", str(i)))
     return METRIC_KINDS * n
 
 

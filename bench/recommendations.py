@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import multiprocessing
 import os
-import platform
 import random
-import shlex
 import statistics
 import sys
 import tempfile
@@ -40,11 +37,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import psutil
 
 from bench import payloads
 from bench.client import PROTOBUF, LoadConfig, Phase, client_main, progress
 from bench.ingest import RESULTS_DIR, ServerSampler, free_port, percentile, start_server, wait_ready
+from bench.report import write_results
 
 SPANS_PER_REQUEST = 1000
 
@@ -304,28 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
             runs.append(one_run(run, args, pool))
     table = markdown(runs, args.rate)
-    command = "python -m bench.recommendations " + " ".join(
-        shlex.quote(a) for a in (argv or sys.argv[1:])
-    )
-    result = {
-        "command": command.strip(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
-        "seconds": round(time.time() - started, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "config": {**vars(args), "out": str(args.out)},
-        "runs": runs,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started))
-    path = args.out / f"recommendations-{stamp}.json"
-    path.write_text(json.dumps(result, indent=2, default=str))
-    print(table)
-    print(f"results: {path} ({result['seconds']:.0f}s)")
+    write_results("recommendations", argv, args, started, table, runs=runs)
     return 0
 
 
