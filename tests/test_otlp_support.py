@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.rpc import status_pb2
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -37,6 +38,8 @@ from tests.conftest import query
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 NS = 1_000_000_000
+
+M = TypeVar("M", bound=Message)
 
 
 def unique(prefix: str) -> str:
@@ -166,32 +169,26 @@ def post(
     )
 
 
-def status_of(response: httpx.Response) -> status_pb2.Status:
-    """The ``google.rpc.Status`` body, in the encoding the response declares."""
-    status = status_pb2.Status()
+def decoded_as(response: httpx.Response, message: M) -> M:
+    """Parse ``response``'s body into ``message``, in the encoding the response declares."""
     if response.headers["content-type"] == JSON:
-        json_format.Parse(response.content, status)
+        json_format.Parse(response.content, message)
     else:
-        status.ParseFromString(response.content)
-    return status
+        message.ParseFromString(response.content)
+    return message
+
+
+def status_of(response: httpx.Response) -> status_pb2.Status:
+    """The ``google.rpc.Status`` body of an error answer."""
+    return decoded_as(response, status_pb2.Status())
 
 
 def traces_answer(response: httpx.Response) -> trace_service_pb2.ExportTraceServiceResponse:
-    answer = trace_service_pb2.ExportTraceServiceResponse()
-    if response.headers["content-type"] == JSON:
-        json_format.Parse(response.content, answer)
-    else:
-        answer.ParseFromString(response.content)
-    return answer
+    return decoded_as(response, trace_service_pb2.ExportTraceServiceResponse())
 
 
 def metrics_answer(response: httpx.Response) -> metrics_service_pb2.ExportMetricsServiceResponse:
-    answer = metrics_service_pb2.ExportMetricsServiceResponse()
-    if response.headers["content-type"] == JSON:
-        json_format.Parse(response.content, answer)
-    else:
-        answer.ParseFromString(response.content)
-    return answer
+    return decoded_as(response, metrics_service_pb2.ExportMetricsServiceResponse())
 
 
 # --- what was stored ------------------------------------------------------------------
