@@ -17,9 +17,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import loadsense
+from api.auth import require_read
 from api.context import AppContext
 from api.routes import health, lineage, otlp, recommendations, signals
-from correlator.dispatch.service import start_dispatch
+from api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
+from correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
+from correlator.dispatch.store import ViewSource
 from correlator.service import start_correlator
 from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
 from loadsense.selfmetrics import SelfMetrics
@@ -44,6 +47,34 @@ ROUTERS: tuple[Any, ...] = (
 
 STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch)
 """Components started with the app (the correlator), stopped in reverse order."""
+
+
+class DispatchSource:
+    """The recommendation routes' source on the primary: the running dispatch step
+    (looked up per request, so a step registered later is found)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+
+    def _step(self) -> DispatchStep:
+        step = self._ctx.extensions.get(EXTENSION_KEY)
+        if not isinstance(step, DispatchStep):
+            raise DispatchUnavailable("dispatch is not running")
+        return step
+
+    @property
+    def max_wait_s(self) -> float:
+        return self._step().config.max_wait_s
+
+    def views(self) -> ViewSource:
+        return self._step().store
+
+    def regime(self) -> RegimeModel:
+        step = self._step()
+        return regime_model(step.store.current, step.source)
+
+    def require_read(self, request: Request) -> None:
+        require_read(request)
 
 
 def writer_limits(settings: Settings) -> WriterLimits:
@@ -94,6 +125,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
             stack.callback(_close_writer, writer, settings.shutdown_timeout_s)
             ctx = AppContext(settings=settings, storage=store, writer=writer, metrics=metrics)
             app.state.ctx = ctx
+            setattr(app.state, recommendations.SOURCE_STATE, DispatchSource(ctx))
             # Components stop in reverse order, also when a later one fails to start.
             for hook in STARTUP_HOOKS:
                 stop = hook(ctx)

@@ -12,6 +12,12 @@
 The list is served from JSON rendered once per published tick on the correlator's thread
 (correlator/dispatch/render.py), so a poll costs a filter and a hash, not a model
 validation (bench/recommendations.py). docs/dispatch.md.
+
+Two apps serve these routes: the primary (``serve``) and the read replica (``replica``,
+api/replica/). Each puts a :class:`RecommendationSource` at ``app.state.recommendations``
+and includes :data:`live_router`; the primary also includes :data:`history_router`
+(the audit log is in storage). This module imports nothing that opens storage, so the
+replica process stays free of it.
 """
 
 from __future__ import annotations
@@ -20,22 +26,21 @@ import fnmatch
 import math
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require_read
-from api.context import context
-from correlator.dispatch.audit import AuditEntry, read_history
 from correlator.dispatch.classes import CLASSES
 from correlator.dispatch.policy import ACTIONS
-from correlator.dispatch.render import RenderedView
-from correlator.dispatch.service import EXTENSION_KEY, DispatchStep
+from correlator.dispatch.reload import PolicySource
+from correlator.dispatch.render import Entry, RenderedView
+from correlator.dispatch.store import Published, ViewSource
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 
-router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+if TYPE_CHECKING:
+    from correlator.dispatch.audit import AuditEntry
 
 ActionName = Literal["boost", "admit", "throttle", "defer", "pause"]
 ClassName = Literal[
@@ -167,16 +172,68 @@ WORKLOAD_PATH = Path(
 """Names never hold control characters (a newline would not even reach the route)."""
 
 
+class RecommendationSource(Protocol):
+    """What the recommendation routes read: the primary's dispatch step or a replica's copy.
+
+    ``views`` raises :class:`DispatchUnavailable` when there is nothing to serve (dispatch
+    not running; a replica that has not heard from its primary yet).
+    """
+
+    @property
+    def max_wait_s(self) -> float:
+        """Longest long poll (``dispatch.max_wait_s``)."""
+        ...
+
+    def views(self) -> ViewSource: ...
+
+    def regime(self) -> RegimeModel: ...
+
+    def require_read(self, request: Request) -> None:
+        """Raise :class:`~loadsense.errors.Unauthorized` unless the caller may read."""
+        ...
+
+
+SOURCE_STATE = "recommendations"
+"""Attribute of ``app.state`` holding the app's :class:`RecommendationSource`."""
+
+
+def _source(request: Request) -> RecommendationSource:
+    source: RecommendationSource | None = getattr(request.app.state, SOURCE_STATE, None)
+    if source is None:
+        raise DispatchUnavailable("dispatch is not running")
+    return source
+
+
 async def _read(request: Request) -> None:
     # Inline (not in the thread pool like a sync dependency): a poll must stay cheap.
-    require_read(request)
+    _source(request).require_read(request)
 
 
-def _step(request: Request) -> DispatchStep:
-    step = context(request).extensions.get(EXTENSION_KEY)
-    if not isinstance(step, DispatchStep):
-        raise DispatchUnavailable("dispatch is not running")
-    return step
+def regime_model(pub: Published, source: PolicySource) -> RegimeModel:
+    """The primary's ``GET /api/v1/regime`` answer from its published state and policy."""
+    state = pub.regime
+    policy = source.policy
+    bounds = policy.options.regime
+    evaluated = pub.as_of is not None
+    return RegimeModel(
+        regime=state.regime,  # type: ignore[arg-type]
+        since=datetime.fromtimestamp(state.since, UTC) if evaluated else None,
+        as_of=datetime.fromtimestamp(pub.as_of, UTC) if pub.as_of is not None else None,
+        pressures=PressuresModel(
+            etl=state.pressures.etl,
+            ml=state.pressures.ml,
+            etl_driver=state.pressures.etl_subject,
+            ml_driver=state.pressures.ml_subject,
+        ),
+        latched={"etl": state.etl_high, "ml": state.ml_high},
+        bounds=BoundsModel(enter=bounds.enter, exit=bounds.exit, min_dwell_s=bounds.min_dwell_s),
+        policy=PolicyModel(
+            version=policy.version,
+            source=policy.source,
+            reloads=source.reloads,
+            error=source.error,
+        ),
+    )
 
 
 def _filtered(
@@ -185,13 +242,13 @@ def _filtered(
     if cls is None and action is None and workload is None:
         return view.full_tag, view.full_body
     chosen = [
-        (rec, item)
-        for rec, item in view.items
-        if (cls is None or rec.cls == cls)
-        and (action is None or rec.action == action)
-        and (workload is None or fnmatch.fnmatchcase(rec.workload, workload))
+        e
+        for e in view.items
+        if (cls is None or e.cls == cls)
+        and (action is None or e.action == action)
+        and (workload is None or fnmatch.fnmatchcase(e.workload, workload))
     ]
-    return view.tag(r for r, _ in chosen), view.body(i for _, i in chosen)
+    return view.tag(chosen), view.body(chosen)
 
 
 def _matches(if_none_match: str | None, tag: str) -> bool:
@@ -214,7 +271,22 @@ def _check_choice(value: str | None, allowed: tuple[str, ...], name: str) -> Non
         raise InvalidInput(f"unknown {name} {value!r} (known: {', '.join(allowed)})", field=name)
 
 
-@router.get(
+def _entry_of(request: Request, workload: str) -> tuple[RenderedView, Entry]:
+    view = _source(request).views().current.rendered
+    found = view.by_workload.get(workload)
+    if found is None:
+        raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
+    return view, found
+
+
+live_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+"""The routes served from the in-memory view (primary and replica alike)."""
+
+history_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
+"""The audit log, read from storage (primary only)."""
+
+
+@live_router.get(
     "/recommendations",
     summary="Current recommendations (ETag / If-None-Match; long poll with ?wait=)",
     dependencies=[Depends(_read)],
@@ -249,16 +321,17 @@ async def list_recommendations(
     _check_choice(action, ACTIONS, "action")
     if wait is not None and not (math.isfinite(wait) and wait >= 0):
         raise InvalidInput("wait must be a number of seconds >= 0", field="wait")
-    step = _step(request)
+    source = _source(request)
+    store = source.views()
     inm = request.headers.get("if-none-match")
-    pub = step.store.current
+    pub = store.current
     tag, body = _filtered(pub.rendered, cls, action, workload)
     if not wait:
         if _matches(inm, tag):
             return Response(status_code=304, headers=_headers(tag))
         return Response(body, media_type="application/json", headers=_headers(tag))
     baseline = tag if not inm else None
-    deadline = time.monotonic() + min(wait, step.config.max_wait_s)
+    deadline = time.monotonic() + min(wait, source.max_wait_s)
     while True:
         changed = tag != baseline if baseline is not None else not _matches(inm, tag)
         if changed:
@@ -268,9 +341,9 @@ async def list_recommendations(
             if inm:
                 return Response(status_code=304, headers=_headers(tag))
             return Response(body, media_type="application/json", headers=_headers(tag))
-        # Wait on the tick this view was rendered from, so a publish in between is not missed.
-        await step.store.wait_for_change(pub.seq, remaining)
-        pub = step.store.current
+        # Wait on the view this answer was filtered from, so a publish in between is not missed.
+        await store.wait_for_change(pub.seq, remaining)
+        pub = store.current
         tag, body = _filtered(pub.rendered, cls, action, workload)
 
 
@@ -286,7 +359,7 @@ def _bounded(value: float | None, name: str, default: float) -> float:
     return value
 
 
-def _entry(e: AuditEntry) -> HistoryEntryModel:
+def _history_entry(e: AuditEntry) -> HistoryEntryModel:
     return HistoryEntryModel.model_validate(
         {
             "issued_at": datetime.fromtimestamp(e.issued_at, UTC),
@@ -304,7 +377,7 @@ def _entry(e: AuditEntry) -> HistoryEntryModel:
     )
 
 
-@router.get(
+@history_router.get(
     "/recommendations/history",
     summary="The audit log: decision changes with their reasons, newest first",
     dependencies=[Depends(_read)],
@@ -328,16 +401,20 @@ async def recommendation_history(
     ),
     limit: int = Query(100, ge=1, le=10_000),
 ) -> HistoryModel:
+    # Deferred: the audit module opens storage, which the replica never imports.
+    from api.context import context
+    from correlator.dispatch.audit import read_history
+
     start = _bounded(from_, "from", 0.0)
     end = _bounded(to, "to", HISTORY_END)
     if start > end:
         return HistoryModel(entries=[])
     storage = context(request).storage
     entries = await run_in_threadpool(read_history, storage, workload or "", start, end, limit)
-    return HistoryModel(entries=[_entry(e) for e in entries])
+    return HistoryModel(entries=[_history_entry(e) for e in entries])
 
 
-@router.get(
+@live_router.get(
     "/recommendations/{workload:path}",
     summary="One workload's recommendation",
     dependencies=[Depends(_read)],
@@ -351,18 +428,14 @@ async def recommendation_history(
     },
 )
 async def get_recommendation(request: Request, workload: str = WORKLOAD_PATH) -> Response:
-    view = _step(request).store.current.rendered
-    found = view.by_workload.get(workload)
-    if found is None:
-        raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
-    rec, body = found
-    tag = view.tag([rec])
+    view, entry = _entry_of(request, workload)
+    tag = view.tag([entry])
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers=_headers(tag))
-    return Response(body, media_type="application/json", headers=_headers(tag))
+    return Response(entry.body, media_type="application/json", headers=_headers(tag))
 
 
-@router.get(
+@live_router.get(
     "/keda/{workload:path}",
     summary='KEDA metrics-api scaler: the recommended concurrency as {"value": n}',
     dependencies=[Depends(_read)],
@@ -370,14 +443,10 @@ async def get_recommendation(request: Request, workload: str = WORKLOAD_PATH) ->
     responses={**_MISSING, **_AUTH, **_UNAVAILABLE},
 )
 async def keda_value(request: Request, workload: str = WORKLOAD_PATH) -> KedaValue:
-    pub = _step(request).store.current
-    rec = pub.by_workload.get(workload)
-    if rec is None:
-        raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
-    return KedaValue(value=rec.concurrency(pub.default_concurrency))
+    return KedaValue(value=_entry_of(request, workload)[1].concurrency)
 
 
-@router.get(
+@live_router.get(
     "/regime",
     summary="The dispatch regime, both pressures and the policy in force",
     dependencies=[Depends(_read)],
@@ -385,28 +454,10 @@ async def keda_value(request: Request, workload: str = WORKLOAD_PATH) -> KedaVal
     responses={**_AUTH, **_UNAVAILABLE},
 )
 async def get_regime(request: Request) -> RegimeModel:
-    step = _step(request)
-    pub = step.store.current
-    state = pub.regime
-    policy = step.source.policy
-    bounds = policy.options.regime
-    evaluated = pub.as_of is not None
-    return RegimeModel(
-        regime=state.regime,  # type: ignore[arg-type]
-        since=datetime.fromtimestamp(state.since, UTC) if evaluated else None,
-        as_of=datetime.fromtimestamp(pub.as_of, UTC) if pub.as_of is not None else None,
-        pressures=PressuresModel(
-            etl=state.pressures.etl,
-            ml=state.pressures.ml,
-            etl_driver=state.pressures.etl_subject,
-            ml_driver=state.pressures.ml_subject,
-        ),
-        latched={"etl": state.etl_high, "ml": state.ml_high},
-        bounds=BoundsModel(enter=bounds.enter, exit=bounds.exit, min_dwell_s=bounds.min_dwell_s),
-        policy=PolicyModel(
-            version=policy.version,
-            source=policy.source,
-            reloads=step.source.reloads,
-            error=step.source.error,
-        ),
-    )
+    return _source(request).regime()
+
+
+router = APIRouter()
+"""The primary's routes: history first, so ``/recommendations/history`` is not a workload."""
+router.include_router(history_router)
+router.include_router(live_router)

@@ -2,9 +2,14 @@
 
 ``GET /api/v1/recommendations`` is polled by every scheduler, often; rendering ~200
 recommendations takes milliseconds, which must not happen on the event loop for each
-request. :class:`RenderedView` holds each recommendation's JSON-ready dict, the full
-body and its ETag; a filtered request only selects items, hashes their digests and
-joins (api/routes/recommendations.py). The shapes match the API's pydantic models.
+request. :class:`RenderedView` holds each recommendation's JSON, the full body and its
+ETag; a filtered request only selects entries, hashes their digests and joins
+(api/routes/recommendations.py). The shapes match the API's pydantic models.
+
+A view is built from the JSON documents alone (:meth:`RenderedView.from_documents`), so a
+read replica holding only the primary's response (api/replica/) serves byte-identical
+bodies and the same ETags for every filter: each entry's digest hashes the decision
+fields of its JSON, not the in-memory :class:`Recommendation`.
 """
 
 from __future__ import annotations
@@ -12,11 +17,28 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from correlator.dispatch.recommendation import Recommendation
+
+DECISION_KEYS = (
+    "workload",
+    "class",
+    "action",
+    "priority",
+    "max_concurrency",
+    "rate_per_s",
+    "defer_until",
+    "resume_when",
+    "regime",
+    "confidence",
+    "policy_version",
+)
+"""The JSON fields of :attr:`Recommendation.decision`; with the reasons' (rule, signal,
+subject) they are what an ETag covers (not reason values, not ``expires_at``)."""
 
 
 def iso(ts: float | None) -> str | None:
@@ -54,6 +76,36 @@ def recommendation_json(rec: Recommendation, default_concurrency: int) -> dict[s
     }
 
 
+def decision_digest(doc: Mapping[str, Any]) -> str:
+    """A short stable hash of the decision part of one recommendation's JSON."""
+    reasons = sorted({(r["rule"], r["signal"], r["subject"]) for r in doc["reasons"]})
+    decision = (*(doc[k] for k in DECISION_KEYS), tuple(reasons))
+    return hashlib.blake2b(repr(decision).encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One recommendation as the routes select and answer it."""
+
+    workload: str
+    cls: str
+    action: str
+    concurrency: int  # recommended_concurrency: what KEDA's scaler reads
+    digest: str
+    body: bytes
+
+    @classmethod
+    def of(cls, doc: Mapping[str, Any]) -> Entry:
+        return cls(
+            workload=doc["workload"],
+            cls=doc["class"],
+            action=doc["action"],
+            concurrency=int(doc["recommended_concurrency"]),
+            digest=decision_digest(doc),
+            body=json.dumps(doc, separators=(",", ":")).encode(),
+        )
+
+
 class RenderedView:
     """One tick's recommendations as JSON fragments, the full body and its weak ETag."""
 
@@ -65,33 +117,53 @@ class RenderedView:
         recommendations: Sequence[Recommendation],
         default_concurrency: int,
     ) -> None:
+        docs = [recommendation_json(rec, default_concurrency) for rec in recommendations]
+        self._build(iso(as_of), regime, policy_version, docs)
+
+    @classmethod
+    def from_documents(
+        cls, as_of: str | None, regime: str, policy_version: str, docs: Iterable[Mapping[str, Any]]
+    ) -> RenderedView:
+        """The view of an already rendered list (a replica's copy of the primary's)."""
+        view = cls.__new__(cls)
+        view._build(as_of, regime, policy_version, docs)
+        return view
+
+    @classmethod
+    def from_json(cls, body: bytes) -> RenderedView:
+        """The view of a ``GET /api/v1/recommendations`` response body."""
+        doc = json.loads(body)
+        return cls.from_documents(
+            doc["as_of"], doc["regime"], doc["policy_version"], doc["recommendations"]
+        )
+
+    def _build(
+        self,
+        as_of: str | None,
+        regime: str,
+        policy_version: str,
+        docs: Iterable[Mapping[str, Any]],
+    ) -> None:
+        self.as_of = as_of
         self._prefix = (
             json.dumps(
-                {"as_of": iso(as_of), "regime": regime, "policy_version": policy_version},
+                {"as_of": as_of, "regime": regime, "policy_version": policy_version},
                 separators=(",", ":"),
             )[:-1].encode()
             + b',"recommendations":['
         )
         self._salt = f"{regime}|{policy_version}|".encode()
-        self.items: list[tuple[Recommendation, bytes]] = [
-            (
-                rec,
-                json.dumps(
-                    recommendation_json(rec, default_concurrency), separators=(",", ":")
-                ).encode(),
-            )
-            for rec in recommendations
-        ]
-        self.by_workload = {rec.workload: (rec, item) for rec, item in self.items}
-        self.full_tag = self.tag(rec for rec, _ in self.items)
-        self.full_body = self.body(item for _, item in self.items)
+        self.items: list[Entry] = [Entry.of(doc) for doc in docs]
+        self.by_workload = {e.workload: e for e in self.items}
+        self.full_tag = self.tag(self.items)
+        self.full_body = self.body(self.items)
 
-    def tag(self, recs: Iterable[Recommendation]) -> str:
-        """Weak ETag over the decisions of ``recs`` and the regime and policy version."""
+    def tag(self, entries: Iterable[Entry]) -> str:
+        """Weak ETag over the decisions of ``entries`` and the regime and policy version."""
         h = hashlib.blake2b(self._salt, digest_size=12)
-        for rec in recs:
-            h.update(rec.digest.encode())
+        for entry in entries:
+            h.update(entry.digest.encode())
         return f'W/"{h.hexdigest()}"'
 
-    def body(self, items: Iterable[bytes]) -> bytes:
-        return self._prefix + b",".join(items) + b"]}"
+    def body(self, entries: Iterable[Entry]) -> bytes:
+        return self._prefix + b",".join(e.body for e in entries) + b"]}"
