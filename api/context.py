@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Request
 
+from collectors.replays import ReplayGuard
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
 from storage.client import Storage
@@ -24,6 +25,8 @@ class AppContext:
     writer: Writer
     metrics: SelfMetrics
     started_at: float = field(default_factory=time.time)
+    replays: ReplayGuard[Any] = field(default_factory=ReplayGuard)
+    """Committed OTLP export requests, so an exporter's retry is not stored twice."""
     extensions: dict[str, Any] = field(default_factory=dict)
     """Components later layers attach (correlator, policy); keyed by name."""
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from signals.config import RESOURCES
 from signals.contract import Params
 from signals.latency import LatencyRow
-from signals.sql import AS_OF, counter_rate, render, since
+from signals.sql import AS_OF, counter_rate, render, seen_spans, since
 from storage.client import Storage
 
 KIND = "hosts"
@@ -74,9 +74,8 @@ GROUP BY host_name
 _MEMBERS_SQL = """
 SELECT host_name, groupUniqArray(service_name)
 FROM (
-    SELECT host_name, service_name FROM spans
-    WHERE start_time > @window@ AND start_time <= @as_of@ AND host_name != ''
-      AND service_name != ''
+    SELECT host_name, service_name FROM (@spans@)
+    WHERE host_name != '' AND service_name != ''
     GROUP BY host_name, service_name
     UNION ALL
     SELECT host_name, service_name FROM metric_points
@@ -110,7 +109,12 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[HostRow, .
         parameters=base,
     ).result_rows
     members = storage.client.query(
-        render(_MEMBERS_SQL, window=since("w"), as_of=AS_OF), parameters=base
+        render(
+            render(_MEMBERS_SQL, spans=seen_spans("@window@", "@as_of@")),
+            window=since("w"),
+            as_of=AS_OF,
+        ),
+        parameters=base,
     ).result_rows
     readings: dict[str, dict[tuple[str, bool], float]] = {}
     for host, resource, psi, value in samples:

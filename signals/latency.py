@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from signals.contract import Params
 from signals.histograms import METRICS
 from signals.served import served
-from signals.sql import AS_OF, render, since
+from signals.sql import AS_OF, render, seen_spans, since
 from storage.client import Storage
 
 KIND = "latency"
@@ -44,8 +44,7 @@ class LatencyRow:
 
 
 _KNOWN_SQL = """
-SELECT DISTINCT service_name, 'spans' FROM spans
-WHERE kind = 'SERVER' AND start_time > @lookback@ AND start_time <= @as_of@
+SELECT DISTINCT service_name, 'spans' FROM (@spans@)
 UNION ALL
 SELECT DISTINCT service_name, 'histogram' FROM metric_points
 WHERE metric_name IN {metrics:Array(String)} AND metric_type = 'histogram'
@@ -63,7 +62,12 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow
     }
     known: dict[str, str] = {}
     for name, source in storage.client.query(
-        render(_KNOWN_SQL, lookback=since("lookback"), as_of=AS_OF), parameters=base
+        render(
+            render(_KNOWN_SQL, spans=seen_spans("@lookback@", "@as_of@", "kind = 'SERVER'")),
+            lookback=since("lookback"),
+            as_of=AS_OF,
+        ),
+        parameters=base,
     ).result_rows:
         if known.get(str(name)) != "spans":  # spans seen win over histograms seen
             known[str(name)] = str(source)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from storage.schema.telemetry import SPAN_STEP_S
+
 AS_OF = "fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')"
 """The evaluation instant as a ``DateTime64(9, 'UTC')`` expression."""
 
@@ -73,3 +75,20 @@ def counter_rate(samples: str, temporality: str) -> str:
         f"/ (({s}[{n}].1 - arrayMin(arrayMap(x -> x.3, {s}))) / 1e9), NULL)"
     )
     return f"if({temporality} = 'delta', {delta}, {cumulative})"
+
+
+def seen_spans(since_sql: str, until_sql: str, where: str = "1") -> str:
+    """``(step, service_name, host_name)`` rows of ``span_steps`` holding at least one span
+    with ``since < start_time <= until`` (``where`` narrows the rollup rows, e.g. by
+    kind). Exact when the two bounds fall in different 10 s steps: in the step holding
+    ``since`` the latest span must be after it, in the step holding ``until`` the first
+    span at or before it."""
+    return (
+        "SELECT step, service_name, host_name FROM ("
+        "SELECT step, service_name, host_name, min(first_start) AS f, max(last_start) AS l"
+        " FROM span_steps"
+        f" WHERE step >= toStartOfInterval({since_sql}, INTERVAL {SPAN_STEP_S} SECOND)"
+        f" AND step <= {until_sql} AND ({where})"
+        " GROUP BY step, service_name, host_name)"
+        f" WHERE l > {since_sql} AND f <= {until_sql}"
+    )

@@ -46,6 +46,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", (*lineage.TABLES, *telemetry.TABLES, *state.TABLES)),
+    Migration(2, "span steps rollup and time-ordered span projection", telemetry.SPAN_ROLLUP),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 
 from loadsense.errors import ConfigError
-from storage.client import Storage
+from storage.client import Storage, open_storage
 from storage.migrations import (
     LATEST_VERSION,
     MIGRATIONS,
+    SCHEMA_MIGRATIONS,
     applied_versions,
     apply_migrations,
     render_all,
+    render_migration,
     target_for,
 )
 from storage.schema.model import ATTRS, LC, TS, Column, Table, identifier, render
@@ -144,3 +146,51 @@ def test_deploy_cluster_schema_is_current() -> None:
         s.rstrip() + ";\n\n" for s in render_all(target_for("loadsense", 30, "loadsense"))
     )
     assert shipped == rendered, "deploy/clickhouse/cluster-schema.sql is stale: make deploy-schema"
+
+
+def test_migration_2_rolls_up_spans_stored_before_it_once(storage: Storage) -> None:
+    """A database at version 1 with spans gets ``span_steps`` backfilled from them, and
+    re-running the backfill (a half-applied migration) does not count twice."""
+    older = open_storage(f"chdb://{storage.location}", "loadsense_v1")
+    try:
+        target = target_for("loadsense_v1", 30, None)
+        for stmt in render(SCHEMA_MIGRATIONS, target):
+            older.client.command(stmt)
+        first = MIGRATIONS[0]
+        for stmt in render_migration(first, target):
+            older.client.command(stmt)
+        older.client.command(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, 'x', now64(3))"
+        )
+        base = int(time.time()) // 10 * 10 - 3600
+        # 3 SERVER spans in one 10 s step (one an error), 1 CLIENT span in the next
+        older.client.command(
+            "INSERT INTO spans (service_name, kind, start_time, duration_ns, trace_id, span_id,"
+            " status_code) SELECT 'svc', if(number < 3, 'SERVER', 'CLIENT'),"
+            " fromUnixTimestamp64Nano(({b:Int64} + number * 4) * 1000000000, 'UTC'),"
+            " (number + 1) * 1000000, toFixedString(reinterpretAsString(number), 16),"
+            " toFixedString(reinterpretAsString(number), 8), if(number = 1, 2, 1)"
+            " FROM numbers(4)",
+            parameters={"b": base},
+        )
+        assert apply_migrations(older, target) == [2]
+        backfill = render_migration(MIGRATIONS[1], target)[-1]
+        assert backfill.startswith("INSERT INTO")
+        older.client.command(backfill)  # again: a no-op, the rollup already has rows
+        rows = older.client.query(
+            "SELECT toUnixTimestamp(step) - {b:Int64}, kind, sum(spans), sum(errors),"
+            " quantilesExactInclusiveMerge(0.5, 0.95, 0.99)(durations)"
+            " FROM span_steps GROUP BY step, kind ORDER BY step",
+            parameters={"b": base},
+        ).result_rows
+        # spans at +0, +4, +8 s (1, 2, 3 ms) and +12 s (CLIENT, 4 ms; no durations kept)
+        assert rows[0][:4] == (0, "SERVER", 3, 1)
+        assert rows[0][4] == pytest.approx([2.0, 2.9, 2.98])  # ranks 1, 1.9, 1.98 over 1..3
+        assert rows[1][:4] == (10, "CLIENT", 1, 0)
+        projections = older.client.query(
+            "SELECT name FROM system.projections WHERE database = 'loadsense_v1'"
+            " AND table = 'spans'"
+        ).result_rows
+        assert projections == [("by_time",)]
+    finally:
+        older.client.command("DROP DATABASE IF EXISTS loadsense_v1")

@@ -32,6 +32,7 @@ from collectors.otlp.http import (
     traces_response,
 )
 from collectors.otlp.receiver import MetricsReceiver, TracesReceiver
+from collectors.replays import request_key
 from loadsense.errors import LoadsenseError, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
@@ -99,8 +100,15 @@ async def _export(
                 "application/json"
             )
         body = await read_body(request, ctx.settings.max_body_bytes)
-        decoded = await _decode(receiver, body, media, time.time_ns())
-        await ctx.writer.write(decoded.batches)
+        received_at_ns = time.time_ns()
+
+        async def commit() -> Decoded:
+            decoded = await _decode(receiver, body, media, received_at_ns)
+            await ctx.writer.write(decoded.batches)
+            return decoded
+
+        key = request_key(request.url.path, media, body)
+        decoded, replayed = await ctx.replays.once(key, commit)
     except LoadsenseError as err:
         logger.debug("OTLP %s export refused (%d): %s", table, err.status, err.message)
         return _answer(status_response(err, answer))
@@ -108,7 +116,10 @@ async def _export(
         logger.exception("OTLP %s export failed unexpectedly", table)
         internal = LoadsenseError("internal error")
         return _answer(status_response(internal, answer))
-    if decoded.rejected:
+    if replayed:
+        ctx.metrics.replayed_requests.labels(table).inc()
+        logger.debug("OTLP %s export replayed: acknowledged without storing again", table)
+    elif decoded.rejected:
         ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
         logger.info("OTLP %s: %s", table, decoded.rejection_reason)
     return _answer(respond(decoded.rejected, decoded.rejection_reason, answer))

@@ -38,6 +38,7 @@ from correlator.dispatch.inputs import (
 from correlator.snapshot import Snapshot
 from signals.contract import NS_PER_S
 from storage.client import Storage
+from storage.schema.telemetry import SPAN_STEP_S
 
 CRITICALITY_HALF_RPS = 10.0
 LOOKBACK_S = 7 * 24 * 3600.0
@@ -75,9 +76,14 @@ GROUP BY job_namespace, job_name
 
 _SERVICES_SQL = """
 SELECT service_name, toUnixTimestamp64Nano(max(t)) FROM (
-    SELECT service_name, start_time AS t FROM spans
-    WHERE start_time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-      AND start_time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
+    -- the span_steps rollup: the step holding as_of may report as_of itself
+    SELECT service_name, least(last_start, fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')) AS t
+    FROM span_steps
+    WHERE step >= toStartOfInterval(fromUnixTimestamp64Nano({since:Int64}, 'UTC'),
+                                    INTERVAL @step@ SECOND)
+      AND step <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
+      AND last_start >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
+      AND first_start <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
     UNION ALL
     SELECT service_name, time AS t FROM metric_points
     WHERE time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
@@ -114,7 +120,10 @@ def load_workload_facts(storage: Storage, as_of_ns: int, service_window_s: float
         ns_seen[ns] = max(ns_seen.get(ns, 0.0), last_ns / NS_PER_S)
     short = {"as_of": as_of_ns, "since": as_of_ns - int(service_window_s * NS_PER_S)}
     services = {
-        str(s): t / NS_PER_S for s, t in client.query(_SERVICES_SQL, parameters=short).result_rows
+        str(s): t / NS_PER_S
+        for s, t in client.query(
+            _SERVICES_SQL.replace("@step@", str(SPAN_STEP_S)), parameters=short
+        ).result_rows
     }
     queues = {
         str(q): t / NS_PER_S for q, t in client.query(_QUEUES_SQL, parameters=short).result_rows

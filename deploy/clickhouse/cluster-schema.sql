@@ -344,3 +344,37 @@ TTL toDateTime(updated_at) + toIntervalDay(30);
 CREATE TABLE IF NOT EXISTS `loadsense`.`alert_states` ON CLUSTER `loadsense` AS `loadsense`.`alert_states_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `alert_states_local`, cityHash64(rule, subject));
 
+CREATE TABLE IF NOT EXISTS `loadsense`.`span_steps_local` ON CLUSTER `loadsense`
+(
+    `step` DateTime('UTC') CODEC(Delta, ZSTD),
+    `kind` Enum8('UNSPECIFIED' = 0, 'INTERNAL' = 1, 'SERVER' = 2, 'CLIENT' = 3, 'PRODUCER' = 4, 'CONSUMER' = 5),
+    `service_name` LowCardinality(String),
+    `host_name` LowCardinality(String),
+    `spans` SimpleAggregateFunction(sum, UInt64),
+    `errors` SimpleAggregateFunction(sum, UInt64),
+    `first_start` SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    `last_start` SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
+    `durations` AggregateFunction(quantilesExactInclusive(0.5, 0.95, 0.99), Float64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/span_steps_local', '{replica}')
+PARTITION BY toDate(step)
+ORDER BY (step, kind, service_name, host_name)
+TTL toDateTime(step) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`span_steps` ON CLUSTER `loadsense` AS `loadsense`.`span_steps_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `span_steps_local`, cityHash64(service_name));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`span_steps_mv` ON CLUSTER `loadsense` TO `loadsense`.`span_steps_local` AS
+SELECT
+       toStartOfInterval(start_time, INTERVAL 10 SECOND) AS step,
+       kind, service_name, host_name,
+       count() AS spans, countIf(status_code = 2) AS errors,
+       min(start_time) AS first_start, max(start_time) AS last_start,
+       quantilesExactInclusiveStateIf(0.5, 0.95, 0.99)(duration_ns / 1e6, kind = 'SERVER') AS durations
+FROM `loadsense`.`spans_local`
+GROUP BY step, kind, service_name, host_name;
+
+ALTER TABLE `loadsense`.`spans_local` ON CLUSTER `loadsense` MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild';
+
+ALTER TABLE `loadsense`.`spans_local` ON CLUSTER `loadsense` ADD PROJECTION IF NOT EXISTS by_time (SELECT kind, start_time, service_name, host_name, duration_ns, status_code ORDER BY kind, start_time);
+

@@ -52,11 +52,12 @@ class Column:
 class Table:
     """A MergeTree-family table.
 
-    ``engine`` is ``MergeTree`` or ``ReplacingMergeTree``; ``version`` is the
-    ReplacingMergeTree version column (latest wins), if any. ``ttl_column`` enables
-    the retention TTL; ``ttl_where`` limits deletion to matching rows. ``shard_key``
-    routes rows on a cluster: it must be a function of the dedup identity so that
-    duplicates meet on one shard and are replaced there.
+    ``engine`` is ``MergeTree``, ``ReplacingMergeTree`` or ``AggregatingMergeTree``;
+    ``version`` is the ReplacingMergeTree version column (latest wins), if any.
+    ``ttl_column`` enables the retention TTL; ``ttl_where`` limits deletion to matching
+    rows. ``shard_key`` routes rows on a cluster: it must be a function of the dedup
+    identity so that duplicates meet on one shard and are replaced there. ``settings``
+    are table settings (``name = value``).
     """
 
     name: str
@@ -68,6 +69,7 @@ class Table:
     ttl_column: str | None = None
     ttl_where: str | None = None
     shard_key: str = "rand()"
+    settings: tuple[str, ...] = ()  # ``name = value`` table settings
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,39 @@ class View:
     select: str
 
 
-SchemaObject = Table | View
+@dataclass(frozen=True)
+class MaterializedView:
+    """An insert trigger: every block inserted into ``source`` is transformed by
+    ``select`` (which reads ``{source}``) and inserted into ``target``. On a cluster it
+    is defined on every node between the local tables, so rows never cross shards."""
+
+    name: str
+    source: str
+    target: str
+    select: str
+
+
+@dataclass(frozen=True)
+class TableChange:
+    """``ALTER TABLE`` clauses applied to an existing table, each idempotent
+    (``ADD ... IF NOT EXISTS``, ``MODIFY SETTING``)."""
+
+    table: str
+    clauses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A one-off ``INSERT INTO {target} SELECT ...`` that derives rows a new table would
+    have received had it existed before; skipped when the target already holds rows, so
+    re-running a half-applied migration does not count twice. Single node only: on a
+    cluster run it per shard (docs/storage.md)."""
+
+    target: str
+    select: str
+
+
+SchemaObject = Table | View | MaterializedView | TableChange | Backfill
 
 
 @dataclass(frozen=True)
@@ -116,6 +150,8 @@ def render_table(table: Table, target: Target) -> list[str]:
     ttl = ttl_clause(table, target.retention_days)
     if ttl:
         lines.append(f"TTL {ttl}")
+    if table.settings:
+        lines.append(f"SETTINGS {', '.join(table.settings)}")
     statements = ["\n".join(lines)]
     if target.cluster:
         statements.append(
@@ -145,7 +181,47 @@ def render_view(view: View, target: Target) -> list[str]:
     return [f"CREATE VIEW IF NOT EXISTS {db}.{identifier(view.name)}{on_cluster} AS\n{select}"]
 
 
+def _local(name: str, target: Target) -> str:
+    return identifier(f"{name}_local" if target.cluster else name)
+
+
+def render_materialized_view(view: MaterializedView, target: Target) -> list[str]:
+    db = identifier(target.database)
+    on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+    select = view.select.format(source=f"{db}.{_local(view.source, target)}")
+    return [
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{identifier(view.name)}{on_cluster}"
+        f" TO {db}.{_local(view.target, target)} AS\n{select}"
+    ]
+
+
+def render_change(change: TableChange, target: Target) -> list[str]:
+    db = identifier(target.database)
+    on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+    return [
+        f"ALTER TABLE {db}.{_local(change.table, target)}{on_cluster} {clause}"
+        for clause in change.clauses
+    ]
+
+
+def render_backfill(backfill: Backfill, target: Target) -> list[str]:
+    if target.cluster:
+        return []
+    db = identifier(target.database)
+    into = f"{db}.{identifier(backfill.target)}"
+    select = backfill.select.format(db=db)
+    return [
+        f"INSERT INTO {into}\nSELECT * FROM (\n{select}\n) WHERE (SELECT count() FROM {into}) = 0"
+    ]
+
+
 def render(obj: SchemaObject, target: Target) -> list[str]:
     if isinstance(obj, Table):
         return render_table(obj, target)
+    if isinstance(obj, MaterializedView):
+        return render_materialized_view(obj, target)
+    if isinstance(obj, TableChange):
+        return render_change(obj, target)
+    if isinstance(obj, Backfill):
+        return render_backfill(obj, target)
     return render_view(obj, target)

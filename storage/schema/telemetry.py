@@ -7,7 +7,16 @@ key and are replaced by ``ReplacingMergeTree``; signal queries read with ``FINAL
 
 from __future__ import annotations
 
-from storage.schema.model import ATTRS, LC, TS, Column, Table
+from storage.schema.model import (
+    ATTRS,
+    LC,
+    TS,
+    Backfill,
+    Column,
+    MaterializedView,
+    Table,
+    TableChange,
+)
 
 TEMPORALITY = "Enum8('unspecified' = 0, 'delta' = 1, 'cumulative' = 2)"
 """OTLP ``AggregationTemporality``; gauges (and rows derived from them) are unspecified."""
@@ -146,3 +155,67 @@ QUEUE_SAMPLES = Table(
 )
 
 TABLES = (RESOURCES, SPANS, METRIC_POINTS, HOST_SAMPLES, QUEUE_SAMPLES)
+
+SPAN_STEP_S = 10
+"""Width of a :data:`SPAN_STEPS` step in seconds (steps start at multiples of it)."""
+
+QUANTILES = "quantilesExactInclusive(0.5, 0.95, 0.99)"
+"""The serving percentiles kept as mergeable (exact) states."""
+
+SPAN_STEPS = Table(
+    name="span_steps",
+    columns=(
+        Column("step", "DateTime('UTC')", "Delta, ZSTD"),
+        Column("kind", SPANS.columns[2].type),
+        Column("service_name", LC),
+        Column("host_name", LC),
+        Column("spans", "SimpleAggregateFunction(sum, UInt64)"),
+        Column("errors", "SimpleAggregateFunction(sum, UInt64)"),
+        Column("first_start", f"SimpleAggregateFunction(min, {TS})"),
+        Column("last_start", f"SimpleAggregateFunction(max, {TS})"),
+        # SERVER spans only: request durations in ms
+        Column("durations", f"AggregateFunction({QUANTILES}, Float64)"),
+    ),
+    order_by=("step", "kind", "service_name", "host_name"),
+    engine="AggregatingMergeTree",
+    partition_by="toDate(step)",
+    ttl_column="step",
+    shard_key="cityHash64(service_name)",
+)
+"""Spans rolled up per 10 s step, kind, service and host, maintained on insert by
+:data:`SPAN_STEPS_MV`: the correlator reads ~100 rows per service per window instead of
+every span (docs/storage.md#span-steps). Rows of one key are summed at merges and by
+every query (``GROUP BY``), so late spans simply add to their step."""
+
+_SPAN_STEPS_SELECT = f"""SELECT
+       toStartOfInterval(start_time, INTERVAL {SPAN_STEP_S} SECOND) AS step,
+       kind, service_name, host_name,
+       count() AS spans, countIf(status_code = 2) AS errors,
+       min(start_time) AS first_start, max(start_time) AS last_start,
+       {QUANTILES.replace("(", "StateIf(", 1)}(duration_ns / 1e6, kind = 'SERVER') AS durations
+FROM {{source}}
+GROUP BY step, kind, service_name, host_name"""
+
+SPAN_STEPS_MV = MaterializedView(
+    name="span_steps_mv", source="spans", target="span_steps", select=_SPAN_STEPS_SELECT
+)
+
+SPANS_BY_TIME = TableChange(
+    table="spans",
+    clauses=(
+        # Dedup merges rebuild the projection instead of refusing to run.
+        "MODIFY SETTING deduplicate_merge_projection_mode = 'rebuild'",
+        "ADD PROJECTION IF NOT EXISTS by_time (SELECT kind, start_time, service_name, "
+        "host_name, duration_ns, status_code ORDER BY kind, start_time)",
+    ),
+)
+"""The columns signals read, ordered by time: a window's first and last partial steps
+(and a resolution that is not a multiple of the step) read only the window's granules
+instead of every granule of the day (the table itself is ordered by service)."""
+
+SPAN_STEPS_BACKFILL = Backfill(
+    target="span_steps", select=_SPAN_STEPS_SELECT.format(source="{db}.`spans`")
+)
+"""Roll up the spans stored before the view existed (one-off, at migration 2)."""
+
+SPAN_ROLLUP = (SPAN_STEPS, SPAN_STEPS_MV, SPANS_BY_TIME, SPAN_STEPS_BACKFILL)
