@@ -1,7 +1,8 @@
 """The ``loadsense`` command line.
 
-Subcommands: ``serve`` (the service), ``agent`` (the host sampler), ``schema`` (print
-DDL, single node or cluster), ``config`` (print the settings reference). Errors print
+Subcommands: ``serve`` (the service), ``replica`` (a read replica of the recommendation
+API, api/replica/), ``agent`` (the host sampler), ``schema`` (print DDL, single node or
+cluster), ``config`` (print the settings reference). Errors print
 one line and exit non-zero; tracebacks are for bugs only.
 """
 
@@ -83,6 +84,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replica(args: argparse.Namespace) -> int:
+    # Only the replica's modules: no storage, no ingest, so it starts fast and stays light.
+    from api.replica.app import create_replica_app
+    from api.replica.auth import check_exposure
+
+    settings = _settings(args, ("host", "replica_port", "replica_upstream"))
+    _configure_logging(settings.log_level)
+    check_exposure(settings)
+    app = create_replica_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.replica_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+    )
+    logger.info(
+        "replica of %s listening on http://%s:%d",
+        settings.replica_upstream,
+        settings.host,
+        settings.replica_port,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
 def cmd_agent(args: argparse.Namespace) -> int:
     from collectors.agent.run import AgentConfig, run_agent, token_from_env
 
@@ -133,6 +161,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a non-loopback bind without tokens (not for production)",
     )
     serve.set_defaults(func=cmd_serve)
+
+    replica = sub.add_parser(
+        "replica", help="serve the recommendation read API from memory, fed by a primary"
+    )
+    replica.add_argument("--config", help="YAML config file (also LOADSENSE_CONFIG)")
+    replica.add_argument(
+        "--upstream",
+        dest="replica_upstream",
+        help="primary's base URL (default http://127.0.0.1:4318)",
+    )
+    replica.add_argument("--host", help="bind address (default 127.0.0.1)")
+    replica.add_argument("--port", dest="replica_port", type=int, help="bind port (default 4319)")
+    replica.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a non-loopback bind without a read token (not for production)",
+    )
+    replica.set_defaults(func=cmd_replica)
 
     agent = sub.add_parser("agent", help="sample this host and export it over OTLP/HTTP")
     agent.add_argument("--endpoint", required=True, help="service URL, e.g. http://host:4318")

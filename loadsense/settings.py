@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -88,6 +89,22 @@ LOADSENSE_LOG_LEVEL = "LOADSENSE_LOG_LEVEL"
 LOADSENSE_SHUTDOWN_TIMEOUT_S = "LOADSENSE_SHUTDOWN_TIMEOUT_S"
 """Seconds allowed on SIGTERM to finish requests and flush queued rows. Default 30."""
 
+LOADSENSE_REPLICA_UPSTREAM = "LOADSENSE_REPLICA_UPSTREAM"
+"""``loadsense replica``: base URL of the primary it copies recommendations from.
+Default ``http://127.0.0.1:4318``."""
+
+LOADSENSE_REPLICA_PORT = "LOADSENSE_REPLICA_PORT"
+"""``loadsense replica``: port it serves the recommendation API on. Default ``4319``."""
+
+LOADSENSE_REPLICA_WAIT_S = "LOADSENSE_REPLICA_WAIT_S"
+"""``loadsense replica``: seconds each long poll upstream waits for a change. Decisions
+arrive as soon as the primary publishes them; ``as_of``, ``expires_at`` and the regime's
+pressures are refreshed at least this often. Default 5."""
+
+LOADSENSE_REPLICA_MAX_STALENESS_S = "LOADSENSE_REPLICA_MAX_STALENESS_S"
+"""``loadsense replica``: seconds without a successful exchange with the primary after
+which ``/readyz`` answers 503 (the last view is still served). Default 30."""
+
 
 def _parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
@@ -122,6 +139,14 @@ def _port(value: Any) -> int:
     if not 0 <= port <= 65535:
         raise ValueError(f"port out of range: {value!r}")
     return port
+
+
+def _http_url(value: Any) -> str:
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"expected an http(s)://host[:port] URL, got {value!r}")
+    return text
 
 
 def _clock(value: Any) -> str:
@@ -169,6 +194,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("tick_interval_s", LOADSENSE_TICK_INTERVAL_S, _positive(float), "Tick period"),
     Setting("log_level", LOADSENSE_LOG_LEVEL, str.upper, "Log level"),
     Setting("shutdown_timeout_s", LOADSENSE_SHUTDOWN_TIMEOUT_S, _positive(float), "Drain time"),
+    Setting("replica_upstream", LOADSENSE_REPLICA_UPSTREAM, _http_url, "Replica: primary URL"),
+    Setting("replica_port", LOADSENSE_REPLICA_PORT, _port, "Replica: bind port"),
+    Setting("replica_wait_s", LOADSENSE_REPLICA_WAIT_S, _positive(float), "Replica: poll wait"),
+    Setting(
+        "replica_max_staleness_s",
+        LOADSENSE_REPLICA_MAX_STALENESS_S,
+        _positive(float),
+        "Replica: not ready past this age",
+    ),
     Setting("signals", None, _mapping, "Per-signal defaults and overrides (docs/signals.md)"),
     Setting("dispatch", None, _mapping, "Dispatch policy options (docs/dispatch.md)"),
 )
@@ -201,6 +235,10 @@ class Settings:
     tick_interval_s: float = 5.0
     log_level: str = "INFO"
     shutdown_timeout_s: float = 30.0
+    replica_upstream: str = "http://127.0.0.1:4318"
+    replica_port: int = 4319
+    replica_wait_s: float = 5.0
+    replica_max_staleness_s: float = 30.0
     signals: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     dispatch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
