@@ -4,15 +4,20 @@ Target (issue 5): ``GET /api/v1/recommendations`` p99 <= 5 ms at 500 requests/s 
 separate process while the service ingests at about half its measured capacity.
 
 Each run starts a real ``loadsense serve`` (embedded chDB, wall clock, 5 s ticks) on a
-temporary data directory, seeds ~200 ETL jobs through the OpenLineage batch endpoint
-and waits until the correlator has published their recommendations. Then, each phase
-from separate processes:
+temporary data directory and a ``loadsense replica`` following it, seeds ~200 ETL jobs
+through the OpenLineage batch endpoint and waits until the correlator has published
+their recommendations and the replica holds them. Then, each phase from separate
+processes, with GETs sent to the primary and to the replica in turn:
 
 1. ``reads alone``: GETs at 500/s, open loop (each request has a scheduled send time;
    latency is measured from that time, so a stalled server cannot hide queueing);
-2. ``capacity``: OTLP spans as fast as the service acknowledges them (bench/client.py);
-3. ``reads + ingest``: GETs at 500/s while another process sends spans paced at half
-   the capacity just measured.
+2. ``capacity``: OTLP spans as fast as the primary acknowledges them (bench/client.py);
+3. ``reads + ingest``: GETs at 500/s while another process sends spans to the primary
+   paced at half the capacity just measured.
+
+The GET client is one thread driving keep-alive connections with ``selectors`` (no
+thread switches of its own to add jitter); how late it sent against the schedule is
+reported as ``send_lag_p99_ms``.
 
 The report is the median over ``--runs`` (markdown on stdout, JSON under
 ``bench/results/``); the numbers go to docs/performance.md ``## Recommendations``.
@@ -25,7 +30,10 @@ import http.client
 import multiprocessing
 import os
 import random
+import selectors
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -76,6 +84,32 @@ def wait_for_recommendations(url: str, minimum: int, timeout: float = 120.0) -> 
     raise TimeoutError(f"only {count} recommendations after {timeout:.0f}s")
 
 
+class _Conn:
+    """One keep-alive connection and the response it is reading."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.sock = socket.create_connection((host, port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.scheduled = self.sent = 0.0
+
+    def response(self) -> tuple[int, int] | None:
+        """(status, body bytes) once the whole response is buffered, else None."""
+        head_end = self.buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        head = bytes(self.buf[:head_end]).decode("latin-1").split("\r\n")
+        length = 0
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        if len(self.buf) < head_end + 4 + length:
+            return None
+        del self.buf[: head_end + 4 + length]
+        return int(head[0].split()[1]), length
+
+
 def paced_gets(
     url: str,
     rate: float,
@@ -84,58 +118,79 @@ def paced_gets(
     connections: int,
     path: str = "/api/v1/recommendations",
 ) -> dict[str, Any]:
-    """GET ``path`` at ``rate``/s, open loop, over ``connections`` threads."""
+    """GET ``path`` at ``rate``/s, open loop, over ``connections`` keep-alive connections.
+
+    Request ``i`` is due at ``start + i / rate``; it goes out on an idle connection as
+    soon as it is due (or, when all are busy, as soon as one frees up: that wait counts).
+    """
     parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+    sel = selectors.DefaultSelector()
+    idle = [_Conn(host, port) for _ in range(connections)]
     start = time.monotonic() + 0.2
     total = int((warmup + duration) * rate)
     count_from = start + warmup
-    lock = threading.Lock()
     from_scheduled: list[float] = []
     from_send: list[float] = []
+    send_lag: list[float] = []
     errors: dict[str, int] = {}
     sizes: list[int] = []
-
-    def worker(k: int) -> None:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
-        for i in range(k, total, connections):
-            scheduled = start + i / rate
-            delay = scheduled - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            sent = time.monotonic()
+    sent = busy = 0
+    while sent < total or busy:
+        now = time.monotonic()
+        while sent < total and idle and start + sent / rate <= now:
+            conn = idle.pop()
+            conn.scheduled = start + sent / rate
+            conn.sent = time.monotonic()
             try:
-                conn.request("GET", path)
-                response = conn.getresponse()
-                body = response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                with lock:
-                    errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                conn.sock.sendall(request)
+            except OSError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+                idle.append(_Conn(host, port))
+                sent += 1
+                continue
+            sel.register(conn.sock, selectors.EVENT_READ, conn)
+            sent += 1
+            busy += 1
+        wait = start + sent / rate - time.monotonic() if sent < total and idle else 1.0
+        for key, _ in sel.select(max(0.0, wait)):
+            conn = key.data
+            chunk = conn.sock.recv(1 << 18)
+            if not chunk:  # closed by the server: count it, replace the connection
+                sel.unregister(conn.sock)
+                conn.sock.close()
+                errors["closed"] = errors.get("closed", 0) + 1
+                idle.append(_Conn(host, port))
+                busy -= 1
+                continue
+            conn.buf += chunk
+            answer = conn.response()
+            if answer is None:
                 continue
             done = time.monotonic()
-            if scheduled < count_from:
+            sel.unregister(conn.sock)
+            idle.append(conn)
+            busy -= 1
+            if conn.scheduled < count_from:
                 continue
-            with lock:
-                if status != 200:
-                    errors[str(status)] = errors.get(str(status), 0) + 1
-                    continue
-                from_scheduled.append((done - scheduled) * 1000.0)
-                from_send.append((done - sent) * 1000.0)
-                sizes.append(len(body))
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+            status, size = answer
+            if status != 200:
+                errors[str(status)] = errors.get(str(status), 0) + 1
+                continue
+            from_scheduled.append((done - conn.scheduled) * 1000.0)
+            from_send.append((done - conn.sent) * 1000.0)
+            send_lag.append((conn.sent - conn.scheduled) * 1000.0)
+            sizes.append(size)
+    for conn in idle:
+        conn.sock.close()
     return {
         "requests": len(from_scheduled),
         "rate": len(from_scheduled) / duration,
         "p50_ms": percentile(from_scheduled, 0.50),
         "p99_ms": percentile(from_scheduled, 0.99),
         "p99_send_ms": percentile(from_send, 0.99),
+        "send_lag_p99_ms": percentile(send_lag, 0.99),
         "max_ms": max(from_scheduled, default=0.0),
         "body_bytes": statistics.median(sizes) if sizes else 0,
         "errors": errors,
@@ -184,56 +239,98 @@ def paced_ingest(url: str, spans_per_s: float, duration: float, seed: int) -> di
     return {"spans": acked[0], "rate": acked[0] / elapsed if elapsed else 0.0}
 
 
+def start_replica(upstream: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``loadsense replica`` following ``upstream`` on ``port`` (1 s upstream long polls)."""
+    env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING", "LOADSENSE_REPLICA_WAIT_S": "1"}
+    cmd = [sys.executable, "-m", "api.cli", "replica", "--upstream", upstream]
+    cmd += ["--port", str(port)]
+    return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
+
+
+def wait_replica(url: str, primary: str, timeout: float = 60.0) -> None:
+    """Until the replica serves the primary's full list (same ETag)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            theirs = httpx.get(f"{primary}/api/v1/recommendations", timeout=10)
+            ours = httpx.get(f"{url}/api/v1/recommendations", timeout=10)
+            if ours.status_code == 200 and ours.headers["etag"] == theirs.headers["etag"]:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"replica at {url} did not catch up within {timeout:.0f}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+TARGETS = ("primary", "replica")
+
+
 def one_run(run: int, args: argparse.Namespace, pool: ProcessPoolExecutor) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="loadsense-bench-rec-") as tmp:
         data_dir = Path(tmp) / "data"
-        port = free_port()
+        port, replica_port = free_port(), free_port()
         url = f"http://127.0.0.1:{port}"
-        progress(f"run {run}: starting loadsense serve on {url}")
+        urls = {"primary": url, "replica": f"http://127.0.0.1:{replica_port}"}
+        progress(f"run {run}: starting loadsense serve on {url} and a replica")
         proc = start_server(data_dir, port)
+        replica = start_replica(url, replica_port, Path(tmp) / "replica.log")
         try:
             wait_ready(url, proc)
-            sampler = ServerSampler(proc.pid)
-            sampler.start()
+            samplers = {"primary": ServerSampler(proc.pid), "replica": ServerSampler(replica.pid)}
+            for sampler in samplers.values():
+                sampler.start()
             events = seed_jobs(url, args.seed + run)
             recs = wait_for_recommendations(url, 150)
+            wait_replica(urls["replica"], url)
             progress(f"run {run}: {events} lineage events seeded, {recs} recommendations")
-            gets = (url, args.rate, args.duration, args.warmup, args.connections)
-            t0 = time.time()
-            alone = pool.submit(paced_gets, *gets).result()
-            alone["server_cores"] = sampler.window(t0, time.time())[1]
-            progress(f"run {run}: reads alone p99 {alone['p99_ms']:.2f} ms")
+            alone: dict[str, dict[str, Any]] = {}
+            for target in TARGETS:
+                t0 = time.time()
+                gets = (urls[target], args.rate, args.duration, args.warmup, args.connections)
+                alone[target] = pool.submit(paced_gets, *gets).result()
+                alone[target]["server_cores"] = samplers[target].window(t0, time.time())[1]
+                progress(f"run {run}: {target} reads alone p99 {alone[target]['p99_ms']:.2f} ms")
             spans = Phase("spans", "spans", "/v1/traces", PROTOBUF, 8, SPANS_PER_REQUEST)
             cap = pool.submit(
                 client_main, LoadConfig(url, (spans,), args.duration, args.warmup, 32, args.seed)
             ).result()[0]
             capacity = cap["items"] / cap["seconds"]
             progress(f"run {run}: ingest capacity {capacity:,.0f} spans/s")
-            half = capacity / 2
-            t0 = time.time()
-            ingest: Future[dict[str, Any]] = pool.submit(
-                paced_ingest, url, half, args.warmup + args.duration + 1.0, args.seed
-            )
-            mixed = pool.submit(paced_gets, *gets).result()
-            ingested = ingest.result()
-            mixed["server_cores"] = sampler.window(t0, time.time())[1]
-            progress(
-                f"run {run}: reads + {ingested['rate']:,.0f} spans/s: p99 {mixed['p99_ms']:.2f} ms"
-            )
-            sampler.stop()
+            mixed: dict[str, dict[str, Any]] = {}
+            for target in TARGETS:
+                t0 = time.time()
+                gets = (urls[target], args.rate, args.duration, args.warmup, args.connections)
+                ingest: Future[dict[str, Any]] = pool.submit(
+                    paced_ingest, url, capacity / 2, args.warmup + args.duration + 1.0, args.seed
+                )
+                mixed[target] = pool.submit(paced_gets, *gets).result()
+                ingested = ingest.result()
+                mixed[target]["server_cores"] = samplers[target].window(t0, time.time())[1]
+                mixed[target]["primary_cores"] = samplers["primary"].window(t0, time.time())[1]
+                mixed[target]["ingest_spans_per_s"] = ingested["rate"]
+                progress(
+                    f"run {run}: {target} reads + {ingested['rate']:,.0f} spans/s: "
+                    f"p99 {mixed[target]['p99_ms']:.2f} ms"
+                )
+            for sampler in samplers.values():
+                sampler.stop()
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except Exception:
-                proc.kill()
-                proc.wait()
+            _stop(replica)
+            _stop(proc)
     return {
         "run": run,
         "loadavg_1m_after": os.getloadavg()[0],
         "recommendations": recs,
         "capacity_spans_per_s": capacity,
-        "ingest_spans_per_s": ingested["rate"],
         "alone": alone,
         "mixed": mixed,
     }
@@ -252,28 +349,38 @@ def _median(runs: list[dict[str, Any]], *path: str) -> float:
 def markdown(runs: list[dict[str, Any]], rate: float) -> str:
     n = len(runs)
     lines = [
-        f"| phase (median of {n}) | GET/s | p50 ms | p99 ms | p99 from send ms | max ms "
-        "| server CPU (cores) | ingest spans/s | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| GETs to | phase (median of {n}) | GET/s | p50 ms | p99 ms | p99 from send ms "
+        "| max ms | serving process CPU (cores) | ingest spans/s | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for phase, label in (("alone", "reads alone"), ("mixed", "reads + ingest at half capacity")):
-        errors = sum(sum(r[phase]["errors"].values()) for r in runs)
-        ingest = "-" if phase == "alone" else f"{_median(runs, 'ingest_spans_per_s'):,.0f}"
-        p99 = _median(runs, phase, "p99_ms")
-        met = " (met)" if p99 <= 5.0 else " (MISSED)"
-        lines.append(
-            f"| {label} | {_median(runs, phase, 'rate'):,.0f} (target {rate:,.0f}) "
-            f"| {_median(runs, phase, 'p50_ms'):.2f} | {p99:.2f}{met} "
-            f"| {_median(runs, phase, 'p99_send_ms'):.2f} | {_median(runs, phase, 'max_ms'):.1f} "
-            f"| {_median(runs, phase, 'server_cores'):.2f} | {ingest} | {errors} |"
-        )
+    phases = (("alone", "reads alone"), ("mixed", "reads + ingest at half capacity"))
+    for phase, label in phases:
+        for target in TARGETS:
+            errors = sum(sum(r[phase][target]["errors"].values()) for r in runs)
+            ingest = (
+                "-"
+                if phase == "alone"
+                else f"{_median(runs, phase, target, 'ingest_spans_per_s'):,.0f}"
+            )
+            p99 = _median(runs, phase, target, "p99_ms")
+            met = " (met)" if p99 <= 5.0 else " (MISSED)"
+            lines.append(
+                f"| {target} | {label} | {_median(runs, phase, target, 'rate'):,.0f} "
+                f"(target {rate:,.0f}) | {_median(runs, phase, target, 'p50_ms'):.2f} "
+                f"| {p99:.2f}{met} | {_median(runs, phase, target, 'p99_send_ms'):.2f} "
+                f"| {_median(runs, phase, target, 'max_ms'):.1f} "
+                f"| {_median(runs, phase, target, 'server_cores'):.2f} | {ingest} | {errors} |"
+            )
     loads = ", ".join(f"{r['loadavg_1m_after']:.1f}" for r in runs)
+    lag = max(r[p][t]["send_lag_p99_ms"] for r in runs for p in ("alone", "mixed") for t in TARGETS)
     lines.append("")
     lines.append(
         f"Ingest capacity (spans/s, median): {_median(runs, 'capacity_spans_per_s'):,.0f}; "
         f"recommendations served: {_median(runs, 'recommendations'):.0f} "
-        f"({_median(runs, 'mixed', 'body_bytes'):,.0f} bytes per response); 1-minute load "
-        f"average after each run: {loads}."
+        f"({_median(runs, 'mixed', 'primary', 'body_bytes'):,.0f} bytes per response); "
+        f"primary CPU while the replica was read under ingest: "
+        f"{_median(runs, 'mixed', 'replica', 'primary_cores'):.2f} cores; worst client send "
+        f"lag p99: {lag:.2f} ms; 1-minute load average after each run: {loads}."
     )
     return "\n".join(lines) + "\n"
 

@@ -18,6 +18,7 @@ and retried with a capped exponential back-off; the last view keeps being served
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from datetime import datetime
 import httpx
 
 from api.routes.recommendations import RegimeModel
-from correlator.dispatch.render import RenderedView
+from correlator.dispatch.render import Entry, RenderedView
 from correlator.dispatch.store import ViewStore
 from loadsense.errors import LoadsenseError
 
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 LIST_PATH = "/api/v1/recommendations"
 REGIME_PATH = "/api/v1/regime"
+RENDER_SLICE = 20
+"""Recommendations parsed between two yields to the event loop (~0.6 ms of work)."""
 BACKOFF_FIRST_S = 0.1
 BACKOFF_MAX_S = 2.0
 """Retry delays after failed exchanges: doubling from the first, capped."""
@@ -54,7 +57,7 @@ class Mirrored:
     regime: RegimeModel | None  # None until the first exchange succeeded
 
 
-EMPTY = Mirrored(0, RenderedView.from_documents(None, "calm", "", ()), "", None)
+EMPTY = Mirrored(0, RenderedView.from_entries(None, "calm", "", ()), "", None)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -135,7 +138,7 @@ class Follower:
         if response.status_code == 304:
             return
         _check(response, LIST_PATH)
-        rendered = RenderedView.from_json(response.content)
+        rendered = await _render(response.content)
         tag = response.headers.get("etag", "")
         if tag != rendered.full_tag:
             self.mismatched_tags += 1
@@ -166,6 +169,17 @@ class Follower:
                 regime=prev.regime if regime is None else regime,
             )
         )
+
+
+async def _render(body: bytes) -> RenderedView:
+    """The view of a list body, built in slices: replica reads wait at most one slice."""
+    doc = json.loads(body)
+    entries: list[Entry] = []
+    for item in doc["recommendations"]:
+        entries.append(Entry.of(item))
+        if len(entries) % RENDER_SLICE == 0:
+            await asyncio.sleep(0)
+    return RenderedView.from_entries(doc["as_of"], doc["regime"], doc["policy_version"], entries)
 
 
 def _check(response: httpx.Response, path: str) -> None:

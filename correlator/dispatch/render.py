@@ -6,7 +6,7 @@ request. :class:`RenderedView` holds each recommendation's JSON, the full body a
 ETag; a filtered request only selects entries, hashes their digests and joins
 (api/routes/recommendations.py). The shapes match the API's pydantic models.
 
-A view is built from the JSON documents alone (:meth:`RenderedView.from_documents`), so a
+A view is built from the JSON documents alone (:meth:`RenderedView.from_entries`), so a
 read replica holding only the primary's response (api/replica/) serves byte-identical
 bodies and the same ETags for every filter: each entry's digest hashes the decision
 fields of its JSON, not the in-memory :class:`Recommendation`.
@@ -117,32 +117,29 @@ class RenderedView:
         recommendations: Sequence[Recommendation],
         default_concurrency: int,
     ) -> None:
-        docs = [recommendation_json(rec, default_concurrency) for rec in recommendations]
-        self._build(iso(as_of), regime, policy_version, docs)
+        entries = [
+            Entry.of(recommendation_json(rec, default_concurrency)) for rec in recommendations
+        ]
+        self._build(iso(as_of), regime, policy_version, entries)
 
     @classmethod
-    def from_documents(
-        cls, as_of: str | None, regime: str, policy_version: str, docs: Iterable[Mapping[str, Any]]
+    def from_entries(
+        cls, as_of: str | None, regime: str, policy_version: str, entries: Sequence[Entry]
     ) -> RenderedView:
         """The view of an already rendered list (a replica's copy of the primary's)."""
         view = cls.__new__(cls)
-        view._build(as_of, regime, policy_version, docs)
+        view._build(as_of, regime, policy_version, entries)
         return view
 
     @classmethod
     def from_json(cls, body: bytes) -> RenderedView:
         """The view of a ``GET /api/v1/recommendations`` response body."""
         doc = json.loads(body)
-        return cls.from_documents(
-            doc["as_of"], doc["regime"], doc["policy_version"], doc["recommendations"]
-        )
+        entries = [Entry.of(item) for item in doc["recommendations"]]
+        return cls.from_entries(doc["as_of"], doc["regime"], doc["policy_version"], entries)
 
     def _build(
-        self,
-        as_of: str | None,
-        regime: str,
-        policy_version: str,
-        docs: Iterable[Mapping[str, Any]],
+        self, as_of: str | None, regime: str, policy_version: str, entries: Sequence[Entry]
     ) -> None:
         self.as_of = as_of
         self._prefix = (
@@ -153,7 +150,7 @@ class RenderedView:
             + b',"recommendations":['
         )
         self._salt = f"{regime}|{policy_version}|".encode()
-        self.items: list[Entry] = [Entry.of(doc) for doc in docs]
+        self.items: list[Entry] = list(entries)
         self.by_workload = {e.workload: e for e in self.items}
         self.full_tag = self.tag(self.items)
         self.full_body = self.body(self.items)
