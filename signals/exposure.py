@@ -27,7 +27,6 @@ point's time, so it falls into that time's step and is weighted by its count.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +34,7 @@ from signals.contract import Params
 from signals.freshness import FreshnessRow, upstream_closure
 from signals.latency import LatencyRow
 from signals.served import served, steps
-from signals.sql import AS_OF, render
+from signals.sql import AS_OF, EscapedParam, json_param, render
 from storage.client import Storage
 
 KIND = "exposure"
@@ -123,27 +122,23 @@ per_input AS (
     INNER JOIN input_curves ON input_curves.input = pairs.p.2
     INNER JOIN traffic ON traffic.svc = pairs.p.1
 )
-SELECT svc, input,
-       arraySum(arrayMap((n, f) -> if(f < theta, n, 0), counts, curve)),
-       arraySum(arrayMap((n, f) -> n * (1 - ifNull(f, 1)), counts, curve))
-FROM per_input
-UNION ALL
-SELECT svc, '',
-       arraySum(arrayMap((n, f) -> if(f < theta, n, 0), counts, curve)),
-       arraySum(arrayMap((n, f) -> n * (1 - ifNull(f, 1)), counts, curve))
+-- per_input is read once (a CTE is re-evaluated at each use): each input's curve and
+-- their element-wise minimum (the service's total, input '') per service
+SELECT svc, r.1, r.2, r.3
 FROM (
-    SELECT svc, any(theta) AS theta, any(counts) AS counts, minForEach(curve) AS curve
+    SELECT svc, any(theta) AS theta, any(counts) AS counts, groupArray((input, curve)) AS ins
     FROM per_input
     GROUP BY svc
 )
+ARRAY JOIN arrayMap(
+    x -> (x.1, arraySum(arrayMap((n, f) -> if(f < theta, n, 0), counts, x.2)),
+               arraySum(arrayMap((n, f) -> n * (1 - ifNull(f, 1)), counts, x.2))),
+    arrayPushBack(ins, ('', arrayReduce('minForEach', arrayMap(x -> x.2, ins))))) AS r
 """
 
 
-def _json(**arrays: list[Any]) -> dict[str, str]:
-    """Large arrays bound as one JSON ``String`` parameter each and read back with
-    ``JSONExtract``: still bound values, but encoded by the C JSON encoder instead of
-    value-by-value literal formatting (tens of thousands of values per tick)."""
-    return {name: json.dumps(values) for name, values in arrays.items()}
+def _json(**arrays: list[Any]) -> dict[str, EscapedParam]:
+    return {name: json_param(values) for name, values in arrays.items()}
 
 
 def service_inputs(params: Params, service: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ Per dataset ``namespace/name``, as of ``as_of``:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from signals.contract import NS_PER_S, Params
 from signals.sql import AS_OF, glob_case, render
@@ -85,58 +85,53 @@ ORDER BY subject
 """
 
 
-def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> list[FreshnessRow]:
+def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, _Own]:
     subject = "concat(dataset_namespace, '/', dataset_name)"
     cfg = params.config
     declared, p1 = glob_case(subject, cfg.rules_for("datasets", "expected_interval_s"), "ei")
     half_life, p2 = glob_case(subject, cfg.rules_for("datasets", "half_life_s"), "hl")
     sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF)
     result = storage.client.query(sql, parameters={"as_of": as_of_ns, **p1, **p2})
-    rows = []
+    rows: dict[str, _Own] = {}
     for r in result.result_rows:
         (subj, last_ns, updates, run, producer, declared_s, interval, h, age, fresh, dl, ins) = r
-        rows.append(
-            FreshnessRow(
-                subject=subj,
-                last_update=last_ns / NS_PER_S,
-                updates=int(updates),
-                expected_interval=interval,
-                interval_declared=declared_s is not None,
-                age=age,
-                grace=interval,
-                half_life=h,
-                freshness=fresh,
-                deadline=dl,
-                effective_freshness=None,
-                depth=0,
-                producer=producer,
-                last_run_id=run,
-                inputs=tuple(sorted(ins or ())),
-            )
+        rows[subj] = _Own(
+            last_ns / NS_PER_S,
+            int(updates),
+            interval,
+            declared_s is not None,
+            age,
+            h,
+            fresh,
+            dl,
+            producer,
+            run,
+            tuple(sorted(ins or ())),
         )
     return rows
 
 
-def _never_updated(subject: str) -> FreshnessRow:
-    return FreshnessRow(
-        subject=subject,
-        last_update=None,
-        updates=0,
-        expected_interval=None,
-        interval_declared=False,
-        age=None,
-        grace=None,
-        half_life=None,
-        freshness=None,
-        deadline=None,
-        effective_freshness=None,
-        depth=0,
-        producer=None,
-        last_run_id=None,
-    )
+@dataclass(frozen=True)
+class _Own:
+    """A dataset's own freshness facts (before lineage), in :class:`FreshnessRow` order."""
+
+    last_update: float | None
+    updates: int
+    expected_interval: float | None
+    interval_declared: bool
+    age: float | None
+    half_life: float | None
+    freshness: float | None
+    deadline: float | None
+    producer: str | None
+    last_run_id: str | None
+    inputs: tuple[str, ...]
 
 
-def propagate(rows: Mapping[str, FreshnessRow]) -> dict[str, tuple[float | None, int]]:
+_NEVER_UPDATED = _Own(None, 0, None, False, None, None, None, None, None, None, ())
+
+
+def propagate(rows: Mapping[str, _Own]) -> dict[str, tuple[float | None, int]]:
     """``subject -> (effective_freshness, depth)`` by walking latest-run inputs.
 
     A dataset in a cycle sees the cycle's back edge as unknown (depth 0), so a
@@ -185,14 +180,35 @@ def upstream_closure(rows: Mapping[str, FreshnessRow], subject: str) -> tuple[st
 
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[FreshnessRow, ...]:
     """Freshness of every dataset known at ``as_of_ns`` (formula: module docstring)."""
-    by_subject = {r.subject: r for r in _own_rows(storage, as_of_ns, params)}
+    own = _own_rows(storage, as_of_ns, params)
     for subject in params.graph.datasets:
-        by_subject.setdefault(subject, _never_updated(subject))
-    for row in list(by_subject.values()):
+        if subject not in own:
+            own[subject] = _NEVER_UPDATED
+    for row in list(own.values()):
         for parent in row.inputs:
-            by_subject.setdefault(parent, _never_updated(parent))
-    effective = propagate(by_subject)
-    return tuple(
-        replace(row, effective_freshness=effective[s][0], depth=effective[s][1])
-        for s, row in sorted(by_subject.items())
-    )
+            if parent not in own:
+                own[parent] = _NEVER_UPDATED
+    effective = propagate(own)
+    out = []
+    for s, o in sorted(own.items()):
+        eff, depth = effective[s]
+        out.append(
+            FreshnessRow(
+                s,
+                o.last_update,
+                o.updates,
+                o.expected_interval,
+                o.interval_declared,
+                o.age,
+                o.expected_interval,  # grace
+                o.half_life,
+                o.freshness,
+                o.deadline,
+                eff,
+                depth,
+                o.producer,
+                o.last_run_id,
+                o.inputs,
+            )
+        )
+    return tuple(out)

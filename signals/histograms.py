@@ -122,6 +122,15 @@ INNER JOIN steps ON steps.service_name = totals.service_name
 """
 
 
+_ANY_SQL = """
+SELECT 1 FROM metric_points
+WHERE metric_name IN {metrics:Array(String)} AND time > @scan@ AND time <= @as_of@
+LIMIT 1
+"""
+"""Whether any request-duration point lies in the scan (the full query costs ~0.1 s of
+planning and window functions even over no rows; most deployments trace instead)."""
+
+
 def histogram_traffic(
     storage: Storage,
     as_of_ns: int,
@@ -133,6 +142,12 @@ def histogram_traffic(
     """``service -> HistogramTraffic`` for services (not in ``exclude``) whose histograms
     show requests in ``(as_of - W, as_of]``; steps on the grid ``first_ns + k * res_ns``."""
     w_ns = round(window_s * 1e9)
+    any_point = storage.client.query(
+        render(_ANY_SQL, scan=since("scan_s"), as_of=AS_OF),
+        parameters={"as_of": as_of_ns, "scan_s": 2 * window_s, "metrics": list(METRICS)},
+    ).result_rows
+    if not any_point:
+        return {}
     sql = render(
         _SQL,
         scan=since("scan_s"),

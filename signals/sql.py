@@ -6,6 +6,7 @@ becomes SQL text; only the number of rules shapes the statement.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -78,17 +79,47 @@ def counter_rate(samples: str, temporality: str) -> str:
 
 
 def seen_spans(since_sql: str, until_sql: str, where: str = "1") -> str:
-    """``(step, service_name, host_name)`` rows of ``span_steps`` holding at least one span
-    with ``since < start_time <= until`` (``where`` narrows the rollup rows, e.g. by
-    kind). Exact when the two bounds fall in different 10 s steps: in the step holding
-    ``since`` the latest span must be after it, in the step holding ``until`` the first
-    span at or before it."""
+    """``(service_name, host_name)`` pairs of ``span_steps`` with at least one span where
+    ``since < start_time <= until`` (``where`` narrows the rollup rows, e.g. by kind),
+    possibly repeated. Whole steps between the bounds count as they are; in the step
+    holding ``since`` the latest span must be after it, in the step holding ``until`` the
+    first span at or before it (exact unless both bounds fall in one step)."""
+    first = f"toStartOfInterval({since_sql}, INTERVAL {SPAN_STEP_S} SECOND)"
+    last = f"toStartOfInterval({until_sql}, INTERVAL {SPAN_STEP_S} SECOND)"
     return (
-        "SELECT step, service_name, host_name FROM ("
+        "SELECT service_name, host_name FROM span_steps"
+        f" WHERE step > {first} AND step < {last} AND ({where})"
+        " GROUP BY service_name, host_name"
+        " UNION ALL "
+        "SELECT service_name, host_name FROM ("
         "SELECT step, service_name, host_name, min(first_start) AS f, max(last_start) AS l"
-        " FROM span_steps"
-        f" WHERE step >= toStartOfInterval({since_sql}, INTERVAL {SPAN_STEP_S} SECOND)"
-        f" AND step <= {until_sql} AND ({where})"
+        f" FROM span_steps WHERE step IN ({first}, {last}) AND ({where})"
         " GROUP BY step, service_name, host_name)"
         f" WHERE l > {since_sql} AND f <= {until_sql}"
     )
+
+
+_ESCAPES = str.maketrans({c: "\\" + c for c in ("\\", "'", "`", "\t", "\n")})
+"""clickhouse-connect's escaping of a top-level string parameter (``escape_str``), as one
+``str.translate`` instead of a Python loop over every character."""
+
+
+class EscapedParam:
+    """A string parameter value already escaped for server-side binding; the driver
+    passes ``str()`` of unknown types through unchanged."""
+
+    __slots__ = ("_text",)
+
+    def __init__(self, text: str) -> None:
+        self._text = text.translate(_ESCAPES)
+
+    def __str__(self) -> str:
+        return self._text
+
+
+def json_param(values: Sequence[Any]) -> EscapedParam:
+    """A large array bound as one JSON ``String`` parameter (read back with
+    ``JSONExtract``): still a bound value, but encoded by the C JSON encoder and escaped
+    in one pass (tens of thousands of values per tick; the driver's per-character
+    escaping took ~0.1 s per tick at 10k datasets)."""
+    return EscapedParam(json.dumps(values))

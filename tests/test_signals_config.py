@@ -11,6 +11,8 @@ import pytest
 
 from loadsense.errors import ConfigError
 from signals.config import SignalsConfig, glob_regex, parse_signals_config
+from signals.sql import json_param
+from storage.client import Storage
 from tests.support.service import loadsense_command, service_process
 
 ROOT = Path(__file__).parents[1]
@@ -105,3 +107,25 @@ def test_serve_with_external_clock_ticks_only_on_request(tmp_path: Path) -> None
         assert r.status_code == 200, r.text
         after = httpx.get(f"{svc.url}/api/v1/signals/latency").json()
         assert after["as_of"] == 1750000000.0
+
+
+def test_json_parameters_survive_adversarial_strings(storage: Storage) -> None:
+    """Array parameters bound as escaped JSON come back exactly (quotes, backslashes,
+    backticks, control characters, Unicode, SQL-looking text)."""
+    values = [
+        "plain",
+        "it's",
+        'say "hi"',
+        "back\\slash",
+        "tick`tock",
+        "tab\there",
+        "new\nline",
+        "\\'; DROP TABLE spans; --",
+        "caf\u00e9 \u2603 \U0001f600",
+        "{not_a:Param}",
+        "",
+    ]
+    rows = storage.client.query(
+        "SELECT JSONExtract({v:String}, 'Array(String)')", parameters={"v": json_param(values)}
+    ).result_rows
+    assert rows == [(values,)]
