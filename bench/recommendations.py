@@ -26,6 +26,7 @@ The report is the median over ``--runs`` (markdown on stdout, JSON under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import multiprocessing
 import os
@@ -33,25 +34,28 @@ import random
 import selectors
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from bench import payloads
-from bench.client import PROTOBUF, LoadConfig, Phase, client_main, progress
+from bench.client import PROTOBUF, progress
 from bench.ingest import RESULTS_DIR, ServerSampler, free_port, percentile, start_server, wait_ready
 from bench.report import write_results
 
 SPANS_PER_REQUEST = 1000
+
+R = TypeVar("R")
 
 
 def seed_jobs(url: str, seed: int) -> int:
@@ -197,46 +201,88 @@ def paced_gets(
     }
 
 
-def paced_ingest(url: str, spans_per_s: float, duration: float, seed: int) -> dict[str, Any]:
-    """OTLP span requests paced to ``spans_per_s`` for ``duration`` seconds (4 connections)."""
+def _unique(body: bytes, n: int) -> bytes:
+    """``body`` with an unknown protobuf field (15, 8 bytes) carrying ``n`` appended.
+
+    The service acknowledges a byte-identical replay without storing it again
+    (collectors/replays.py), so resending a pool of bodies would measure the replay path;
+    a distinct suffix makes every request real ingest work (decode, rows, insert), as
+    distinct exports from real producers are. Parsers skip unknown fields.
+    """
+    return body + b"\x7a\x08" + struct.pack(">Q", n)
+
+
+def span_ingest(
+    url: str,
+    spans_per_s: float | None,
+    duration: float,
+    warmup: float,
+    seed: int,
+    connections: int = 8,
+) -> dict[str, Any]:
+    """OTLP span requests, each distinct: paced to ``spans_per_s``, or (None) each
+    connection sending its next request as soon as the previous one is acknowledged.
+    The rate counts acknowledged spans of requests that complete after ``warmup``."""
     rng = random.Random(seed)
     now = time.time_ns()
     bodies = [payloads.trace_body(rng, SPANS_PER_REQUEST, now) for _ in range(32)]
     per_request = bodies[0].items
-    rate = spans_per_s / per_request
+    rate = (spans_per_s or 0.0) / per_request
     parts = urlsplit(url)
     start = time.monotonic()
-    total = int(duration * rate)
+    stop = start + warmup + duration
+    count_from = start + warmup
     acked = [0]
     lock = threading.Lock()
-    connections = 4
 
     def worker(k: int) -> None:
         conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
         headers = {"Content-Type": PROTOBUF}
-        for i in range(k, total, connections):
-            delay = start + i / rate - time.monotonic()
+        i = k
+        while True:
+            due = start + i / rate if rate else time.monotonic()
+            if due >= stop:
+                break
+            delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             body = bodies[i % len(bodies)]
+            data = _unique(body.data, seed << 32 | i)
+            i += connections
             try:
-                conn.request("POST", "/v1/traces", body=body.data, headers=headers)
+                conn.request("POST", "/v1/traces", body=data, headers=headers)
                 response = conn.getresponse()
                 response.read()
             except (OSError, http.client.HTTPException):
                 conn.close()
                 continue
-            if response.status == 200:
+            if response.status == 200 and time.monotonic() >= count_from:
                 with lock:
                     acked[0] += body.items
+        conn.close()
 
     threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(connections)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - start
-    return {"spans": acked[0], "rate": acked[0] / elapsed if elapsed else 0.0}
+    elapsed = time.monotonic() - count_from
+    return {"spans": acked[0], "rate": acked[0] / elapsed if elapsed > 0 else 0.0}
+
+
+def _on_cpus(cpus: set[int] | None, fn: Callable[..., R], *args: Any) -> R:
+    """Run ``fn`` in this (pool) process restricted to ``cpus`` (None: wherever)."""
+    os.sched_setaffinity(0, cpus if cpus is not None else range(os.cpu_count() or 1))
+    return fn(*args)
+
+
+def _pin(pid: int, cpus: set[int] | None) -> None:
+    """Every thread of ``pid`` (and the threads they start later) onto ``cpus``."""
+    if cpus is None:
+        return
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cpus)
 
 
 def start_replica(upstream: str, port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -283,8 +329,15 @@ def one_run(run: int, args: argparse.Namespace, pool: ProcessPoolExecutor) -> di
         progress(f"run {run}: starting loadsense serve on {url} and a replica")
         proc = start_server(data_dir, port)
         replica = start_replica(url, replica_port, Path(tmp) / "replica.log")
+        # --isolate: the primary and its ingest load on CPU 0, the replica and the GET
+        # client on CPU 1 (as if the replica ran on a node of its own).
+        primary_cpus, replica_cpus = ({0}, {1}) if args.isolate else (None, None)
+        _pin(proc.pid, primary_cpus)
+        _pin(replica.pid, replica_cpus)
         try:
             wait_ready(url, proc)
+            _pin(proc.pid, primary_cpus)
+            _pin(replica.pid, replica_cpus)
             samplers = {"primary": ServerSampler(proc.pid), "replica": ServerSampler(replica.pid)}
             for sampler in samplers.values():
                 sampler.start()
@@ -296,23 +349,36 @@ def one_run(run: int, args: argparse.Namespace, pool: ProcessPoolExecutor) -> di
             for target in TARGETS:
                 t0 = time.time()
                 gets = (urls[target], args.rate, args.duration, args.warmup, args.connections)
-                alone[target] = pool.submit(paced_gets, *gets).result()
+                alone[target] = pool.submit(_on_cpus, replica_cpus, paced_gets, *gets).result()
                 alone[target]["server_cores"] = samplers[target].window(t0, time.time())[1]
                 progress(f"run {run}: {target} reads alone p99 {alone[target]['p99_ms']:.2f} ms")
-            spans = Phase("spans", "spans", "/v1/traces", PROTOBUF, 8, SPANS_PER_REQUEST)
             cap = pool.submit(
-                client_main, LoadConfig(url, (spans,), args.duration, args.warmup, 32, args.seed)
-            ).result()[0]
-            capacity = cap["items"] / cap["seconds"]
+                _on_cpus,
+                primary_cpus,
+                span_ingest,
+                url,
+                None,
+                args.duration,
+                args.warmup,
+                args.seed,
+            ).result()
+            capacity = cap["rate"]
             progress(f"run {run}: ingest capacity {capacity:,.0f} spans/s")
             mixed: dict[str, dict[str, Any]] = {}
             for target in TARGETS:
                 t0 = time.time()
                 gets = (urls[target], args.rate, args.duration, args.warmup, args.connections)
                 ingest: Future[dict[str, Any]] = pool.submit(
-                    paced_ingest, url, capacity / 2, args.warmup + args.duration + 1.0, args.seed
+                    _on_cpus,
+                    primary_cpus,
+                    span_ingest,
+                    url,
+                    capacity / 2,
+                    args.duration + 1.0,
+                    args.warmup,
+                    args.seed + 1 + TARGETS.index(target),
                 )
-                mixed[target] = pool.submit(paced_gets, *gets).result()
+                mixed[target] = pool.submit(_on_cpus, replica_cpus, paced_gets, *gets).result()
                 ingested = ingest.result()
                 mixed[target]["server_cores"] = samplers[target].window(t0, time.time())[1]
                 mixed[target]["primary_cores"] = samplers["primary"].window(t0, time.time())[1]
@@ -346,7 +412,7 @@ def _median(runs: list[dict[str, Any]], *path: str) -> float:
     return statistics.median(values)
 
 
-def markdown(runs: list[dict[str, Any]], rate: float) -> str:
+def markdown(runs: list[dict[str, Any]], rate: float, isolate: bool = False) -> str:
     n = len(runs)
     lines = [
         f"| GETs to | phase (median of {n}) | GET/s | p50 ms | p99 ms | p99 from send ms "
@@ -374,6 +440,9 @@ def markdown(runs: list[dict[str, Any]], rate: float) -> str:
     loads = ", ".join(f"{r['loadavg_1m_after']:.1f}" for r in runs)
     lag = max(r[p][t]["send_lag_p99_ms"] for r in runs for p in ("alone", "mixed") for t in TARGETS)
     lines.append("")
+    if isolate:
+        lines.append("CPUs isolated: primary and ingest load on CPU 0, replica and GETs on CPU 1.")
+        lines.append("")
     lines.append(
         f"Ingest capacity (spans/s, median): {_median(runs, 'capacity_spans_per_s'):,.0f}; "
         f"recommendations served: {_median(runs, 'recommendations'):.0f} "
@@ -395,6 +464,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")
     p.add_argument("--connections", type=int, default=8, help="GET connections")
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="pin the primary and its ingest load to CPU 0, the replica and GETs to CPU 1",
+    )
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON results")
     return p.parse_args(argv)
 
@@ -407,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for run in range(1, args.runs + 1):
         with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
             runs.append(one_run(run, args, pool))
-    table = markdown(runs, args.rate)
+    table = markdown(runs, args.rate, args.isolate)
     write_results("recommendations", argv, args, started, table, runs=runs)
     return 0
 
