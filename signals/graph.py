@@ -9,14 +9,17 @@ job/dataset/direction), so it is aggregated in SQL and walked in Python.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
+from typing import Any, TypeVar
 
 from storage.client import Storage
 
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
+T = TypeVar("T")
 
 
 def _freeze(pairs: Iterable[tuple[str, str]]) -> Mapping[str, tuple[str, ...]]:
@@ -36,6 +39,16 @@ class LineageGraph:
     """job -> datasets it read (run inputs and static inputs)."""
     service_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
     """service name -> datasets it serves from (static lineage + config bindings)."""
+    _derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def derived(self, key: Any, build: Callable[[], T]) -> T:
+        """``build()`` once per graph and ``key``: structures computed from the graph
+        alone (depths, reachability) survive across ticks while the graph is unchanged
+        (:func:`load_graph` returns the same object then)."""
+        if key not in self._derived:
+            self._derived[key] = build()
+        value: T = self._derived[key]
+        return value
 
     @cached_property
     def producers(self) -> Mapping[str, tuple[str, ...]]:
@@ -69,7 +82,14 @@ SELECT job_namespace, job_name, dataset_namespace, dataset_name, toString(direct
 FROM lineage_edges FINAL
 WHERE event_time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
 GROUP BY job_namespace, job_name, dataset_namespace, dataset_name, direction, source
+ORDER BY job_namespace, job_name, dataset_namespace, dataset_name, direction, source
 """
+
+
+_last: tuple[Any, LineageGraph] | None = None
+_last_lock = threading.Lock()
+"""The last graph built and what it was built from: the distinct edges change only when
+a new job/dataset pair appears, so most ticks reuse it (and what was derived from it)."""
 
 
 def load_graph(
@@ -79,7 +99,21 @@ def load_graph(
 
     ``bindings`` maps a service name to the datasets the config binds to it.
     """
+    global _last
     rows = storage.client.query(_EDGES_SQL, parameters={"as_of": as_of_ns}).result_rows
+    source = (storage.location, storage.database, rows, sorted((bindings or {}).items()))
+    with _last_lock:
+        if _last is not None and _last[0] == source:
+            return _last[1]
+    graph = _build(rows, bindings)
+    with _last_lock:
+        _last = (source, graph)
+    return graph
+
+
+def _build(
+    rows: list[tuple[Any, ...]], bindings: Mapping[str, tuple[str, ...]] | None
+) -> LineageGraph:
     produces: list[tuple[str, str]] = []
     consumes: list[tuple[str, str]] = []
     service_inputs: list[tuple[str, str]] = []

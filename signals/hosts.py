@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from signals.config import RESOURCES
 from signals.contract import Params
+from signals.graph import LineageGraph
 from signals.latency import LatencyRow
 from signals.sql import AS_OF, counter_rate, render, seen_spans, since
 from storage.client import Storage
@@ -95,6 +96,14 @@ def knee(u: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, (u - low) / (high - low)))
 
 
+def _jobs_by_name(graph: LineageGraph) -> dict[str, set[str]]:
+    """job name -> the ``namespace/name`` of every lineage job with that name."""
+    jobs: dict[str, set[str]] = {}
+    for job in (*graph.produces, *graph.consumes):
+        jobs.setdefault(job.partition("/")[2] or job, set()).add(job)
+    return jobs
+
+
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[HostRow, ...]:
     """Host rows for every host with samples or telemetry (module docstring)."""
     cfg = params.config
@@ -121,9 +130,8 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[HostRow, .
         readings.setdefault(str(host), {})[(str(resource), bool(psi))] = float(value)
     seen = {str(h): set(map(str, names)) for h, names in members}
     servers = {r.subject for r in params.earlier.get("latency", ()) if isinstance(r, LatencyRow)}
-    jobs_by_name: dict[str, set[str]] = {}
-    for job in (*params.graph.produces, *params.graph.consumes):
-        jobs_by_name.setdefault(job.partition("/")[2] or job, set()).add(job)
+    graph = params.graph
+    jobs_by_name = graph.derived("jobs_by_name", lambda: _jobs_by_name(graph))
     rows = []
     for host in sorted(set(readings) | set(seen)):
         values = readings.get(host, {})

@@ -162,8 +162,12 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LineageRow
             render(_ASSERTIONS_SQL, lookback=since("lookback"), as_of=AS_OF), parameters=base
         ).result_rows
     }
-    depths = source_depths(params.graph)
-    downstream = downstream_services(params.graph, inputs)
+    graph = params.graph
+    depths = graph.derived("source_depths", lambda: source_depths(graph))
+    downstream = graph.derived(
+        ("downstream_services", tuple(sorted(inputs.items()))),
+        lambda: downstream_services(graph, inputs),
+    )
     producers = params.graph.producers
     rows = []
     for subject in sorted(set(freshness) | set(depths)):
