@@ -126,10 +126,13 @@ class _Worker(threading.Thread):
         count_from, stop_at = self._window
         while time.monotonic() < stop_at:
             body = self._bodies[i % len(self._bodies)]
+            data = body.data
+            if self._phase.content_type == PROTOBUF:  # OTLP: every request distinct
+                data = payloads.distinct(data, (self._offset << 32) + i)
             i += 1
             sent = time.monotonic()
             try:
-                conn.request("POST", self._phase.path, body=body.data, headers=headers)
+                conn.request("POST", self._phase.path, body=data, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
                 status = response.status

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,6 +49,17 @@ class Body:
 
     data: bytes
     items: int
+
+
+def distinct(body: bytes, n: int) -> bytes:
+    """A protobuf export ``body`` with an unknown field (15, 8 bytes) carrying ``n``.
+
+    The service acknowledges a byte-identical replay without storing it again
+    (collectors/replays.py), so resending a pool of bodies would measure the replay path;
+    a distinct suffix makes every request real ingest work (decode, rows, insert), as
+    distinct exports from real producers are. Parsers skip unknown fields.
+    """
+    return body + b"\x7a\x08" + struct.pack(">Q", n)
 
 
 def kv(key: str, value: str | int | float | bool) -> KeyValue:
