@@ -1,7 +1,9 @@
 """The correlator: every tick, evaluate all signals as of its clock, keep the snapshot,
 append history, then run the plug-in steps (dispatch, alerts).
 
-Clock: on the wall clock a daemon thread ticks every ``tick_interval_s``; with the
+Clock: on the wall clock a daemon thread ticks every ``tick_interval_s``, and early when
+:meth:`Correlator.nudge` says new lineage landed (after resting ``min_gap_s`` since the
+previous tick ended, so a steady stream of events cannot keep it busy); with the
 external clock nothing ticks by itself and :meth:`Correlator.tick` is called with an
 explicit instant (``POST /api/v1/tick?as_of=T``), so replays and simulations run the
 very same code at simulated times. Ticks are serialised.
@@ -68,6 +70,7 @@ class Correlator:
         metrics: SelfMetrics,
         *,
         interval_s: float = 5.0,
+        min_gap_s: float = 1.0,
         external_clock: bool = False,
         clock: Clock | None = None,
         history: HistoryWriter | None = None,
@@ -76,6 +79,8 @@ class Correlator:
         self.config = config
         self._metrics = metrics
         self.interval_s = interval_s
+        self.min_gap_s = min_gap_s
+        self._wake = threading.Event()
         self.external_clock = external_clock
         self._clock = clock or WallClock()
         self._history: HistoryWriter = history or (lambda snap: write_history(storage, snap))
@@ -134,17 +139,36 @@ class Correlator:
                     logger.exception("tick step %s failed; continuing", type(step).__name__)
             return snap
 
+    def nudge(self) -> None:
+        """Ask for an early tick: data that changes signals at once was committed. Cheap
+        and thread-safe; a no-op on the external clock. A nudge during a tick is kept,
+        so the data it announced is seen by the next tick."""
+        self._wake.set()
+
     def _run(self) -> None:
-        next_at = time.monotonic()
+        due = time.monotonic()
         while not self._stop.is_set():
-            scheduled = next_at
+            started = time.monotonic()
+            self._wake.clear()  # nudges from now on ask for the tick after this one
             try:
                 self.tick()
             except Exception:
                 logger.exception("correlator tick failed; retrying next tick")
-            self._metrics.tick_lag_seconds.set(max(0.0, time.monotonic() - scheduled))
-            next_at = max(scheduled + self.interval_s, time.monotonic())
-            self._stop.wait(max(0.0, next_at - time.monotonic()))
+            ended = time.monotonic()
+            # an early tick is due when it starts; a late one counts its lateness
+            self._metrics.tick_lag_seconds.set(ended - min(due, started))
+            due = started + self.interval_s
+            self._wait(due, ended + self.min_gap_s)
+
+    def _wait(self, scheduled: float, earliest: float) -> None:
+        """Until ``scheduled``, or when nudged, until ``earliest`` (or stop)."""
+        while not self._stop.is_set():
+            remaining = scheduled - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._wake.wait(remaining):
+                self._stop.wait(max(0.0, min(scheduled, earliest) - time.monotonic()))
+                return
 
     def start(self) -> None:
         """Start the timer thread (wall clock only; the external clock has none)."""
@@ -155,6 +179,7 @@ class Correlator:
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None

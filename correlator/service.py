@@ -23,6 +23,7 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
         config,
         ctx.metrics,
         interval_s=ctx.settings.tick_interval_s,
+        min_gap_s=ctx.settings.tick_min_gap_s,
         external_clock=external,
         history=HistorySubmitter(ctx.writer, wait=external),
     )

@@ -83,6 +83,14 @@ LOADSENSE_CLOCK = "LOADSENSE_CLOCK"
 LOADSENSE_TICK_INTERVAL_S = "LOADSENSE_TICK_INTERVAL_S"
 """Seconds between correlator ticks on the wall clock. Default 5."""
 
+LOADSENSE_TICK_ON_LINEAGE = "LOADSENSE_TICK_ON_LINEAGE"
+"""On the wall clock, tick early when OpenLineage events are committed (a dataset update
+changes freshness at once, not at the next scheduled tick). Default true."""
+
+LOADSENSE_TICK_MIN_GAP_S = "LOADSENSE_TICK_MIN_GAP_S"
+"""Seconds the correlator rests between the end of a tick and an early (event-triggered)
+one: bounds its share of the CPU under a steady stream of lineage events. Default 1."""
+
 LOADSENSE_LOG_LEVEL = "LOADSENSE_LOG_LEVEL"
 """Python log level name. Default ``INFO``."""
 
@@ -192,6 +200,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_future_skew_s", LOADSENSE_MAX_FUTURE_SKEW_S, _positive(float), "Future skew"),
     Setting("clock", LOADSENSE_CLOCK, _clock, "Correlator clock"),
     Setting("tick_interval_s", LOADSENSE_TICK_INTERVAL_S, _positive(float), "Tick period"),
+    Setting("tick_on_lineage", LOADSENSE_TICK_ON_LINEAGE, _parse_bool, "Early tick on lineage"),
+    Setting("tick_min_gap_s", LOADSENSE_TICK_MIN_GAP_S, _positive(float), "Rest before early"),
     Setting("log_level", LOADSENSE_LOG_LEVEL, str.upper, "Log level"),
     Setting("shutdown_timeout_s", LOADSENSE_SHUTDOWN_TIMEOUT_S, _positive(float), "Drain time"),
     Setting("replica_upstream", LOADSENSE_REPLICA_UPSTREAM, _http_url, "Replica: primary URL"),
@@ -233,6 +243,8 @@ class Settings:
     max_future_skew_s: float = 300.0
     clock: str = "wall"
     tick_interval_s: float = 5.0
+    tick_on_lineage: bool = True
+    tick_min_gap_s: float = 1.0
     log_level: str = "INFO"
     shutdown_timeout_s: float = 30.0
     replica_upstream: str = "http://127.0.0.1:4318"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +200,45 @@ def test_a_component_failing_to_start_stops_the_ones_already_started(
             not any(t.name == "correlator" and t.ident not in before for t in threading.enumerate())
         )
     )
+
+
+def _fresh_row(svc: Service, name: str) -> list[Any]:
+    with svc.client() as http:
+        rows: list[Any] = http.get("/api/v1/signals/freshness", params={"name": name}).json()[
+            "rows"
+        ]
+    return rows
+
+
+def test_lineage_ticks_early_and_steady_events_are_rate_limited(storage: Storage) -> None:
+    """With a 60 s interval, committed COMPLETE events reach the signals in about one
+    tick (the nudge), and early ticks are spaced by the rest period."""
+    settings = Settings(tick_interval_s=60, tick_min_gap_s=0.5)
+    with running_service(storage, settings) as svc:
+        correlator = svc.ctx.extensions[EXTENSION_KEY]
+        poll_until(lambda: correlator.ticks >= 1, timeout=30)
+        before = correlator.ticks
+        feed = Feed(svc.url)
+        names = [f"{unique('early')}/table_{k}" for k in range(5)]
+        now = time.time_ns()
+        started = time.monotonic()
+        for name in names:  # five events in a row: early ticks, not one per event
+            feed.run(f"{name}_job", now, now, outputs=[name])
+        poll_until(lambda: all(_fresh_row(svc, n) for n in names), timeout=30)
+        elapsed = time.monotonic() - started
+        assert elapsed < 30  # well before the 60 s tick
+        # early ticks start at least min_gap_s after the previous one ended
+        assert 1 <= correlator.ticks - before <= elapsed / 0.5 + 1
+
+
+def test_no_early_tick_when_disabled(storage: Storage) -> None:
+    settings = Settings(tick_interval_s=60, tick_on_lineage=False)
+    with running_service(storage, settings) as svc:
+        correlator = svc.ctx.extensions[EXTENSION_KEY]
+        poll_until(lambda: correlator.ticks >= 1, timeout=30)
+        before = correlator.ticks
+        now = time.time_ns()
+        name = f"{unique('late')}/table"
+        Feed(svc.url).run(f"{name}_job", now, now, outputs=[name])
+        time.sleep(1.5)  # a nudge would have ticked by now (absence needs a wait)
+        assert correlator.ticks == before and not _fresh_row(svc, name)

@@ -20,6 +20,8 @@ from api.context import AppContext, context
 from collectors.body import media_type, read_body
 from collectors.contract import Decoded
 from collectors.openlineage import BatchDecoded, LineageReceiver
+from correlator.loop import EXTENSION_KEY as CORRELATOR
+from correlator.loop import Correlator
 from loadsense.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
@@ -124,6 +126,7 @@ async def post_lineage(request: Request) -> Response:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc()
         raise
     await ctx.writer.write(decoded.batches)
+    _nudge(ctx)
     return Response(status_code=201)
 
 
@@ -148,7 +151,16 @@ async def post_lineage_batch(request: Request) -> BatchResponse:
     if result.failed:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc(len(result.failed))
     await ctx.writer.write(result.decoded.batches)
+    if result.decoded.batches:
+        _nudge(ctx)
     return batch_response(result)
+
+
+def _nudge(ctx: AppContext) -> None:
+    """Committed lineage changes freshness now: ask the correlator for an early tick."""
+    correlator = ctx.extensions.get(CORRELATOR)
+    if ctx.settings.tick_on_lineage and isinstance(correlator, Correlator):
+        correlator.nudge()
 
 
 def batch_response(result: BatchDecoded) -> BatchResponse:
