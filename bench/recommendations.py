@@ -26,6 +26,7 @@ The report is the median over ``--runs`` (markdown on stdout, JSON under
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import http.client
 import multiprocessing
@@ -131,7 +132,9 @@ def paced_gets(
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
     sel = selectors.DefaultSelector()
-    idle = [_Conn(host, port) for _ in range(connections)]
+    # Round robin (oldest idle first): a connection left idle for the server's keep-alive
+    # timeout would be closed under the next request.
+    idle = collections.deque(_Conn(host, port) for _ in range(connections))
     start = time.monotonic() + 0.2
     total = int((warmup + duration) * rate)
     count_from = start + warmup
@@ -144,7 +147,7 @@ def paced_gets(
     while sent < total or busy:
         now = time.monotonic()
         while sent < total and idle and start + sent / rate <= now:
-            conn = idle.pop()
+            conn = idle.popleft()
             conn.scheduled = start + sent / rate
             conn.sent = time.monotonic()
             try:

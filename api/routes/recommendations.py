@@ -286,10 +286,46 @@ history_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
 """The audit log, read from storage (primary only)."""
 
 
+def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+LIST_PARAMETERS = [
+    _query("class", "Workload class", {"type": "string", "enum": list(CLASSES)}),
+    _query("action", "Recommended action", {"type": "string", "enum": list(ACTIONS)}),
+    _query("workload", "Glob on the workload name", {"type": "string"}),
+    _query(
+        "wait",
+        "Long poll: seconds to wait for a change (capped by dispatch.max_wait_s)",
+        {"type": "number", "minimum": 0},
+    ),
+]
+"""The list's query parameters, documented here and read from the raw query string:
+FastAPI's per-request parameter and dependency resolution cost more CPU than the rest of
+a poll (bench/recommendations.py), and this is the route schedulers poll most."""
+
+
+def _wait(raw: str | None) -> float | None:
+    if raw is None:
+        return None
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = math.nan
+    if not (math.isfinite(wait) and wait >= 0):
+        raise InvalidInput("wait must be a number of seconds >= 0", field="wait")
+    return wait
+
+
 @live_router.get(
     "/recommendations",
     summary="Current recommendations (ETag / If-None-Match; long poll with ?wait=)",
-    dependencies=[Depends(_read)],
     response_model=RecommendationList,
     responses={
         200: {"headers": {"ETag": {"description": "Weak validator of the filtered view"}}},
@@ -298,30 +334,16 @@ history_router = APIRouter(prefix="/api/v1", tags=["recommendations"])
         **_AUTH,
         **_UNAVAILABLE,
     },
+    openapi_extra={"parameters": LIST_PARAMETERS},
 )
-async def list_recommendations(
-    request: Request,
-    cls: str | None = Query(
-        None,
-        alias="class",
-        description="Workload class",
-        json_schema_extra={"enum": list(CLASSES)},
-    ),
-    action: str | None = Query(
-        None, description="Recommended action", json_schema_extra={"enum": list(ACTIONS)}
-    ),
-    workload: str | None = Query(None, description="Glob on the workload name"),
-    wait: float | None = Query(
-        None,
-        description="Long poll: seconds to wait for a change (capped by dispatch.max_wait_s)",
-        json_schema_extra={"minimum": 0},
-    ),
-) -> Response:
+async def list_recommendations(request: Request) -> Response:
+    source = _source(request)
+    source.require_read(request)
+    query = request.query_params
+    cls, action, workload = query.get("class"), query.get("action"), query.get("workload")
+    wait = _wait(query.get("wait"))
     _check_choice(cls, CLASSES, "class")
     _check_choice(action, ACTIONS, "action")
-    if wait is not None and not (math.isfinite(wait) and wait >= 0):
-        raise InvalidInput("wait must be a number of seconds >= 0", field="wait")
-    source = _source(request)
     store = source.views()
     inm = request.headers.get("if-none-match")
     pub = store.current
