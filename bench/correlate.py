@@ -227,6 +227,23 @@ def load(storage: Storage, scale: Scale, now_ns: int, seed: int) -> dict[str, fl
     return took
 
 
+def settle(storage: Storage, timeout_s: float = 300.0) -> float:
+    """Wait until the engine has no merge or mutation running (the bulk load leaves many
+    parts, materialized-view and projection parts to merge for a minute or two); a
+    running service merges continuously but not a fresh hour of data at once. Returns
+    the seconds waited."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        busy = storage.client.query(
+            "SELECT (SELECT count() FROM system.merges) + "
+            "(SELECT count() FROM system.mutations WHERE NOT is_done)"
+        ).result_rows[0][0]
+        if not busy:
+            break
+        time.sleep(1.0)
+    return time.monotonic() - started
+
+
 def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
     """Full ticks (evaluate, swap, history) and a per-family breakdown, medians."""
     metrics = SelfMetrics()
@@ -321,6 +338,7 @@ def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
         prepare_storage(storage, Settings())
         loaded = load(storage, scale, time.time_ns(), seed)
+        loaded["settle"] = settle(storage)
         ticks = time_ticks(storage, args.ticks, time.time_ns())
         delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
     finally:

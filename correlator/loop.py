@@ -24,6 +24,7 @@ from typing import Protocol
 
 from correlator.history import write_history
 from correlator.snapshot import EMPTY, Snapshot
+from correlator.steps import StepRunner
 from loadsense.selfmetrics import SelfMetrics
 from signals.config import SignalsConfig
 from signals.contract import NS_PER_S
@@ -39,10 +40,11 @@ EXTENSION_KEY = "correlator"
 class TickStep(Protocol):
     """Something the correlator runs once per tick, after the snapshot is built.
 
-    ``on_tick`` runs on the correlator's thread with the new snapshot (its ``as_of``
-    is the tick's clock: use it, never the wall clock). It should finish well within
-    a tick interval. An exception is logged and isolated: the snapshot is already
-    published and the other steps still run.
+    ``on_tick`` runs with the new snapshot (its ``as_of`` is the tick's clock: use it,
+    never the wall clock): inline on the external clock, on the steps thread on the wall
+    clock (``correlator/steps.py``: the newest snapshot only, if ticks outpace the
+    steps). Steps run one at a time, in registration order. An exception is logged and
+    isolated: the snapshot is already published and the other steps still run.
     """
 
     def on_tick(self, snapshot: Snapshot) -> None: ...
@@ -70,7 +72,7 @@ class Correlator:
         metrics: SelfMetrics,
         *,
         interval_s: float = 5.0,
-        min_gap_s: float = 1.0,
+        min_gap_s: float = 0.5,
         external_clock: bool = False,
         clock: Clock | None = None,
         history: HistoryWriter | None = None,
@@ -89,6 +91,7 @@ class Correlator:
         self._tick_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._runner: StepRunner | None = None
         self.ticks = 0
         self.failures = 0
 
@@ -132,12 +135,18 @@ class Correlator:
             finally:
                 self._metrics.tick_seconds.observe(time.perf_counter() - started)
             self.ticks += 1
-            for step in list(self._steps):
-                try:
-                    step.on_tick(snap)
-                except Exception:
-                    logger.exception("tick step %s failed; continuing", type(step).__name__)
+            if self._runner is not None and threading.current_thread() is self._thread:
+                self._runner.submit(snap)  # wall clock: steps on their own thread
+            else:
+                self._run_steps(snap)
             return snap
+
+    def _run_steps(self, snap: Snapshot) -> None:
+        for step in list(self._steps):
+            try:
+                step.on_tick(snap)
+            except Exception:
+                logger.exception("tick step %s failed; continuing", type(step).__name__)
 
     def nudge(self) -> None:
         """Ask for an early tick: data that changes signals at once was committed. Cheap
@@ -174,6 +183,7 @@ class Correlator:
         """Start the timer thread (wall clock only; the external clock has none)."""
         if self.external_clock or self._thread is not None:
             return
+        self._runner = StepRunner(self._run_steps, self._metrics.steps_skipped.inc)
         self._thread = threading.Thread(target=self._run, name="correlator", daemon=True)
         self._thread.start()
 
@@ -183,3 +193,6 @@ class Correlator:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._runner is not None:
+            self._runner.stop(timeout)
+            self._runner = None

@@ -68,6 +68,11 @@ class SelfMetrics:
             "Wall time between a tick's scheduled time and its completion",
             registry=r,
         )
+        self.steps_skipped = Counter(
+            "loadsense_correlator_steps_skipped",
+            "Snapshots whose tick steps (dispatch) were skipped for a newer one",
+            registry=r,
+        )
         self.tick_failures = Counter(
             "loadsense_correlator_tick_failures", "Correlator ticks that failed", registry=r
         )

@@ -1,0 +1,52 @@
+"""Tick steps on their own thread (wall clock): newest snapshot wins, failures are
+isolated, stop drains what is pending."""
+
+from __future__ import annotations
+
+import threading
+
+from correlator.snapshot import EMPTY, Snapshot
+from correlator.steps import StepRunner
+from tests.support.service import poll_until
+
+
+def _snap(at: float) -> Snapshot:
+    return Snapshot(as_of=at, graph=EMPTY.graph, tick_seconds=0.0)
+
+
+def test_steps_run_on_the_newest_snapshot_and_count_the_skipped() -> None:
+    release = threading.Event()
+    seen: list[float] = []
+    skipped: list[int] = []
+
+    def run(snap: Snapshot) -> None:
+        seen.append(snap.as_of)
+        if snap.as_of == 1.0:
+            release.wait(10)  # hold the first while three more arrive
+
+    runner = StepRunner(run, lambda: skipped.append(1))
+    runner.submit(_snap(1.0))
+    poll_until(lambda: seen == [1.0])
+    for at in (2.0, 3.0, 4.0):
+        runner.submit(_snap(at))
+    release.set()
+    poll_until(runner.idle)
+    assert seen == [1.0, 4.0]  # 2 and 3 were superseded while 1 ran
+    assert len(skipped) == 2
+    runner.stop()
+
+
+def test_a_failing_run_does_not_stop_the_thread_and_stop_drains() -> None:
+    seen: list[float] = []
+
+    def run(snap: Snapshot) -> None:
+        seen.append(snap.as_of)
+        if snap.as_of == 1.0:
+            raise RuntimeError("dispatch failed")
+
+    runner = StepRunner(run)
+    runner.submit(_snap(1.0))
+    poll_until(lambda: seen == [1.0])
+    runner.submit(_snap(2.0))
+    runner.stop()  # returns once 2.0 has run
+    assert seen == [1.0, 2.0]
