@@ -235,7 +235,8 @@ def test_auth_and_unknown_paths(primary: ServiceProcess, replica: Replica) -> No
     metrics = replica.get("/metrics").text
     assert "loadsense_replica_exchanges_total" in metrics
     assert "loadsense_replica_upstream_failures_total" in metrics
-    for path in ("/api/v1/signals/freshness", "/api/v1/recommendations/history", "/version"):
+    unknown = ("/api/v1/signals/freshness", "/api/v1/recommendations/history", "/openapi.json")
+    for path in (*unknown, "/version"):
         r = replica.get(path)
         assert r.status_code == 404 and r.json()["error"] == "not_found", path
     assert "primary" in replica.get("/api/v1/recommendations/history").json()["message"]
