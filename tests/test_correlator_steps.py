@@ -1,10 +1,12 @@
-"""Tick steps on their own thread (wall clock): newest snapshot wins, failures are
-isolated, stop drains what is pending."""
+"""Wall-clock tick machinery: steps on their own thread (newest snapshot wins, failures
+isolated, stop drains what is pending) and history written on change between keyframes."""
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
+from correlator.history import ChangeFilter
 from correlator.snapshot import EMPTY, Snapshot
 from correlator.steps import StepRunner
 from tests.support.service import poll_until
@@ -50,3 +52,25 @@ def test_a_failing_run_does_not_stop_the_thread_and_stop_drains() -> None:
     runner.submit(_snap(2.0))
     runner.stop()  # returns once 2.0 has run
     assert seen == [1.0, 2.0]
+
+
+def test_history_between_keyframes_holds_only_changed_values() -> None:
+    changes = ChangeFilter(keyframe_s=60)
+
+    def cols(*values: float) -> dict[str, list[Any]]:
+        n = len(values)
+        return {
+            "as_of": ["t"] * n,
+            "kind": ["freshness"] * n,
+            "subject": [f"d{i}" for i in range(n)],
+            "field": ["freshness"] * n,
+            "value": list(values),
+        }
+
+    assert changes(0.0, cols(1.0, 1.0, 0.5))["value"] == [1.0, 1.0, 0.5]  # first: keyframe
+    kept = changes(5.0, cols(1.0, 0.9, 0.5))
+    assert kept["subject"] == ["d1"] and kept["value"] == [0.9]  # only d1 changed
+    assert changes(10.0, cols(1.0, 0.9, 0.5))["value"] == []  # nothing changed
+    assert changes(60.0, cols(1.0, 0.9, 0.5))["value"] == [1.0, 0.9, 0.5]  # 60 s: keyframe
+    assert changes(30.0, cols(1.0, 0.9, 0.5))["value"] == [1.0, 0.9, 0.5]  # clock went back
+    assert changes(35.0, cols(1.0, 0.9, 0.25, 7.0))["subject"] == ["d2", "d3"]  # d3 is new
