@@ -4,9 +4,8 @@ isolated, stop drains what is pending) and history written on change between key
 from __future__ import annotations
 
 import threading
-from typing import Any
 
-from correlator.history import ChangeFilter
+from correlator.history import ChangeFilter, Segment
 from correlator.snapshot import EMPTY, Snapshot
 from correlator.steps import StepRunner
 from tests.support.service import poll_until
@@ -57,20 +56,17 @@ def test_a_failing_run_does_not_stop_the_thread_and_stop_drains() -> None:
 def test_history_between_keyframes_holds_only_changed_values() -> None:
     changes = ChangeFilter(keyframe_s=60)
 
-    def cols(*values: float) -> dict[str, list[Any]]:
-        n = len(values)
-        return {
-            "as_of": ["t"] * n,
-            "kind": ["freshness"] * n,
-            "subject": [f"d{i}" for i in range(n)],
-            "field": ["freshness"] * n,
-            "value": list(values),
-        }
+    def seg(*values: float) -> list[Segment]:
+        return [("freshness", "freshness", [f"d{i}" for i in range(len(values))], list(values))]
 
-    assert changes(0.0, cols(1.0, 1.0, 0.5))["value"] == [1.0, 1.0, 0.5]  # first: keyframe
-    kept = changes(5.0, cols(1.0, 0.9, 0.5))
-    assert kept["subject"] == ["d1"] and kept["value"] == [0.9]  # only d1 changed
-    assert changes(10.0, cols(1.0, 0.9, 0.5))["value"] == []  # nothing changed
-    assert changes(60.0, cols(1.0, 0.9, 0.5))["value"] == [1.0, 0.9, 0.5]  # 60 s: keyframe
-    assert changes(30.0, cols(1.0, 0.9, 0.5))["value"] == [1.0, 0.9, 0.5]  # clock went back
-    assert changes(35.0, cols(1.0, 0.9, 0.25, 7.0))["subject"] == ["d2", "d3"]  # d3 is new
+    def kept(at: float, *values: float) -> list[tuple[str, float]]:
+        return [
+            (s, v) for _, _, subj, vals in changes(at, seg(*values)) for s, v in zip(subj, vals)
+        ]
+
+    assert kept(0.0, 1.0, 1.0, 0.5) == [("d0", 1.0), ("d1", 1.0), ("d2", 0.5)]  # keyframe
+    assert kept(5.0, 1.0, 0.9, 0.5) == [("d1", 0.9)]  # only d1 changed
+    assert kept(10.0, 1.0, 0.9, 0.5) == []  # nothing changed
+    assert len(kept(60.0, 1.0, 0.9, 0.5)) == 3  # 60 s after the first: a keyframe
+    assert len(kept(30.0, 1.0, 0.9, 0.5)) == 3  # the clock went back: a keyframe
+    assert kept(35.0, 1.0, 0.9, 0.25, 7.0) == [("d2", 0.25), ("d3", 7.0)]  # d3 is new
