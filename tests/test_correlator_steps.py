@@ -60,9 +60,8 @@ def test_history_between_keyframes_holds_only_changed_values() -> None:
         return [("freshness", "freshness", [f"d{i}" for i in range(len(values))], list(values))]
 
     def kept(at: float, *values: float) -> list[tuple[str, float]]:
-        return [
-            (s, v) for _, _, subj, vals in changes(at, seg(*values)) for s, v in zip(subj, vals)
-        ]
+        out = changes(at, seg(*values))
+        return [(s, v) for _, _, subj, vals in out for s, v in zip(subj, vals, strict=True)]
 
     assert kept(0.0, 1.0, 1.0, 0.5) == [("d0", 1.0), ("d1", 1.0), ("d2", 0.5)]  # keyframe
     assert kept(5.0, 1.0, 0.9, 0.5) == [("d1", 0.9)]  # only d1 changed
