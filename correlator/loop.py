@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Protocol
 
 from correlator.history import write_history
@@ -124,8 +125,10 @@ class Correlator:
         with self._tick_lock:
             at = self._clock.now_ns() if as_of_ns is None else as_of_ns
             started = time.perf_counter()
+            steps_wait = self._runner.evaluating() if self._runner is not None else nullcontext()
             try:
-                snap = self.evaluate(at)
+                with steps_wait:
+                    snap = self.evaluate(at)
                 self._snapshot = snap  # one reference swap: readers see old or new
                 self._history(snap)
             except Exception:

@@ -10,19 +10,38 @@ a new snapshot arrives before the steps finished the previous one, only the newe
 (skipped ones are counted in ``loadsense_correlator_steps_skipped``), as a longer tick
 interval would. On the external clock steps stay inline, so ``POST /api/v1/tick``
 answers after them.
+
+Evaluations come first: a long step calls :func:`yield_to_evaluation` between units of
+work, which on the steps thread waits while the correlator evaluates (two Python threads
+sharing the GIL would otherwise both run at half speed, and the freshly nudged
+evaluation is what a user waits for).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from correlator.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 
 RunSteps = Callable[[Snapshot], None]
+
+_local = threading.local()
+
+YIELD_TIMEOUT_S = 10.0
+"""The longest one pause lasts (an evaluation normally ends well before)."""
+
+
+def yield_to_evaluation() -> None:
+    """Call between units of work in a long tick step: on a steps thread, wait while its
+    correlator evaluates; elsewhere (inline steps, other threads) return at once."""
+    idle: threading.Event | None = getattr(_local, "evaluation_idle", None)
+    if idle is not None:
+        idle.wait(YIELD_TIMEOUT_S)
 
 
 class StepRunner:
@@ -35,6 +54,8 @@ class StepRunner:
         self._pending: Snapshot | None = None
         self._busy = False
         self._stopping = False
+        self._evaluation_idle = threading.Event()
+        self._evaluation_idle.set()
         self._thread = threading.Thread(target=self._loop, name="correlator-steps", daemon=True)
         self._thread.start()
 
@@ -45,12 +66,22 @@ class StepRunner:
             self._pending = snap
             self._cond.notify()
 
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Steps pause at their next :func:`yield_to_evaluation` until the block ends."""
+        self._evaluation_idle.clear()
+        try:
+            yield
+        finally:
+            self._evaluation_idle.set()
+
     def idle(self) -> bool:
         """Nothing pending or running (tests and shutdown)."""
         with self._cond:
             return self._pending is None and not self._busy
 
     def _loop(self) -> None:
+        _local.evaluation_idle = self._evaluation_idle
         while True:
             with self._cond:
                 while self._pending is None and not self._stopping:

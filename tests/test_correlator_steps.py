@@ -4,10 +4,11 @@ isolated, stop drains what is pending) and history written on change between key
 from __future__ import annotations
 
 import threading
+import time
 
 from correlator.history import ChangeFilter, Segment
 from correlator.snapshot import EMPTY, Snapshot
-from correlator.steps import StepRunner
+from correlator.steps import StepRunner, yield_to_evaluation
 from tests.support.service import poll_until
 
 
@@ -69,3 +70,20 @@ def test_history_between_keyframes_holds_only_changed_values() -> None:
     assert len(kept(60.0, 1.0, 0.9, 0.5)) == 3  # 60 s after the first: a keyframe
     assert len(kept(30.0, 1.0, 0.9, 0.5)) == 3  # the clock went back: a keyframe
     assert kept(35.0, 1.0, 0.9, 0.25, 7.0) == [("d2", 0.25), ("d3", 7.0)]  # d3 is new
+
+
+def test_steps_yield_while_the_correlator_evaluates() -> None:
+    done: list[float] = []
+
+    def run(snap: Snapshot) -> None:
+        yield_to_evaluation()  # as dispatch does between batches of workloads
+        done.append(snap.as_of)
+
+    runner = StepRunner(run)
+    with runner.evaluating():
+        runner.submit(_snap(1.0))
+        time.sleep(0.3)  # the step is waiting (absence needs a wait)
+        assert done == []
+    poll_until(lambda: done == [1.0])
+    yield_to_evaluation()  # not a steps thread: returns at once
+    runner.stop()

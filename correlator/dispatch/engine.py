@@ -19,8 +19,12 @@ from correlator.dispatch.inputs import DispatchInputs, WorkloadInputs
 from correlator.dispatch.policy import Policy, Rule
 from correlator.dispatch.recommendation import Reason, Recommendation
 from correlator.dispatch.regime import RegimeState, RegimeTracker, pressures
+from correlator.steps import yield_to_evaluation
 
 logger = logging.getLogger(__name__)
+
+_YIELD_EVERY = 256
+"""Workloads decided between two :func:`yield_to_evaluation` calls (~20 ms of work)."""
 
 DEFAULT_RULE = "default"
 DEFAULT_BOOST = 20
@@ -103,7 +107,9 @@ class DispatchEngine:
         proposed: list[Recommendation] = []
         guards: dict[str, Guard] = {}
         seen: set[str] = set()
-        for workload in sorted(inputs.workloads, key=lambda w: w.name):
+        for i, workload in enumerate(sorted(inputs.workloads, key=lambda w: w.name)):
+            if i % _YIELD_EVERY == 0:
+                yield_to_evaluation()
             if workload.name in seen:
                 continue
             seen.add(workload.name)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from correlator.dispatch.recommendation import Recommendation
+from correlator.steps import yield_to_evaluation
 
 DECISION_KEYS = (
     "workload",
@@ -117,9 +118,11 @@ class RenderedView:
         recommendations: Sequence[Recommendation],
         default_concurrency: int,
     ) -> None:
-        entries = [
-            Entry.of(recommendation_json(rec, default_concurrency)) for rec in recommendations
-        ]
+        entries = []
+        for i, rec in enumerate(recommendations):
+            if i % 256 == 0:
+                yield_to_evaluation()  # on the wall clock's steps thread: signals first
+            entries.append(Entry.of(recommendation_json(rec, default_concurrency)))
         self._build(iso(as_of), regime, policy_version, entries)
 
     @classmethod
