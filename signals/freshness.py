@@ -60,8 +60,10 @@ FROM (
     SELECT
         concat(dataset_namespace, '/', dataset_name) AS subject,
         toUnixTimestamp64Nano(max(event_time)) AS last_ns,
-        argMax(run_id, (event_time, run_id)) AS last_run,
-        argMax(concat(job_namespace, '/', job_name), (event_time, run_id)) AS producer,
+        -- one argMax for both (a tuple key costs as much as the rest of the query)
+        argMax((run_id, job_namespace, job_name), (event_time, run_id)) AS latest,
+        latest.1 AS last_run,
+        concat(latest.2, '/', latest.3) AS producer,
         arraySort(groupUniqArray(toUnixTimestamp64Nano(event_time))) AS times,
         length(times) AS updates,
         arraySort(arrayPopFront(arrayDifference(
