@@ -259,6 +259,7 @@ def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
         started = time.perf_counter()
         snap = correlator.tick(now_ns + k * NS)
         durations.append(time.perf_counter() - started)
+    correlator.stop()  # writes the history still queued
     writer.close()
     parts: dict[str, list[float]] = {}
     for k in range(ticks):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -198,21 +200,61 @@ class ChangeFilter:
 class HistorySubmitter:
     """Hands each tick's history to the group-commit writer.
 
-    On the wall clock (``wait=False``) the tick does not wait for the insert: the
-    snapshot is already published, and a failed or refused write is logged (and counted
-    by the writer's own metrics) while the next tick carries on; only changed values are
-    written between keyframes (:class:`ChangeFilter`). On the external clock
-    (``wait=True``) every value of every tick is written and a tick is done only once its
-    history is committed, so a replay that reads history after ``POST /api/v1/tick`` sees
-    it; a failure fails that tick.
+    On the wall clock (``wait=False``) the tick does not wait for it: the snapshot is
+    already published, so the rows are built, filtered to changed values between
+    keyframes (:class:`ChangeFilter`) and handed to the writer on a history thread, in
+    tick order (up to :data:`PENDING_SNAPSHOTS` behind; beyond that a snapshot's history
+    is dropped with a warning, as when the write queue is full). A failed or refused
+    write is logged (and counted by the writer's own metrics) while ticks carry on. On
+    the external clock (``wait=True``) every value of every tick is written on the
+    tick's thread and a tick is done only once its history is committed, so a replay
+    that reads history after ``POST /api/v1/tick`` sees it; a failure fails that tick.
     """
 
     def __init__(self, writer: Writer, *, wait: bool = False) -> None:
         self._writer = writer
         self._wait = wait
         self._changes = None if wait else ChangeFilter()
+        self._pending: queue.Queue[Snapshot | None] = queue.Queue(PENDING_SNAPSHOTS)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, snap: Snapshot) -> int:
+        """Write (external clock) or queue (wall clock) ``snap``'s history; the rows
+        written, or 0 when queued or dropped."""
+        if self._wait:
+            return self._write(snap)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="signal-history", daemon=True
+                )
+                self._thread.start()
+        try:
+            self._pending.put_nowait(snap)
+        except queue.Full:
+            logger.warning("signal history at %.3f dropped: history is behind", snap.as_of)
+        return 0
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what is queued, then stop the history thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._pending.put(None)
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            snap = self._pending.get()
+            if snap is None:
+                return
+            try:
+                self._write(snap)
+            except Exception:  # the loop never dies; the next tick's history still goes
+                logger.exception("building signal history at %.3f failed", snap.as_of)
+
+    def _write(self, snap: Snapshot) -> int:
         segments = history_segments(snap)
         if self._changes is not None:
             segments = self._changes(snap.as_of, segments)
@@ -234,6 +276,9 @@ class HistorySubmitter:
             future.add_done_callback(_log_failure)
         return n
 
+
+PENDING_SNAPSHOTS = 4
+"""Snapshots whose history may wait for the history thread (~20 s of ticks)."""
 
 _ROW_BYTES = 120
 """Approximate Python memory per history row, for the writer's byte budget."""

@@ -199,3 +199,6 @@ class Correlator:
         if self._runner is not None:
             self._runner.stop(timeout)
             self._runner = None
+        close = getattr(self._history, "close", None)
+        if callable(close):
+            close(timeout)

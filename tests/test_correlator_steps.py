@@ -6,10 +6,16 @@ from __future__ import annotations
 import threading
 import time
 
-from correlator.history import ChangeFilter, Segment
+from correlator.history import ChangeFilter, HistorySubmitter, Segment
 from correlator.snapshot import EMPTY, Snapshot
 from correlator.steps import StepRunner, yield_to_evaluation
+from loadsense.selfmetrics import SelfMetrics
+from signals.freshness import FreshnessRow
+from storage.client import Storage
+from storage.writer import Writer, WriterLimits
+from tests.conftest import query
 from tests.support.service import poll_until
+from tests.test_signals_feed import NS, T0, unique
 
 
 def _snap(at: float) -> Snapshot:
@@ -87,3 +93,28 @@ def test_steps_yield_while_the_correlator_evaluates() -> None:
     poll_until(lambda: done == [1.0])
     yield_to_evaluation()  # not a steps thread: returns at once
     runner.stop()
+
+
+def test_wall_clock_history_is_written_off_the_tick_and_drained_on_close(
+    storage: Storage,
+) -> None:
+    subject = f"{unique('hist')}/table"
+    row = FreshnessRow(
+        subject, 1.0, 3, 60.0, False, 30.0, 60.0, 60.0, 1.0, 181.0, 1.0, 0, None, None
+    )
+    writer = Writer(storage, WriterLimits(), SelfMetrics())
+    history = HistorySubmitter(writer, wait=False)
+    try:
+        for at in (T0 / NS, T0 / NS + 5):  # the second tick changes nothing: not written
+            snap = Snapshot(as_of=at, graph=EMPTY.graph, tick_seconds=0.0, freshness=(row,))
+            assert history(snap) == 0  # queued, not written on the tick's thread
+        history.close()  # writes what is queued
+    finally:
+        writer.close()
+    rows = query(
+        storage,
+        "SELECT field, value FROM signal_points WHERE subject = {s:String} ORDER BY field",
+        s=subject,
+    )
+    # age 30, effective freshness 1, freshness 1: once each (the keyframe)
+    assert rows == [("age", 30.0), ("effective_freshness", 1.0), ("freshness", 1.0)]
