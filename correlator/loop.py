@@ -73,7 +73,7 @@ class Correlator:
         metrics: SelfMetrics,
         *,
         interval_s: float = 5.0,
-        min_gap_s: float = 0.5,
+        min_gap_s: float = 2.0,
         external_clock: bool = False,
         clock: Clock | None = None,
         history: HistoryWriter | None = None,

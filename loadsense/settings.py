@@ -89,7 +89,8 @@ changes freshness at once, not at the next scheduled tick). Default true."""
 
 LOADSENSE_TICK_MIN_GAP_S = "LOADSENSE_TICK_MIN_GAP_S"
 """Seconds the correlator rests between the end of a tick and an early (event-triggered)
-one: bounds its share of the CPU under a steady stream of lineage events. Default 0.5."""
+one: bounds its share of the CPU (and the ingest it slows) under a steady stream of
+lineage events. Default 2."""
 
 LOADSENSE_LOG_LEVEL = "LOADSENSE_LOG_LEVEL"
 """Python log level name. Default ``INFO``."""
@@ -244,7 +245,7 @@ class Settings:
     clock: str = "wall"
     tick_interval_s: float = 5.0
     tick_on_lineage: bool = True
-    tick_min_gap_s: float = 0.5
+    tick_min_gap_s: float = 2.0
     log_level: str = "INFO"
     shutdown_timeout_s: float = 30.0
     replica_upstream: str = "http://127.0.0.1:4318"
