@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from correlator.snapshot import Snapshot
+from correlator.steps import follow_evaluations, yield_to_evaluation
 from loadsense.errors import Backpressure
 from signals.contract import KINDS, numeric_fields
 from storage.client import Storage
@@ -218,6 +219,12 @@ class HistorySubmitter:
         self._pending: queue.Queue[Snapshot | None] = queue.Queue(PENDING_SNAPSHOTS)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._evaluation_idle: threading.Event | None = None
+
+    def follow(self, evaluation_idle: threading.Event) -> None:
+        """Build history only while the correlator is not evaluating (the correlator
+        calls this when it starts on the wall clock): evaluations come first."""
+        self._evaluation_idle = evaluation_idle
 
     def __call__(self, snap: Snapshot) -> int:
         """Write (external clock) or queue (wall clock) ``snap``'s history; the rows
@@ -245,6 +252,7 @@ class HistorySubmitter:
             thread.join(timeout)
 
     def _run(self) -> None:
+        follow_evaluations(self._evaluation_idle)
         while True:
             snap = self._pending.get()
             if snap is None:
@@ -255,7 +263,9 @@ class HistorySubmitter:
                 logger.exception("building signal history at %.3f failed", snap.as_of)
 
     def _write(self, snap: Snapshot) -> int:
+        yield_to_evaluation()
         segments = history_segments(snap)
+        yield_to_evaluation()
         if self._changes is not None:
             segments = self._changes(snap.as_of, segments)
         columns = _columns(snap.as_of, segments)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from correlator.history import write_history
@@ -93,6 +93,12 @@ class Correlator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._runner: StepRunner | None = None
+        # set while no evaluation runs: steps and history wait on it (correlator/steps.py)
+        self._evaluation_idle = threading.Event()
+        self._evaluation_idle.set()
+        follow = getattr(self._history, "follow", None)
+        if callable(follow):
+            follow(self._evaluation_idle)
         self.ticks = 0
         self.failures = 0
 
@@ -125,9 +131,8 @@ class Correlator:
         with self._tick_lock:
             at = self._clock.now_ns() if as_of_ns is None else as_of_ns
             started = time.perf_counter()
-            steps_wait = self._runner.evaluating() if self._runner is not None else nullcontext()
             try:
-                with steps_wait:
+                with self._evaluating():
                     snap = self.evaluate(at)
                 self._snapshot = snap  # one reference swap: readers see old or new
                 self._history(snap)
@@ -143,6 +148,14 @@ class Correlator:
             else:
                 self._run_steps(snap)
             return snap
+
+    @contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        self._evaluation_idle.clear()
+        try:
+            yield
+        finally:
+            self._evaluation_idle.set()
 
     def _run_steps(self, snap: Snapshot) -> None:
         for step in list(self._steps):
@@ -186,7 +199,9 @@ class Correlator:
         """Start the timer thread (wall clock only; the external clock has none)."""
         if self.external_clock or self._thread is not None:
             return
-        self._runner = StepRunner(self._run_steps, self._metrics.steps_skipped.inc)
+        self._runner = StepRunner(
+            self._run_steps, self._metrics.steps_skipped.inc, self._evaluation_idle
+        )
         self._thread = threading.Thread(target=self._run, name="correlator", daemon=True)
         self._thread.start()
 

@@ -36,6 +36,12 @@ YIELD_TIMEOUT_S = 10.0
 """The longest one pause lasts (an evaluation normally ends well before)."""
 
 
+def follow_evaluations(idle: threading.Event | None) -> None:
+    """Make :func:`yield_to_evaluation` on the calling thread wait for ``idle`` (set while
+    no evaluation runs): for other background work of the correlator (history)."""
+    _local.evaluation_idle = idle
+
+
 def yield_to_evaluation() -> None:
     """Call between units of work in a long tick step: on a steps thread, wait while its
     correlator evaluates; elsewhere (inline steps, other threads) return at once."""
@@ -47,15 +53,22 @@ def yield_to_evaluation() -> None:
 class StepRunner:
     """A thread running ``run_steps`` on the newest submitted snapshot."""
 
-    def __init__(self, run_steps: RunSteps, on_skip: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        run_steps: RunSteps,
+        on_skip: Callable[[], None] = lambda: None,
+        evaluation_idle: threading.Event | None = None,
+    ) -> None:
         self._run_steps = run_steps
         self._on_skip = on_skip
         self._cond = threading.Condition()
         self._pending: Snapshot | None = None
         self._busy = False
         self._stopping = False
-        self._evaluation_idle = threading.Event()
-        self._evaluation_idle.set()
+        if evaluation_idle is None:
+            evaluation_idle = threading.Event()
+            evaluation_idle.set()
+        self._evaluation_idle = evaluation_idle
         self._thread = threading.Thread(target=self._loop, name="correlator-steps", daemon=True)
         self._thread.start()
 
@@ -65,6 +78,11 @@ class StepRunner:
                 self._on_skip()
             self._pending = snap
             self._cond.notify()
+
+    @property
+    def evaluation_idle(self) -> threading.Event:
+        """Set while no evaluation runs (see :func:`follow_evaluations`)."""
+        return self._evaluation_idle
 
     @contextmanager
     def evaluating(self) -> Iterator[None]:
@@ -81,7 +99,7 @@ class StepRunner:
             return self._pending is None and not self._busy
 
     def _loop(self) -> None:
-        _local.evaluation_idle = self._evaluation_idle
+        follow_evaluations(self._evaluation_idle)
         while True:
             with self._cond:
                 while self._pending is None and not self._stopping:
