@@ -13,18 +13,16 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import loadsense
 from api.auth import require_read
 from api.context import AppContext
+from api.handlers import install_error_handlers
 from api.routes import health, lineage, otlp, recommendations, signals
 from api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
 from correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
 from correlator.dispatch.store import ViewSource
 from correlator.service import start_correlator
-from loadsense.errors import LoadsenseError, http_error_body, http_error_headers
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
 from storage.client import Storage, open_storage
@@ -142,26 +140,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.exception_handler(LoadsenseError)
-    async def _loadsense_error(request: Request, exc: LoadsenseError) -> JSONResponse:
-        return JSONResponse(
-            http_error_body(exc), status_code=exc.status, headers=http_error_headers(exc)
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Unmatched paths and methods answer in the house error format too.
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"error": code, "message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal", "message": "internal error"}, status_code=500)
+    install_error_handlers(app)
 
     for router in ROUTERS:
         app.include_router(router)

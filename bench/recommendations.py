@@ -35,7 +35,6 @@ import random
 import selectors
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -204,17 +203,6 @@ def paced_gets(
     }
 
 
-def _unique(body: bytes, n: int) -> bytes:
-    """``body`` with an unknown protobuf field (15, 8 bytes) carrying ``n`` appended.
-
-    The service acknowledges a byte-identical replay without storing it again
-    (collectors/replays.py), so resending a pool of bodies would measure the replay path;
-    a distinct suffix makes every request real ingest work (decode, rows, insert), as
-    distinct exports from real producers are. Parsers skip unknown fields.
-    """
-    return body + b"\x7a\x08" + struct.pack(">Q", n)
-
-
 def span_ingest(
     url: str,
     spans_per_s: float | None,
@@ -250,7 +238,7 @@ def span_ingest(
             if delay > 0:
                 time.sleep(delay)
             body = bodies[i % len(bodies)]
-            data = _unique(body.data, seed << 32 | i)
+            data = payloads.distinct(body.data, seed << 32 | i)
             i += connections
             try:
                 conn.request("POST", "/v1/traces", body=data, headers=headers)

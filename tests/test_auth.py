@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from api.auth import check_exposure, is_loopback
+from api.auth import check_exposure
+from api.tokens import is_loopback
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
 from storage.client import Storage

@@ -15,10 +15,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import loadsense
+from api.handlers import install_error_handlers
 from api.replica.auth import read_tokens, require_read
 from api.replica.follower import Follower, UpstreamError
 from api.replica.health import health_router, not_yet
@@ -27,9 +26,6 @@ from correlator.dispatch.config import parse_dispatch_config
 from correlator.dispatch.store import ViewSource
 from loadsense.errors import (
     ConfigError,
-    LoadsenseError,
-    http_error_body,
-    http_error_headers,
 )
 from loadsense.settings import Settings
 
@@ -98,25 +94,7 @@ def create_replica_app(settings: Settings) -> FastAPI:
     setattr(app.state, SOURCE_STATE, ReplicaSource(follower, settings))
     app.state.follower = follower
 
-    @app.exception_handler(LoadsenseError)
-    async def _loadsense_error(request: Request, exc: LoadsenseError) -> JSONResponse:
-        return JSONResponse(
-            http_error_body(exc), status_code=exc.status, headers=http_error_headers(exc)
-        )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"error": code, "message": str(exc.detail)},
-            status_code=exc.status_code,
-            headers=exc.headers,
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal", "message": "internal error"}, status_code=500)
+    install_error_handlers(app)
 
     app.include_router(health_router(follower, settings))
     app.include_router(live_router)

@@ -2,18 +2,17 @@
 
 The rules are ``serve``'s (api/auth.py): callers need a read token (or an ingest token
 when no read tokens are configured), compared in constant time; a non-loopback bind
-without tokens is refused unless ``--insecure``. They are restated here because
-api/auth.py reaches storage through the app context, which the replica never imports.
+without tokens is refused unless ``--insecure``. The checks themselves are shared
+(api/tokens.py); api/auth.py reads settings through the app context, which reaches
+storage, which the replica never imports.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-
 from fastapi import Request
 
-from loadsense.errors import ConfigError, Unauthorized
+from api.tokens import check_bearer, is_loopback
+from loadsense.errors import ConfigError
 from loadsense.settings import Settings
 
 
@@ -26,29 +25,12 @@ def require_read(settings: Settings, request: Request) -> None:
     allowed = read_tokens(settings)
     if not allowed:
         return
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing bearer token (Authorization: Bearer <token>)")
-    found = False
-    for candidate in allowed:  # every token, each in constant time
-        found |= hmac.compare_digest(token.encode(), candidate.encode())
-    if not found:
-        raise Unauthorized("invalid bearer token")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    check_bearer(request, allowed)
 
 
 def check_exposure(settings: Settings) -> None:
     """Refuse to serve beyond loopback without a read token, unless explicitly insecure."""
-    if _is_loopback(settings.host) or read_tokens(settings) or settings.insecure:
+    if is_loopback(settings.host) or read_tokens(settings) or settings.insecure:
         return
     raise ConfigError(
         f"refusing to listen on {settings.host} without authentication: set "
