@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from correlator.snapshot import Snapshot
-from correlator.steps import follow_evaluations, yield_to_evaluation
+from correlator.steps import EvaluationGate, yield_to_evaluation
 from loadsense.errors import Backpressure
 from signals.contract import KINDS, numeric_fields
 from storage.client import Storage
@@ -219,12 +219,12 @@ class HistorySubmitter:
         self._pending: queue.Queue[Snapshot | None] = queue.Queue(PENDING_SNAPSHOTS)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._evaluation_idle: threading.Event | None = None
+        self._gate: EvaluationGate | None = None
 
-    def follow(self, evaluation_idle: threading.Event) -> None:
+    def follow(self, gate: EvaluationGate) -> None:
         """Build history only while the correlator is not evaluating (the correlator
         calls this when it starts on the wall clock): evaluations come first."""
-        self._evaluation_idle = evaluation_idle
+        self._gate = gate
 
     def __call__(self, snap: Snapshot) -> int:
         """Write (external clock) or queue (wall clock) ``snap``'s history; the rows
@@ -252,7 +252,8 @@ class HistorySubmitter:
             thread.join(timeout)
 
     def _run(self) -> None:
-        follow_evaluations(self._evaluation_idle)
+        if self._gate is not None:
+            self._gate.follow()
         while True:
             snap = self._pending.get()
             if snap is None:

@@ -19,13 +19,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Protocol
 
 from correlator.history import write_history
 from correlator.snapshot import EMPTY, Snapshot
-from correlator.steps import StepRunner
+from correlator.steps import EvaluationGate, StepRunner
 from loadsense.selfmetrics import SelfMetrics
 from signals.config import SignalsConfig
 from signals.contract import NS_PER_S
@@ -93,12 +92,11 @@ class Correlator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._runner: StepRunner | None = None
-        # set while no evaluation runs: steps and history wait on it (correlator/steps.py)
-        self._evaluation_idle = threading.Event()
-        self._evaluation_idle.set()
+        # steps and history pause while an evaluation runs (correlator/steps.py)
+        self._gate = EvaluationGate()
         follow = getattr(self._history, "follow", None)
         if callable(follow):
-            follow(self._evaluation_idle)
+            follow(self._gate)
         self.ticks = 0
         self.failures = 0
 
@@ -132,7 +130,7 @@ class Correlator:
             at = self._clock.now_ns() if as_of_ns is None else as_of_ns
             started = time.perf_counter()
             try:
-                with self._evaluating():
+                with self._gate.evaluating():
                     snap = self.evaluate(at)
                 self._snapshot = snap  # one reference swap: readers see old or new
                 self._history(snap)
@@ -148,14 +146,6 @@ class Correlator:
             else:
                 self._run_steps(snap)
             return snap
-
-    @contextmanager
-    def _evaluating(self) -> Iterator[None]:
-        self._evaluation_idle.clear()
-        try:
-            yield
-        finally:
-            self._evaluation_idle.set()
 
     def _run_steps(self, snap: Snapshot) -> None:
         for step in list(self._steps):
@@ -199,9 +189,7 @@ class Correlator:
         """Start the timer thread (wall clock only; the external clock has none)."""
         if self.external_clock or self._thread is not None:
             return
-        self._runner = StepRunner(
-            self._run_steps, self._metrics.steps_skipped.inc, self._evaluation_idle
-        )
+        self._runner = StepRunner(self._run_steps, self._metrics.steps_skipped.inc, self._gate)
         self._thread = threading.Thread(target=self._run, name="correlator", daemon=True)
         self._thread.start()
 

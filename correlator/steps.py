@@ -36,18 +36,38 @@ YIELD_TIMEOUT_S = 10.0
 """The longest one pause lasts (an evaluation normally ends well before)."""
 
 
-def follow_evaluations(idle: threading.Event | None) -> None:
-    """Make :func:`yield_to_evaluation` on the calling thread wait for ``idle`` (set while
-    no evaluation runs): for other background work of the correlator (history)."""
-    _local.evaluation_idle = idle
+class EvaluationGate:
+    """Open while the correlator is not evaluating; background work of the correlator
+    (tick steps, history) pauses at :func:`yield_to_evaluation` while it is closed."""
+
+    def __init__(self) -> None:
+        self._open = threading.Event()
+        self._open.set()
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Close the gate for the block."""
+        self._open.clear()
+        try:
+            yield
+        finally:
+            self._open.set()
+
+    def follow(self) -> None:
+        """Make :func:`yield_to_evaluation` on the calling thread wait at this gate."""
+        _local.gate = self
+
+    def wait(self, timeout: float) -> None:
+        self._open.wait(timeout)
 
 
 def yield_to_evaluation() -> None:
-    """Call between units of work in a long tick step: on a steps thread, wait while its
-    correlator evaluates; elsewhere (inline steps, other threads) return at once."""
-    idle: threading.Event | None = getattr(_local, "evaluation_idle", None)
-    if idle is not None:
-        idle.wait(YIELD_TIMEOUT_S)
+    """Call between units of work in long background work: on a thread following an
+    :class:`EvaluationGate`, wait while its correlator evaluates; elsewhere (inline
+    steps, other threads) return at once."""
+    gate: EvaluationGate | None = getattr(_local, "gate", None)
+    if gate is not None:
+        gate.wait(YIELD_TIMEOUT_S)
 
 
 class StepRunner:
@@ -57,7 +77,7 @@ class StepRunner:
         self,
         run_steps: RunSteps,
         on_skip: Callable[[], None] = lambda: None,
-        evaluation_idle: threading.Event | None = None,
+        gate: EvaluationGate | None = None,
     ) -> None:
         self._run_steps = run_steps
         self._on_skip = on_skip
@@ -65,10 +85,7 @@ class StepRunner:
         self._pending: Snapshot | None = None
         self._busy = False
         self._stopping = False
-        if evaluation_idle is None:
-            evaluation_idle = threading.Event()
-            evaluation_idle.set()
-        self._evaluation_idle = evaluation_idle
+        self._gate = gate or EvaluationGate()
         self._thread = threading.Thread(target=self._loop, name="correlator-steps", daemon=True)
         self._thread.start()
 
@@ -79,27 +96,13 @@ class StepRunner:
             self._pending = snap
             self._cond.notify()
 
-    @property
-    def evaluation_idle(self) -> threading.Event:
-        """Set while no evaluation runs (see :func:`follow_evaluations`)."""
-        return self._evaluation_idle
-
-    @contextmanager
-    def evaluating(self) -> Iterator[None]:
-        """Steps pause at their next :func:`yield_to_evaluation` until the block ends."""
-        self._evaluation_idle.clear()
-        try:
-            yield
-        finally:
-            self._evaluation_idle.set()
-
     def idle(self) -> bool:
         """Nothing pending or running (tests and shutdown)."""
         with self._cond:
             return self._pending is None and not self._busy
 
     def _loop(self) -> None:
-        follow_evaluations(self._evaluation_idle)
+        self._gate.follow()
         while True:
             with self._cond:
                 while self._pending is None and not self._stopping:

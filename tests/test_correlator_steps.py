@@ -8,7 +8,7 @@ import time
 
 from correlator.history import ChangeFilter, HistorySubmitter, Segment
 from correlator.snapshot import EMPTY, Snapshot
-from correlator.steps import StepRunner, yield_to_evaluation
+from correlator.steps import EvaluationGate, StepRunner, yield_to_evaluation
 from loadsense.selfmetrics import SelfMetrics
 from signals.freshness import FreshnessRow
 from storage.client import Storage
@@ -85,8 +85,9 @@ def test_steps_yield_while_the_correlator_evaluates() -> None:
         yield_to_evaluation()  # as dispatch does between batches of workloads
         done.append(snap.as_of)
 
-    runner = StepRunner(run)
-    with runner.evaluating():
+    gate = EvaluationGate()
+    runner = StepRunner(run, gate=gate)
+    with gate.evaluating():
         runner.submit(_snap(1.0))
         time.sleep(0.3)  # the step is waiting (absence needs a wait)
         assert done == []

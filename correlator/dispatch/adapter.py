@@ -89,7 +89,7 @@ SELECT service_name, toUnixTimestamp64Nano(max(t)) FROM (
     WHERE time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
       AND time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
 ) WHERE service_name != '' GROUP BY service_name
-"""
+""".replace("@step@", str(SPAN_STEP_S))
 
 _QUEUES_SQL = """
 SELECT queue_name, toUnixTimestamp64Nano(max(time)) FROM queue_samples
@@ -122,7 +122,7 @@ def load_workload_facts(storage: Storage, as_of_ns: int, service_window_s: float
     services = {
         str(s): t / NS_PER_S
         for s, t in client.query(
-            _SERVICES_SQL.replace("@step@", str(SPAN_STEP_S)), parameters=short
+            _SERVICES_SQL, parameters=short
         ).result_rows
     }
     queues = {
