@@ -120,10 +120,7 @@ def load_workload_facts(storage: Storage, as_of_ns: int, service_window_s: float
         ns_seen[ns] = max(ns_seen.get(ns, 0.0), last_ns / NS_PER_S)
     short = {"as_of": as_of_ns, "since": as_of_ns - int(service_window_s * NS_PER_S)}
     services = {
-        str(s): t / NS_PER_S
-        for s, t in client.query(
-            _SERVICES_SQL, parameters=short
-        ).result_rows
+        str(s): t / NS_PER_S for s, t in client.query(_SERVICES_SQL, parameters=short).result_rows
     }
     queues = {
         str(q): t / NS_PER_S for q, t in client.query(_QUEUES_SQL, parameters=short).result_rows
