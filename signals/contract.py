@@ -16,9 +16,9 @@ hosts, lineage). It exposes
   graph, which is small).
 
 Families depend on each other in one direction (exposure uses freshness, lineage uses
-latency), so :class:`Params` carries the rows already computed for this instant in
-``earlier``; ``signals.evaluate.evaluate_all`` runs them in order. Formulas and
-defaults: ``docs/signals.md``.
+latency), so :class:`Params` carries the rows of the kinds a family declares it needs
+in ``earlier``; ``signals.evaluate.evaluate_all`` runs independent families side by side
+and each one once its needs are done. Formulas and defaults: ``docs/signals.md``.
 """
 
 from __future__ import annotations
@@ -73,6 +73,8 @@ class Family:
     kind: str
     row_type: type[Any]
     compute: SignalFunction
+    needs: tuple[str, ...] = ()
+    """Kinds whose rows ``compute`` reads from ``Params.earlier`` (only these are there)."""
 
 
 def numeric_fields(row: Any) -> Iterator[tuple[str, float]]:

@@ -1,8 +1,18 @@
-"""Evaluate every signal family at one instant, in dependency order."""
+"""Evaluate every signal family at one instant, independent families side by side.
+
+The families form a small dependency graph (exposure reads freshness and latency,
+lineage reads nearly everything). Evaluation runs it in two lanes: the calling thread
+and one helper thread, each taking its families in a fixed order and waiting for the
+needs of the next one. The engine releases the GIL while a query runs, so one lane's
+SQL overlaps the other's Python (and the engine's threads stay busy); the rows are the
+same as evaluating one family after another, because every family reads only the
+stored data, the instant and the rows it declares it needs.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,23 +29,50 @@ logger = logging.getLogger(__name__)
 
 FAMILIES: Mapping[str, Family] = MappingProxyType(
     {
-        m.KIND: Family(m.KIND, row, m.compute)
-        for m, row in (
-            (freshness, freshness.FreshnessRow),
-            (exposure, exposure.ExposureRow),
-            (queues, queues.QueueRow),
-            (latency, latency.LatencyRow),
-            (hosts, hosts.HostRow),
-            (lineage, lineage.LineageRow),
+        f.kind: f
+        for f in (
+            Family(freshness.KIND, freshness.FreshnessRow, freshness.compute),
+            Family(latency.KIND, latency.LatencyRow, latency.compute),
+            Family(exposure.KIND, exposure.ExposureRow, exposure.compute, ("freshness", "latency")),
+            Family(queues.KIND, queues.QueueRow, queues.compute),
+            Family(hosts.KIND, hosts.HostRow, hosts.compute, ("latency",)),
+            Family(
+                lineage.KIND,
+                lineage.LineageRow,
+                lineage.compute,
+                ("freshness", "latency", "exposure", "queues"),
+            ),
         )
     }
 )
-"""Every signal family by kind; evaluation follows :data:`signals.contract.KINDS`."""
+"""Every signal family by kind, with what it needs; the API lists them in
+:data:`signals.contract.KINDS` order."""
 
-# Exposure and lineage read latency rows; evaluate latency first although it is listed
-# later in KINDS (the order of kinds in the API does not change).
-_ORDER = ("freshness", "latency", "exposure", "queues", "hosts", "lineage")
-assert set(_ORDER) == set(KINDS)
+LANES: tuple[tuple[str, ...], ...] = (
+    ("freshness", "exposure", "lineage"),
+    ("latency", "queues", "hosts"),
+)
+"""The families each lane evaluates, in order: about the same work per lane, and a
+family's needs come earlier in its own lane or early in the other."""
+
+
+def _check_lanes() -> None:
+    """Every family in exactly one lane, and no lane can wait for itself."""
+    listed = [k for lane in LANES for k in lane]
+    assert sorted(listed) == sorted(KINDS) == sorted(FAMILIES), listed
+    done: set[str] = set()
+    position = [0] * len(LANES)
+    while len(done) < len(listed):  # simulate: some lane can always move on
+        moved = False
+        for i, lane in enumerate(LANES):
+            if position[i] < len(lane) and set(FAMILIES[lane[position[i]]].needs) <= done:
+                done.add(lane[position[i]])
+                position[i] += 1
+                moved = True
+        assert moved, f"lanes deadlock after {sorted(done)}"
+
+
+_check_lanes()
 
 
 @dataclass(frozen=True)
@@ -47,6 +84,59 @@ class Evaluation:
     """Wall time per kind (and ``graph``), for the benchmark and debugging."""
 
 
+class _Board:
+    """The rows done so far in one evaluation, and the first failure, for both lanes."""
+
+    def __init__(self) -> None:
+        self.done: dict[str, tuple[Any, ...]] = {}
+        self.seconds: dict[str, float] = {}
+        self.failure: BaseException | None = None
+        self._changed = threading.Condition()
+
+    def wait_for(self, kinds: tuple[str, ...]) -> dict[str, tuple[Any, ...]] | None:
+        """The rows of ``kinds`` once all are done; None when the other lane failed."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self.failure is not None or all(k in self.done for k in kinds)
+            )
+            return None if self.failure is not None else {k: self.done[k] for k in kinds}
+
+    def post(self, kind: str, rows: tuple[Any, ...], seconds: float) -> None:
+        with self._changed:
+            self.done[kind] = rows
+            self.seconds[kind] = seconds
+            self._changed.notify_all()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._changed:
+            if self.failure is None:
+                self.failure = exc
+            self._changed.notify_all()
+
+
+def _run_lane(
+    lane: tuple[str, ...],
+    board: _Board,
+    storage: Storage,
+    as_of_ns: int,
+    config: SignalsConfig,
+    graph: LineageGraph,
+    cache: dict[str, Any],
+) -> None:
+    try:
+        for kind in lane:
+            family = FAMILIES[kind]
+            earlier = board.wait_for(family.needs)
+            if earlier is None:
+                return
+            started = time.perf_counter()
+            params = Params(config, graph, MappingProxyType(earlier), cache)
+            rows = family.compute(storage, as_of_ns, params)
+            board.post(kind, rows, time.perf_counter() - started)
+    except BaseException as exc:  # handed to the caller, which raises it
+        board.fail(exc)
+
+
 def evaluate_all(storage: Storage, as_of_ns: int, config: SignalsConfig) -> Evaluation:
     """Every signal at ``as_of_ns``; raises if any family fails (the caller retries)."""
     started = time.perf_counter()
@@ -54,13 +144,27 @@ def evaluate_all(storage: Storage, as_of_ns: int, config: SignalsConfig) -> Eval
     graph = load_graph(
         storage, as_of_ns, {k: v for k, v in bindings.items() if not set(k) & set("*?")}
     )
-    seconds = {"graph": time.perf_counter() - started}
-    done: dict[str, tuple[Any, ...]] = {}
+    graph_s = time.perf_counter() - started
+    board = _Board()
+    # Shared by the families of this instant (the served requests latency and exposure
+    # both read); a family reads an entry only after the family that wrote it is done.
     cache: dict[str, Any] = {}
-    for kind in _ORDER:
-        started = time.perf_counter()
-        params = Params(config, graph, MappingProxyType(dict(done)), cache)
-        done[kind] = FAMILIES[kind].compute(storage, as_of_ns, params)
-        seconds[kind] = time.perf_counter() - started
-    rows = MappingProxyType({k: done[k] for k in KINDS})
+    helpers = [
+        threading.Thread(
+            target=_run_lane,
+            args=(lane, board, storage, as_of_ns, config, graph, cache),
+            name=f"evaluate-lane-{i}",
+            daemon=True,
+        )
+        for i, lane in enumerate(LANES[1:], start=1)
+    ]
+    for helper in helpers:
+        helper.start()
+    _run_lane(LANES[0], board, storage, as_of_ns, config, graph, cache)
+    for helper in helpers:
+        helper.join()
+    if board.failure is not None:
+        raise board.failure
+    rows = MappingProxyType({k: board.done[k] for k in KINDS})
+    seconds = {"graph": graph_s, **{k: board.seconds[k] for k in KINDS}}
     return Evaluation(as_of_ns, graph, rows, MappingProxyType(seconds))

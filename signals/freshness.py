@@ -46,6 +46,9 @@ class FreshnessRow:
     inputs: tuple[str, ...] = ()  # inputs of the run that produced the latest update
 
 
+_LATEST = "(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(event_time)), 64) + cityHash64(run_id))"
+"""The latest update's key: its time, then a hash of its run id for equal times."""
+
 _SQL = """
 SELECT
     subject, last_ns, updates, last_run, producer, declared_s,
@@ -60,10 +63,10 @@ FROM (
     SELECT
         concat(dataset_namespace, '/', dataset_name) AS subject,
         toUnixTimestamp64Nano(max(event_time)) AS last_ns,
-        -- one argMax for both (a tuple key costs as much as the rest of the query)
-        argMax((run_id, job_namespace, job_name), (event_time, run_id)) AS latest,
-        latest.1 AS last_run,
-        concat(latest.2, '/', latest.3) AS producer,
+        -- a numeric key (time, then a hash of the run id for equal times): tuples as
+        -- argMax keys or values cost more than the rest of the query together
+        argMax(run_id, @latest@) AS last_run,
+        argMax(concat(job_namespace, '/', job_name), @latest@) AS producer,
         arraySort(groupUniqArray(toUnixTimestamp64Nano(event_time))) AS times,
         length(times) AS updates,
         arraySort(arrayPopFront(arrayDifference(
@@ -81,6 +84,12 @@ LEFT JOIN (
     SELECT run_id, groupUniqArray(concat(dataset_namespace, '/', dataset_name)) AS run_inputs
     FROM lineage_edges FINAL
     WHERE direction = 'input' AND run_id != '' AND event_time <= @as_of@
+      -- only the runs behind latest updates (a tenth of the edges)
+      AND run_id IN (
+          SELECT argMax(run_id, @latest@)
+          FROM dataset_updates FINAL
+          WHERE event_time <= @as_of@
+          GROUP BY dataset_namespace, dataset_name)
     GROUP BY run_id
 ) AS i ON i.run_id = u.last_run
 ORDER BY subject
@@ -92,7 +101,7 @@ def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, _Own
     cfg = params.config
     declared, p1 = glob_case(subject, cfg.rules_for("datasets", "expected_interval_s"), "ei")
     half_life, p2 = glob_case(subject, cfg.rules_for("datasets", "half_life_s"), "hl")
-    sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF)
+    sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF, latest=_LATEST)
     result = storage.client.query(sql, parameters={"as_of": as_of_ns, **p1, **p2})
     rows: dict[str, _Own] = {}
     for r in result.result_rows:

@@ -86,7 +86,7 @@ ORDER BY queue_name
 """
 
 _JOB_SQL = """
-SELECT job,
+SELECT concat(job_namespace, '/', job_name) AS job,
        countIf(ended) AS runs,
        quantilesExactInclusiveIf(0.5, 0.95, 0.99)((end_ns - start_ns) / 1e9,
            state = 'COMPLETE' AND has_start) AS q,
@@ -96,11 +96,15 @@ SELECT job,
            AS delay,
        countIf(has_start AND nominal_ns IS NOT NULL) AS delayed
 FROM (
-    SELECT concat(job_namespace, '/', job_name) AS job, run_id,
+    SELECT job_namespace, job_name, run_id,
            countIf(event_type = 'START') > 0 AS has_start,
            minIf(toUnixTimestamp64Nano(event_time), event_type = 'START') AS start_ns,
            countIf(event_type IN ('COMPLETE', 'FAIL', 'ABORT')) > 0 AS ended,
-           argMaxIf(event_type, (event_time, event_type),
+           -- the latest terminal event, ties by type name; a numeric key, as a tuple
+           -- key costs more than the rest of the query
+           argMaxIf(event_type,
+                    toInt128(toUnixTimestamp64Nano(event_time)) * 4
+                        + multiIf(event_type = 'FAIL', 3, event_type = 'COMPLETE', 2, 1),
                     event_type IN ('COMPLETE', 'FAIL', 'ABORT')) AS state,
            maxIf(toUnixTimestamp64Nano(event_time),
                  event_type IN ('COMPLETE', 'FAIL', 'ABORT')) AS end_ns,
@@ -109,7 +113,7 @@ FROM (
     WHERE event_time > @lookback@ AND event_time <= @as_of@
     GROUP BY job_namespace, job_name, run_id
 )
-GROUP BY job
+GROUP BY job_namespace, job_name
 ORDER BY job
 """
 

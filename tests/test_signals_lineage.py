@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+
 import pytest
 
+from signals import evaluate
 from signals.config import SignalsConfig
+from signals.contract import Family, Params
 from signals.evaluate import evaluate_all
 from signals.lineage import LineageRow
 from storage.client import Storage
@@ -82,3 +87,54 @@ def test_schema_drift_and_validation_confidence(storage: Storage, world: dict[st
     assert row.validation_confidence == pytest.approx(3 / 4)
     raw = rows(storage)[world["raw"]]
     assert raw.schema_drift == 0 and raw.validation_confidence is None
+
+
+def test_lanes_give_the_rows_of_one_family_after_another(
+    storage: Storage, world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    side_by_side = evaluate_all(storage, AS_OF, SignalsConfig())
+    monkeypatch.setattr(
+        evaluate, "LANES", (("freshness", "latency", "exposure", "queues", "hosts", "lineage"),)
+    )
+    one_by_one = evaluate_all(storage, AS_OF, SignalsConfig())
+    assert dict(one_by_one.rows) == dict(side_by_side.rows)
+    assert world["features"] in {r.subject for r in one_by_one.rows["lineage"]}
+
+
+@pytest.mark.parametrize("failing", ["freshness", "latency", "lineage"])
+def test_a_failing_family_fails_the_evaluation_in_either_lane(
+    storage: Storage, world: dict[str, str], monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    def broken(*_: object) -> tuple[object, ...]:
+        raise RuntimeError(f"{failing} broke")
+
+    families = dict(evaluate.FAMILIES)
+    families[failing] = dataclasses.replace(families[failing], compute=broken)
+    monkeypatch.setattr(evaluate, "FAMILIES", families)
+    with pytest.raises(RuntimeError, match=f"{failing} broke"):
+        evaluate_all(storage, AS_OF, SignalsConfig())  # raises, does not hang
+    assert not [t for t in threading.enumerate() if t.name.startswith("evaluate-lane")]
+
+
+def test_a_family_sees_only_the_rows_it_needs(
+    storage: Storage, world: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: dict[str, set[str]] = {}
+    families = dict(evaluate.FAMILIES)
+    for kind, family in families.items():
+
+        def spy(s: Storage, at: int, params: Params, f: Family = family) -> tuple[object, ...]:
+            seen[f.kind] = set(params.earlier)
+            return f.compute(s, at, params)
+
+        families[kind] = dataclasses.replace(family, compute=spy)
+    monkeypatch.setattr(evaluate, "FAMILIES", families)
+    evaluate_all(storage, AS_OF, SignalsConfig())
+    assert seen == {
+        "freshness": set(),
+        "latency": set(),
+        "queues": set(),
+        "exposure": {"freshness", "latency"},
+        "hosts": {"latency"},
+        "lineage": {"freshness", "latency", "exposure", "queues"},
+    }
