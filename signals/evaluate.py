@@ -49,11 +49,13 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
 :data:`signals.contract.KINDS` order."""
 
 LANES: tuple[tuple[str, ...], ...] = (
-    ("freshness", "exposure", "lineage"),
-    ("latency", "queues", "hosts"),
+    ("latency", "exposure", "lineage"),
+    ("freshness", "queues", "hosts"),
 )
-"""The families each lane evaluates, in order: about the same work per lane, and a
-family's needs come earlier in its own lane or early in the other."""
+"""The families each lane evaluates, in order. The first lane is the longest chain of
+needs (latency, then exposure, then lineage); the other fits freshness in before exposure
+needs it and queues before lineage does (on the benchmark world the lanes end within a
+tenth of a second of each other: docs/performance.md#correlator)."""
 
 
 def _check_lanes() -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from signals.contract import NS_PER_S, Params
 from signals.sql import AS_OF, glob_case, render
@@ -96,54 +97,24 @@ ORDER BY subject
 """
 
 
-def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, _Own]:
+def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, tuple[Any, ...]]:
+    """``subject -> (subject, last_ns, updates, run, producer, declared_s, interval,
+    half_life, age, freshness, deadline, inputs)``: each dataset's own facts, before
+    lineage (plain tuples: 10k rows are built every tick)."""
     subject = "concat(dataset_namespace, '/', dataset_name)"
     cfg = params.config
     declared, p1 = glob_case(subject, cfg.rules_for("datasets", "expected_interval_s"), "ei")
     half_life, p2 = glob_case(subject, cfg.rules_for("datasets", "half_life_s"), "hl")
     sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF, latest=_LATEST)
     result = storage.client.query(sql, parameters={"as_of": as_of_ns, **p1, **p2})
-    rows: dict[str, _Own] = {}
-    for r in result.result_rows:
-        (subj, last_ns, updates, run, producer, declared_s, interval, h, age, fresh, dl, ins) = r
-        rows[subj] = _Own(
-            last_ns / NS_PER_S,
-            int(updates),
-            interval,
-            declared_s is not None,
-            age,
-            h,
-            fresh,
-            dl,
-            producer,
-            run,
-            tuple(sorted(ins or ())),
-        )
-    return rows
+    return {r[0]: r for r in result.result_rows}
 
 
-@dataclass(frozen=True)
-class _Own:
-    """A dataset's own freshness facts (before lineage), in :class:`FreshnessRow` order."""
-
-    last_update: float | None
-    updates: int
-    expected_interval: float | None
-    interval_declared: bool
-    age: float | None
-    half_life: float | None
-    freshness: float | None
-    deadline: float | None
-    producer: str | None
-    last_run_id: str | None
-    inputs: tuple[str, ...]
-
-
-_NEVER_UPDATED = _Own(None, 0, None, False, None, None, None, None, None, None, ())
-
-
-def propagate(rows: Mapping[str, _Own]) -> dict[str, tuple[float | None, int]]:
-    """``subject -> (effective_freshness, depth)`` by walking latest-run inputs.
+def propagate(
+    own: Mapping[str, float | None], inputs: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[float | None, int]]:
+    """``subject -> (effective_freshness, depth)`` from each dataset's own freshness and
+    the inputs of its latest run.
 
     A dataset in a cycle sees the cycle's back edge as unknown (depth 0), so a
     malformed lineage graph cannot recurse forever.
@@ -152,24 +123,26 @@ def propagate(rows: Mapping[str, _Own]) -> dict[str, tuple[float | None, int]]:
     active: set[str] = set()
 
     def visit(subject: str) -> tuple[float | None, int]:
-        if subject in done:
-            return done[subject]
+        got = done.get(subject)
+        if got is not None:
+            return got
         if subject in active:
             return None, 0
-        active.add(subject)
-        row = rows.get(subject)
-        known = [row.freshness] if row is not None and row.freshness is not None else []
-        depth = 0
-        for parent in row.inputs if row is not None else ():
-            eff, d = visit(parent)
-            if eff is not None:
-                known.append(eff)
-            depth = max(depth, d + 1)
-        active.discard(subject)
-        done[subject] = (min(known) if known else None, depth)
-        return done[subject]
+        parents = inputs.get(subject, ())
+        best, depth = own.get(subject), 0
+        if parents:
+            active.add(subject)
+            for parent in parents:
+                eff, d = visit(parent)
+                if eff is not None and (best is None or eff < best):
+                    best = eff
+                if d >= depth:
+                    depth = d + 1
+            active.discard(subject)
+        done[subject] = result = (best, depth)
+        return result
 
-    for subject in rows:
+    for subject in own:
         visit(subject)
     return done
 
@@ -192,34 +165,58 @@ def upstream_closure(rows: Mapping[str, FreshnessRow], subject: str) -> tuple[st
 def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[FreshnessRow, ...]:
     """Freshness of every dataset known at ``as_of_ns`` (formula: module docstring)."""
     own = _own_rows(storage, as_of_ns, params)
+    inputs = {subject: tuple(sorted(r[11])) if r[11] else () for subject, r in own.items()}
+    fresh: dict[str, float | None] = {subject: r[9] for subject, r in own.items()}
+    # datasets known from lineage only, or only as an input, were never updated
     for subject in params.graph.datasets:
-        if subject not in own:
-            own[subject] = _NEVER_UPDATED
-    for row in list(own.values()):
-        for parent in row.inputs:
-            if parent not in own:
-                own[parent] = _NEVER_UPDATED
-    effective = propagate(own)
+        fresh.setdefault(subject, None)
+    for parents in list(inputs.values()):
+        for parent in parents:
+            fresh.setdefault(parent, None)
+    effective = propagate(fresh, inputs)
     out = []
-    for s, o in sorted(own.items()):
-        eff, depth = effective[s]
+    for subject in sorted(fresh):
+        eff, depth = effective[subject]
+        r = own.get(subject)
+        if r is None:
+            out.append(
+                FreshnessRow(
+                    subject,
+                    None,
+                    0,
+                    None,
+                    False,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    eff,
+                    depth,
+                    None,
+                    None,
+                    (),
+                )
+            )
+            continue
+        _, last_ns, updates, run, producer, declared_s, interval, h, age, f, deadline, _ = r
         out.append(
             FreshnessRow(
-                s,
-                o.last_update,
-                o.updates,
-                o.expected_interval,
-                o.interval_declared,
-                o.age,
-                o.expected_interval,  # grace
-                o.half_life,
-                o.freshness,
-                o.deadline,
+                subject,
+                last_ns / NS_PER_S,
+                int(updates),
+                interval,
+                declared_s is not None,
+                age,
+                interval,  # grace
+                h,
+                f,
+                deadline,
                 eff,
                 depth,
-                o.producer,
-                o.last_run_id,
-                o.inputs,
+                producer,
+                run,
+                inputs[subject],
             )
         )
     return tuple(out)

@@ -166,7 +166,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LineageRow
     depths = graph.derived("source_depths", lambda: source_depths(graph))
     downstream = graph.derived(
         ("downstream_services", tuple(sorted(inputs.items()))),
-        lambda: downstream_services(graph, inputs),
+        lambda: {d: tuple(sorted(s)) for d, s in downstream_services(graph, inputs).items()},
     )
     producers = params.graph.producers
     rows = []
@@ -177,14 +177,14 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LineageRow
         if job is None:
             timed = [jobs[w] for w in writers if w in jobs and jobs[w].duration_p50 is not None]
             job = max(timed, key=lambda r: r.duration_p50 or 0.0, default=None)
-        services = tuple(sorted(downstream.get(subject, frozenset())))
+        services = downstream.get(subject, ())
         rows.append(
             LineageRow(
                 subject=subject,
                 depth=depths.get(subject, 0),
                 producers=writers,
                 downstream_services=services,
-                criticality=sum(rps.get(s, 0.0) for s in services),
+                criticality=sum([rps.get(s, 0.0) for s in services]) if services else 0.0,
                 recompute_cost=job.duration_p50 if job else None,
                 failure_rate=job.failure_rate if job else None,
                 runs=job.runs or 0 if job else 0,

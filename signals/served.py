@@ -22,7 +22,7 @@ up with the exposure signal's freshness curves.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from signals.contract import NS_PER_S, Params
@@ -117,6 +117,15 @@ def spans_sql(as_of_ns: int, window_s: float, res_ns: int) -> tuple[str, dict[st
     return render(sql, since=since("w"), as_of=AS_OF), extra
 
 
+def _dense(counts: Iterable[tuple[int, int]], steps: int) -> tuple[int, ...]:
+    """``(step, count)`` pairs (a step may repeat) as counts for steps ``0..steps-1``."""
+    dense = [0] * steps
+    for k, n in counts:
+        if 0 <= k < steps:
+            dense[k] += n
+    return tuple(dense)
+
+
 def steps(as_of_ns: int, params: Params) -> Steps:
     cfg = params.config
     return Steps.of(as_of_ns, cfg.window_s, cfg.exposure_resolution_s)
@@ -142,20 +151,15 @@ def served(storage: Storage, as_of_ns: int, params: Params) -> dict[str, Served]
     )
     out: dict[str, Served] = {}
     for service, n, errors, (p50, p95, p99), ks in result.result_rows:
-        counted: Counter[int] = Counter()
-        for k, count in ks:
-            counted[k] += count
-        dense = [counted.get(k, 0) for k in range(grid.count)]
         out[str(service)] = Served(
-            int(n), int(errors), float(p50), float(p95), float(p99), tuple(dense)
+            int(n), int(errors), float(p50), float(p95), float(p99), _dense(ks, grid.count)
         )
     window_s = params.config.window_s
     for service, h in histogram_traffic(
         storage, as_of_ns, window_s, grid.first_ns, grid.res_ns, exclude=out
     ).items():
-        counted = Counter(dict(h.per_step))
-        dense = [counted.get(k, 0) for k in range(grid.count)]
         p50, p95, p99 = h.quantiles_ms
-        out[service] = Served(h.requests, h.errors, p50, p95, p99, tuple(dense), "histogram")
+        dense = _dense(h.per_step, grid.count)
+        out[service] = Served(h.requests, h.errors, p50, p95, p99, dense, "histogram")
     params.cache[_CACHE_KEY] = out
     return out
