@@ -59,6 +59,7 @@ class _DrainingServer(uvicorn.Server):
 def cmd_serve(args: argparse.Namespace) -> int:
     from api.app import create_app
     from api.auth import check_exposure
+    from loadsense.runtime import tune_gc
     from signals.config import parse_signals_config
     from storage.client import open_storage
 
@@ -69,6 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     storage = open_storage(settings.dsn, settings.clickhouse_database)
     try:
         app = create_app(settings, storage)
+        tune_gc()
         config = uvicorn.Config(
             app,
             host=settings.host,

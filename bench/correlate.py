@@ -44,6 +44,7 @@ import uvicorn
 from api.app import create_app, prepare_storage
 from correlator.history import HistorySubmitter
 from correlator.loop import Correlator
+from loadsense.runtime import tune_gc
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
 from signals.config import SignalsConfig
@@ -340,6 +341,7 @@ def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         prepare_storage(storage, Settings())
         loaded = load(storage, scale, time.time_ns(), seed)
         loaded["settle"] = settle(storage)
+        tune_gc()  # as ``loadsense serve`` does once the app is built
         ticks = time_ticks(storage, args.ticks, time.time_ns())
         delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
     finally:
