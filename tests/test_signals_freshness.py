@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from signals import freshness
@@ -102,6 +104,41 @@ def test_duplicates_out_of_order_and_future_updates(storage: Storage, service: S
     # age 600, grace 300, H 300: 2^(-300/300) = 0.5
     assert row.freshness == 0.5
     assert row.deadline == (T0 + 600 * NS) / NS + 300 + 300
+
+
+def test_updates_at_the_same_instant_pick_one_run_whatever_the_arrival_order(
+    storage: Storage, service: Service
+) -> None:
+    feed = Feed(service.url)
+    ns = unique("wh")
+    ids = {d: (str(uuid.uuid4()), str(uuid.uuid4())) for d in (f"{ns}/first", f"{ns}/second")}
+    # documented tie rule: the run whose id has the greater cityHash64 (the engine's hash)
+    hashes = dict(
+        storage.client.query(
+            "SELECT arrayJoin({ids:Array(String)}) AS id, cityHash64(id)",
+            parameters={"ids": [i for pair in ids.values() for i in pair]},
+        ).result_rows
+    )
+    winners = {}
+    for k, (out, pair) in enumerate(ids.items()):
+        order = sorted(pair, key=lambda i: hashes[i], reverse=k == 1)  # winner last, then first
+        winners[out] = order[-1] if k == 0 else order[0]
+        for run_id in order:  # same end instant; each run with its own job and input
+            feed.run(
+                f"{ns}/job_{run_id[:8]}",
+                T0 - NS,
+                T0,
+                inputs=[f"{ns}/in_{run_id[:8]}"],
+                outputs=[out],
+                run_id=run_id,
+            )
+    rows = evaluate(storage, T0 + NS)
+    for out, winner in winners.items():
+        assert winner == max(ids[out], key=lambda i: hashes[i])
+        assert rows[out].updates == 1  # one distinct instant
+        assert rows[out].last_run_id == winner
+        assert rows[out].producer == f"{ns}/job_{winner[:8]}"
+        assert rows[out].inputs == (f"{ns}/in_{winner[:8]}",)
 
 
 def test_declared_interval_and_half_life_by_glob(storage: Storage, service: Service) -> None:

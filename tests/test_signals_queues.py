@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from signals import queues
@@ -113,3 +115,22 @@ def test_job_dispatch_delay_durations_and_failures(storage: Storage, service: Se
     # As of 2000 s the last run has started but not finished: 3 finished, delay still 100.
     early = evaluate(storage, T0 + 2000 * NS)[job]
     assert early.runs == 3 and early.dispatch_delay == pytest.approx(100.0)
+
+
+def test_terminal_events_at_the_same_instant_resolve_by_type_name(
+    storage: Storage, service: Service
+) -> None:
+    feed = Feed(service.url)
+    job = f"{unique('etl')}/twice"
+    # one run reported COMPLETE and FAIL at the same instant (two producers disagreeing),
+    # another COMPLETE then ABORT at the same instant: FAIL > COMPLETE > ABORT by name
+    for run_id, states in (
+        (str(uuid.uuid4()), ("COMPLETE", "FAIL")),
+        (str(uuid.uuid4()), ("ABORT", "COMPLETE")),
+    ):
+        for state in states:
+            feed.run(job, T0, T0 + 100 * NS, state=state, run_id=run_id)
+    row = evaluate(storage, T0 + 200 * NS)[job]
+    assert row.runs == 2
+    assert row.failure_rate == pytest.approx(1 / 2)  # the first run failed, the second completed
+    assert row.duration_p50 == pytest.approx(100.0)  # only the COMPLETE run is timed
