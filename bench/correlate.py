@@ -4,7 +4,8 @@ Loads a synthetic world into a fresh embedded chDB with large column-oriented in
 (lineage) and in-engine ``INSERT ... SELECT`` (telemetry), straight into storage:
 
 - 10k datasets in 7 layers (lineage depth up to 6), one producing job per non-source
-  dataset with 1-2 inputs, runs every 5-30 minutes over the last 2 hours;
+  dataset with 1-2 inputs, runs every 5-30 minutes over the last 2 hours
+  (``--history-hours``);
 - 500 model services, each declaring 3 inputs by a JobEvent, on 200 hosts;
 - 10M SERVER spans in the last hour; 1k queues sampled every 10 s over W; host samples.
 
@@ -64,15 +65,17 @@ class Scale:
     spans: int
     queues: int
     hosts: int
+    history_s: int = 7200  # lineage: runs over this long before now
 
     @classmethod
-    def of(cls, factor: float) -> Scale:
+    def of(cls, factor: float, history_hours: float = 2.0) -> Scale:
         return cls(
             datasets=max(LAYERS * 2, int(10_000 * factor)),
             services=max(2, int(500 * factor)),
             spans=int(10_000_000 * factor),
             queues=max(1, int(1_000 * factor)),
             hosts=max(1, int(200 * factor)),
+            history_s=max(1800, round(history_hours * 3600)),
         )
 
 
@@ -104,7 +107,7 @@ def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random
                     inputs.append(rng.choice(layers[rng.randrange(depth)]))
             job = f"build_{d}"
             interval = rng.choice((300, 600, 900, 1800)) * NS
-            t = now_ns - 7200 * NS + rng.randrange(interval)
+            t = now_ns - scale.history_s * NS + rng.randrange(interval)
             while t < now_ns - 120 * NS:
                 run_id = str(uuid.UUID(int=rng.getrandbits(128)))
                 end = t + rng.randrange(30, 120) * NS
@@ -138,7 +141,7 @@ def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random
             edges["direction"].append("input")
             edges["run_id"].append("")
             edges["source"].append("job")
-            edges["event_time"].append(now_ns - 7200 * NS)
+            edges["event_time"].append(now_ns - scale.history_s * NS)
     runs["job_namespace"] = ["bench"] * len(runs["run_id"])
     updates["dataset_namespace"] = ["bench"] * len(updates["run_id"])
     updates["job_namespace"] = ["bench"] * len(updates["run_id"])
@@ -334,7 +337,7 @@ def time_e2e(storage: Storage, interval_s: float, samples: int) -> list[float]:
 
 def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One run in this process (chDB allows one data directory per process)."""
-    scale = Scale.of(args.scale)
+    scale = Scale.of(args.scale, args.history_hours)
     data_dir = tempfile.mkdtemp(prefix="bench-correlate-", dir=args.tmp)
     try:
         storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
@@ -384,6 +387,9 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.correlate", description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every count")
+    parser.add_argument(
+        "--history-hours", type=float, default=2.0, help="hours of lineage runs (default 2)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs, each in its own process")
     parser.add_argument("--ticks", type=int, default=5, help="timed ticks per run")
     parser.add_argument("--samples", type=int, default=20, help="e2e samples per run (0: skip)")
