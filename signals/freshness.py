@@ -110,6 +110,23 @@ def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, tupl
     return {r[0]: r for r in result.result_rows}
 
 
+_NEVER_UPDATED: tuple[Any, ...] = (
+    None,
+    None,
+    0,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    (),
+)
+"""The :func:`_own_rows` tuple of a dataset known only from lineage (or as an input)."""
+
+
 def propagate(
     own: Mapping[str, float | None], inputs: Mapping[str, tuple[str, ...]]
 ) -> dict[str, tuple[float | None, int]]:
@@ -177,33 +194,12 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[FreshnessR
     out = []
     for subject in sorted(fresh):
         eff, depth = effective[subject]
-        r = own.get(subject)
-        if r is None:
-            out.append(
-                FreshnessRow(
-                    subject,
-                    None,
-                    0,
-                    None,
-                    False,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    eff,
-                    depth,
-                    None,
-                    None,
-                    (),
-                )
-            )
-            continue
+        r = own.get(subject, _NEVER_UPDATED)
         _, last_ns, updates, run, producer, declared_s, interval, h, age, f, deadline, _ = r
         out.append(
             FreshnessRow(
                 subject,
-                last_ns / NS_PER_S,
+                None if last_ns is None else last_ns / NS_PER_S,
                 int(updates),
                 interval,
                 declared_s is not None,
@@ -216,7 +212,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[FreshnessR
                 depth,
                 producer,
                 run,
-                inputs[subject],
+                inputs.get(subject, ()),
             )
         )
     return tuple(out)
