@@ -13,21 +13,21 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from loadsense.api.auth import require_read
+from loadsense.api.context import AppContext
+from loadsense.api.handlers import install_error_handlers
+from loadsense.api.routes import health, lineage, otlp, recommendations, signals
+from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
+from loadsense.correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
+from loadsense.correlator.dispatch.store import ViewSource
+from loadsense.correlator.service import start_correlator
+from loadsense.storage.client import Storage, open_storage
+from loadsense.storage.migrations import apply_migrations, ensure_retention, target_for
+from loadsense.storage.writer import Writer, WriterLimits
 
 import loadsense
-from api.auth import require_read
-from api.context import AppContext
-from api.handlers import install_error_handlers
-from api.routes import health, lineage, otlp, recommendations, signals
-from api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
-from correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
-from correlator.dispatch.store import ViewSource
-from correlator.service import start_correlator
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
-from storage.client import Storage, open_storage
-from storage.migrations import apply_migrations, ensure_retention, target_for
-from storage.writer import Writer, WriterLimits
 
 logger = logging.getLogger(__name__)
 

@@ -69,11 +69,12 @@ def _server_config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from api.app import create_app
-    from api.auth import check_exposure
+    from loadsense.api.app import create_app
+    from loadsense.api.auth import check_exposure
+    from loadsense.signals.config import parse_signals_config
+    from loadsense.storage.client import open_storage
+
     from loadsense.runtime import tune_gc
-    from signals.config import parse_signals_config
-    from storage.client import open_storage
 
     settings = _settings(args, ("host", "port", "clock"))
     _configure_logging(settings.log_level)
@@ -93,8 +94,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_replica(args: argparse.Namespace) -> int:
     # Only the replica's modules: no storage, no ingest, so it starts fast and stays light.
-    from api.replica.app import create_replica_app
-    from api.replica.auth import check_exposure
+    from loadsense.api.replica.app import create_replica_app
+    from loadsense.api.replica.auth import check_exposure
 
     settings = _settings(args, ("host", "replica_port", "replica_upstream"))
     _configure_logging(settings.log_level)
@@ -112,7 +113,7 @@ def cmd_replica(args: argparse.Namespace) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from collectors.agent.run import AgentConfig, run_agent, token_from_env
+    from loadsense.agent.run import AgentConfig, run_agent, token_from_env
 
     _configure_logging(args.log_level.upper())
     extra = {"host_name": args.host_name} if args.host_name else {}
@@ -127,7 +128,7 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from storage.migrations import render_all, target_for
+    from loadsense.storage.migrations import render_all, target_for
 
     settings = _settings(args, ())
     cluster = args.cluster or settings.clickhouse_cluster

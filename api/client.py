@@ -1,6 +1,6 @@
 """A small typed client for Loadsense's dispatch API, for schedulers and their plug-ins.
 
-    from api.client import LoadsenseClient
+    from loadsense.api.client import LoadsenseClient
 
     with LoadsenseClient("http://loadsense:4318", token="...") as ls:
         for rec in ls.recommendations(cls="etl-transform"):

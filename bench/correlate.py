@@ -1,4 +1,4 @@
-"""Correlator benchmark: ``python -m bench.correlate [--scale 0.1]``.
+"""Correlator benchmark: ``python -m loadsense.bench.correlate [--scale 0.1]``.
 
 Loads a synthetic world into a fresh embedded chDB with large column-oriented inserts
 (lineage) and in-engine ``INSERT ... SELECT`` (telemetry), straight into storage:
@@ -41,17 +41,17 @@ from typing import Any
 
 import httpx
 import uvicorn
+from loadsense.api.app import create_app, prepare_storage
+from loadsense.correlator.history import HistorySubmitter
+from loadsense.correlator.loop import Correlator
+from loadsense.signals.config import SignalsConfig
+from loadsense.signals.evaluate import evaluate_all
+from loadsense.storage.client import Storage, open_storage
+from loadsense.storage.writer import Writer, WriterLimits
 
-from api.app import create_app, prepare_storage
-from correlator.history import HistorySubmitter
-from correlator.loop import Correlator
 from loadsense.runtime import tune_gc
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
-from signals.config import SignalsConfig
-from signals.evaluate import evaluate_all
-from storage.client import Storage, open_storage
-from storage.writer import Writer, WriterLimits
 
 NS = 1_000_000_000
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -363,7 +363,7 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
     delays = [d for r in runs for d in r["e2e_s"]]
     kinds = runs[0]["parts_median_s"].keys()
     return {
-        "command": "python -m bench.correlate " + " ".join(sys.argv[1:]),
+        "command": "python -m loadsense.bench.correlate " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": os.getloadavg()[0]},
         "scale": runs[0]["scale"],
         "runs": len(runs),
@@ -385,7 +385,9 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.correlate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadsense.bench.correlate", description=__doc__
+    )
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every count")
     parser.add_argument(
         "--history-hours", type=float, default=2.0, help="hours of lineage runs (default 2)"
@@ -403,7 +405,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     runs = []
     for k in range(args.runs):
-        child = [sys.executable, "-m", "bench.correlate", *sys.argv[1:], "--child", str(k)]
+        child = [
+            sys.executable,
+            "-m",
+            "loadsense.bench.correlate",
+            *sys.argv[1:],
+            "--child",
+            str(k),
+        ]
         out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
         runs.append(json.loads(out.strip().splitlines()[-1]))
         print(f"run {k + 1}/{args.runs}: tick {runs[-1]['tick_median_s']:.2f}s", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Ingest benchmark: ``python -m bench.ingest`` (or ``make bench``).
+"""Ingest benchmark: ``python -m loadsense.bench.ingest`` (or ``make bench``).
 
 Each run starts a real ``loadsense serve`` on a temporary data directory (embedded
 chDB) and a free port, drives it from a separate client process (bench/client.py:
@@ -29,10 +29,9 @@ from typing import Any
 
 import httpx
 import psutil
-
-from bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
-from bench.raw import raw_main
-from bench.report import write_results
+from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
+from loadsense.bench.raw import raw_main
+from loadsense.bench.report import write_results
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DEFAULT_BATCH_ROWS = 10_000  # the writer's default batch_max_rows
@@ -83,7 +82,7 @@ class ServerSampler(threading.Thread):
 
 def start_server(data_dir: Path, port: int, clock: str = "wall") -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "loadsense.api.cli", "serve", "--data-dir", str(data_dir)]
     cmd += ["--port", str(port), "--clock", clock]
     log = (data_dir.parent / "server.log").open("wb")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -235,7 +234,9 @@ def markdown(rows: list[dict[str, Any]], runs: int) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m loadsense.bench.ingest", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--runs", type=int, default=3, help="runs; the report is their median")
     p.add_argument("--duration", type=float, default=8.0, help="measured seconds per stream")
     p.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each")

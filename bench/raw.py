@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.client import JSON, LoadConfig, Phase, build_bodies, progress
-from collectors.contract import Decoded
-from collectors.openlineage.receiver import LineageReceiver
-from collectors.otlp.receiver import MetricsReceiver, TracesReceiver
-from storage.writer import INSERT_SETTINGS, RowBatch
+from loadsense.bench.client import JSON, LoadConfig, Phase, build_bodies, progress
+from loadsense.collectors.contract import Decoded
+from loadsense.collectors.openlineage.receiver import LineageReceiver
+from loadsense.collectors.otlp.receiver import MetricsReceiver, TracesReceiver
+from loadsense.storage.writer import INSERT_SETTINGS, RowBatch
 
 Decoder = Callable[[bytes, str, int], Decoded]
 
@@ -116,9 +116,10 @@ def measure(client: Any, phase: Phase, cfg: LoadConfig, batch_rows: int) -> RawR
 
 def raw_main(cfg: LoadConfig, batch_rows: int) -> list[dict[str, Any]]:
     """Entry point of the storage-limit process: a fresh chDB, every phase in order."""
-    from api.app import prepare_storage
+    from loadsense.api.app import prepare_storage
+    from loadsense.storage.client import open_storage
+
     from loadsense.settings import Settings
-    from storage.client import open_storage
 
     with tempfile.TemporaryDirectory(prefix="loadsense-bench-raw-") as tmp:
         storage = open_storage(f"chdb://{tmp}/db", "loadsense")

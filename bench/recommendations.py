@@ -1,4 +1,4 @@
-"""Recommendations read benchmark: ``python -m bench.recommendations``.
+"""Recommendations read benchmark: ``python -m loadsense.bench.recommendations``.
 
 Target (issue 5): ``GET /api/v1/recommendations`` p99 <= 5 ms at 500 requests/s from a
 separate process while the service ingests at about half its measured capacity.
@@ -47,11 +47,17 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-
-from bench import payloads
-from bench.client import PROTOBUF, progress
-from bench.ingest import RESULTS_DIR, ServerSampler, free_port, percentile, start_server, wait_ready
-from bench.report import write_results
+from loadsense.bench import payloads
+from loadsense.bench.client import PROTOBUF, progress
+from loadsense.bench.ingest import (
+    RESULTS_DIR,
+    ServerSampler,
+    free_port,
+    percentile,
+    start_server,
+    wait_ready,
+)
+from loadsense.bench.report import write_results
 
 SPANS_PER_REQUEST = 1000
 
@@ -279,7 +285,7 @@ def _pin(pid: int, cpus: set[int] | None) -> None:
 def start_replica(upstream: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``loadsense replica`` following ``upstream`` on ``port`` (1 s upstream long polls)."""
     env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING", "LOADSENSE_REPLICA_WAIT_S": "1"}
-    cmd = [sys.executable, "-m", "api.cli", "replica", "--upstream", upstream]
+    cmd = [sys.executable, "-m", "loadsense.api.cli", "replica", "--upstream", upstream]
     cmd += ["--port", str(port)]
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
 
@@ -447,7 +453,7 @@ def markdown(runs: list[dict[str, Any]], rate: float, isolate: bool = False) -> 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m bench.recommendations", description=__doc__.split("\n")[0]
+        prog="python -m loadsense.bench.recommendations", description=__doc__.split("\n")[0]
     )
     p.add_argument("--runs", type=int, default=3, help="runs; the report is their median")
     p.add_argument("--rate", type=float, default=500.0, help="GET requests per second")

@@ -2,7 +2,7 @@
 
 A receiver's ``decode`` must either raise :class:`loadsense.errors.InvalidInput`
 (nothing of the request is stored) or return every row it will store, already
-normalised, as :class:`storage.writer.RowBatch` es. Items it deliberately refuses
+normalised, as :class:`loadsense.storage.writer.RowBatch` es. Items it deliberately refuses
 (a NaN where none is allowed, an unsupported type) are counted in ``rejected`` with a
 reason the protocol can report (OTLP ``partial_success``), never dropped silently.
 Decoding is pure: no I/O, no clock other than ``received_at``.
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from storage.writer import RowBatch
+from loadsense.storage.writer import RowBatch
 
 
 @dataclass(frozen=True)

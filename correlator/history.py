@@ -19,12 +19,13 @@ from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
-from correlator.snapshot import Snapshot
-from correlator.steps import EvaluationGate, yield_to_evaluation
+from loadsense.correlator.snapshot import Snapshot
+from loadsense.correlator.steps import EvaluationGate, yield_to_evaluation
+from loadsense.signals.contract import KINDS, numeric_fields
+from loadsense.storage.client import Storage
+from loadsense.storage.writer import RowBatch, Writer
+
 from loadsense.errors import Backpressure
-from signals.contract import KINDS, numeric_fields
-from storage.client import Storage
-from storage.writer import RowBatch, Writer
 
 logger = logging.getLogger(__name__)
 

@@ -22,14 +22,15 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from correlator.history import write_history
-from correlator.snapshot import EMPTY, Snapshot
-from correlator.steps import EvaluationGate, StepRunner
+from loadsense.correlator.history import write_history
+from loadsense.correlator.snapshot import EMPTY, Snapshot
+from loadsense.correlator.steps import EvaluationGate, StepRunner
+from loadsense.signals.config import SignalsConfig
+from loadsense.signals.contract import NS_PER_S
+from loadsense.signals.evaluate import evaluate_all
+from loadsense.storage.client import Storage
+
 from loadsense.selfmetrics import SelfMetrics
-from signals.config import SignalsConfig
-from signals.contract import NS_PER_S
-from signals.evaluate import evaluate_all
-from storage.client import Storage
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from api.context import AppContext
-from correlator.history import HistorySubmitter
-from correlator.loop import EXTENSION_KEY, Correlator
-from signals.config import parse_signals_config
+from loadsense.api.context import AppContext
+from loadsense.correlator.history import HistorySubmitter
+from loadsense.correlator.loop import EXTENSION_KEY, Correlator
+from loadsense.signals.config import parse_signals_config
 
 logger = logging.getLogger(__name__)
 

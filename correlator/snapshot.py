@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from signals.contract import KINDS, NS_PER_S
-from signals.exposure import ExposureRow
-from signals.freshness import FreshnessRow
-from signals.graph import LineageGraph
-from signals.hosts import HostRow
-from signals.latency import LatencyRow
-from signals.lineage import LineageRow
-from signals.queues import QueueRow
+from loadsense.signals.contract import KINDS, NS_PER_S
+from loadsense.signals.exposure import ExposureRow
+from loadsense.signals.freshness import FreshnessRow
+from loadsense.signals.graph import LineageGraph
+from loadsense.signals.hosts import HostRow
+from loadsense.signals.latency import LatencyRow
+from loadsense.signals.lineage import LineageRow
+from loadsense.signals.queues import QueueRow
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Snapshot:
         return round(self.as_of * NS_PER_S)
 
     def rows(self, kind: str) -> tuple[Any, ...]:
-        """The rows of ``kind`` (one of :data:`signals.contract.KINDS`)."""
+        """The rows of ``kind`` (one of :data:`loadsense.signals.contract.KINDS`)."""
         if kind not in KINDS:
             raise KeyError(kind)
         rows: tuple[Any, ...] = getattr(self, kind)

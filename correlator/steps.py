@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from correlator.snapshot import Snapshot
+from loadsense.correlator.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 

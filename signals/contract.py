@@ -17,7 +17,7 @@ hosts, lineage). It exposes
 
 Families depend on each other in one direction (exposure uses freshness, lineage uses
 latency), so :class:`Params` carries the rows of the kinds a family declares it needs
-in ``earlier``; ``signals.evaluate.evaluate_all`` runs independent families side by side
+in ``earlier``; ``loadsense.signals.evaluate.evaluate_all`` runs independent families side by side
 and each one once its needs are done. Formulas and defaults: ``docs/signals.md``.
 """
 
@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from storage.client import Storage
+from loadsense.storage.client import Storage
 
 if TYPE_CHECKING:
-    from signals.config import SignalsConfig
-    from signals.graph import LineageGraph
+    from loadsense.signals.config import SignalsConfig
+    from loadsense.signals.graph import LineageGraph
 
 NS_PER_S = 1_000_000_000
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from signals import exposure, freshness, hosts, latency, lineage, queues
-from signals.config import SignalsConfig
-from signals.contract import KINDS, Family, Params
-from signals.graph import LineageGraph, load_graph
-from storage.client import Storage
+from loadsense.signals import exposure, freshness, hosts, latency, lineage, queues
+from loadsense.signals.config import SignalsConfig
+from loadsense.signals.contract import KINDS, Family, Params
+from loadsense.signals.graph import LineageGraph, load_graph
+from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ FAMILIES: Mapping[str, Family] = MappingProxyType(
     }
 )
 """Every signal family by kind, with what it needs; the API lists them in
-:data:`signals.contract.KINDS` order."""
+:data:`loadsense.signals.contract.KINDS` order."""
 
 LANES: tuple[tuple[str, ...], ...] = (
     ("latency", "exposure", "lineage"),

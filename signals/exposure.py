@@ -30,12 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from signals.contract import Params
-from signals.freshness import FreshnessRow, upstream_closure
-from signals.latency import LatencyRow
-from signals.served import served, steps
-from signals.sql import AS_OF, EscapedParam, json_param, render
-from storage.client import Storage
+from loadsense.signals.contract import Params
+from loadsense.signals.freshness import FreshnessRow, upstream_closure
+from loadsense.signals.latency import LatencyRow
+from loadsense.signals.served import served, steps
+from loadsense.signals.sql import AS_OF, EscapedParam, json_param, render
+from loadsense.storage.client import Storage
 
 KIND = "exposure"
 

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from signals.contract import NS_PER_S, Params
-from signals.sql import AS_OF, glob_case, render
-from storage.client import Storage
+from loadsense.signals.contract import NS_PER_S, Params
+from loadsense.signals.sql import AS_OF, glob_case, render
+from loadsense.storage.client import Storage
 
 KIND = "freshness"
 

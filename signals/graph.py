@@ -16,7 +16,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from storage.client import Storage
+from loadsense.storage.client import Storage
 
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
 T = TypeVar("T")

@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from signals.sql import AS_OF, render, since
-from storage.client import Storage
+from loadsense.signals.sql import AS_OF, render, since
+from loadsense.storage.client import Storage
 
 METRICS = ("http.server.request.duration", "gen_ai.server.request.duration")
 """The request-duration histograms (OpenTelemetry semantic conventions; seconds)."""

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signals.config import RESOURCES
-from signals.contract import Params
-from signals.graph import LineageGraph
-from signals.latency import LatencyRow
-from signals.sql import AS_OF, counter_rate, render, seen_spans, since
-from storage.client import Storage
+from loadsense.signals.config import RESOURCES
+from loadsense.signals.contract import Params
+from loadsense.signals.graph import LineageGraph
+from loadsense.signals.latency import LatencyRow
+from loadsense.signals.sql import AS_OF, counter_rate, render, seen_spans, since
+from loadsense.storage.client import Storage
 
 KIND = "hosts"
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signals.contract import Params
-from signals.histograms import METRICS
-from signals.served import served
-from signals.sql import AS_OF, render, seen_spans, since
-from storage.client import Storage
+from loadsense.signals.contract import Params
+from loadsense.signals.histograms import METRICS
+from loadsense.signals.served import served
+from loadsense.signals.sql import AS_OF, render, seen_spans, since
+from loadsense.storage.client import Storage
 
 KIND = "latency"
 

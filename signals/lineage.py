@@ -19,14 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from signals.contract import Params
-from signals.exposure import ExposureRow
-from signals.freshness import FreshnessRow
-from signals.graph import LineageGraph
-from signals.latency import LatencyRow
-from signals.queues import QueueRow
-from signals.sql import AS_OF, render, since
-from storage.client import Storage
+from loadsense.signals.contract import Params
+from loadsense.signals.exposure import ExposureRow
+from loadsense.signals.freshness import FreshnessRow
+from loadsense.signals.graph import LineageGraph
+from loadsense.signals.latency import LatencyRow
+from loadsense.signals.queues import QueueRow
+from loadsense.signals.sql import AS_OF, render, since
+from loadsense.storage.client import Storage
 
 KIND = "lineage"
 

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signals.contract import Params
-from signals.sql import AS_OF, counter_rate, render, since
-from storage.client import Storage
+from loadsense.signals.contract import Params
+from loadsense.signals.sql import AS_OF, counter_rate, render, since
+from loadsense.storage.client import Storage
 
 KIND = "queues"
 

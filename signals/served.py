@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from signals.contract import NS_PER_S, Params
-from signals.histograms import histogram_traffic
-from signals.sql import AS_OF, render, since
-from storage.client import Storage
-from storage.schema.telemetry import QUANTILES, SPAN_STEP_S
+from loadsense.signals.contract import NS_PER_S, Params
+from loadsense.signals.histograms import histogram_traffic
+from loadsense.signals.sql import AS_OF, render, since
+from loadsense.storage.client import Storage
+from loadsense.storage.schema.telemetry import QUANTILES, SPAN_STEP_S
 
 _CACHE_KEY = "served"
 

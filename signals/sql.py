@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from storage.schema.telemetry import SPAN_STEP_S
+from loadsense.storage.schema.telemetry import SPAN_STEP_S
 
 AS_OF = "fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')"
 """The evaluation instant as a ``DateTime64(9, 'UTC')`` expression."""

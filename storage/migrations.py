@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from storage.client import Storage
-from storage.schema import lineage, state, telemetry
-from storage.schema.model import (
+from loadsense.storage.client import Storage
+from loadsense.storage.schema import lineage, state, telemetry
+from loadsense.storage.schema.model import (
     TS_MS,
     Column,
     SchemaObject,

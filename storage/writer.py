@@ -23,9 +23,10 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from loadsense.storage.client import Storage
+
 from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
-from storage.client import Storage
 
 logger = logging.getLogger(__name__)
 

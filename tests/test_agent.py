@@ -15,6 +15,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+from loadsense.agent.backlog import BacklogExporter, merge_collections
+from loadsense.agent.host import cpu_utilization, parse_pending_operations
+from loadsense.agent.pressure import Pressure, parse_pressure, read_pressure
+from loadsense.agent.run import AgentConfig, metrics_url
+from loadsense.api.app import create_app
+from loadsense.storage.client import Storage
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -27,14 +33,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
-from api.app import create_app
-from collectors.agent.backlog import BacklogExporter, merge_collections
-from collectors.agent.host import cpu_utilization, parse_pending_operations
-from collectors.agent.pressure import Pressure, parse_pressure, read_pressure
-from collectors.agent.run import AgentConfig, metrics_url
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
-from storage.client import Storage
 from tests.conftest import query
 from tests.support.service import free_port, poll_until, running_service
 
@@ -271,7 +271,7 @@ def test_merged_backlog_keeps_every_sample_through_the_otlp_encoder() -> None:
 
 
 def agent_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", "agent", *args]
+    return [sys.executable, "-m", "loadsense.api.cli", "agent", *args]
 
 
 def test_agent_with_service_down_keeps_running_and_stops_cleanly_on_sigterm() -> None:

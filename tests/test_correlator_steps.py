@@ -6,16 +6,17 @@ from __future__ import annotations
 import threading
 import time
 
-from correlator.history import ChangeFilter, HistorySubmitter, Segment
-from correlator.snapshot import EMPTY, Snapshot
-from correlator.steps import EvaluationGate, StepRunner, yield_to_evaluation
+from loadsense.correlator.history import ChangeFilter, HistorySubmitter, Segment
+from loadsense.correlator.snapshot import EMPTY, Snapshot
+from loadsense.correlator.steps import EvaluationGate, StepRunner, yield_to_evaluation
+from loadsense.signals.freshness import FreshnessRow
+from loadsense.storage.client import Storage
+from loadsense.storage.writer import Writer, WriterLimits
+
 from loadsense.selfmetrics import SelfMetrics
-from signals.freshness import FreshnessRow
-from storage.client import Storage
-from storage.writer import Writer, WriterLimits
 from tests.conftest import query
 from tests.support.service import poll_until
-from tests.test_signals_feed import NS, T0, unique
+from tests.support.signals_feed import NS, T0, unique
 
 
 def _snap(at: float) -> Snapshot:

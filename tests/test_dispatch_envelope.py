@@ -7,11 +7,16 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from correlator.dispatch.attributes import derive
-from correlator.dispatch.engine import DispatchEngine
-from correlator.dispatch.envelope import HELD, Guard, change_budget, telemetry_ok, violation
-from correlator.dispatch.inputs import (
+from loadsense.correlator.dispatch.attributes import derive
+from loadsense.correlator.dispatch.engine import DispatchEngine
+from loadsense.correlator.dispatch.envelope import (
+    HELD,
+    Guard,
+    change_budget,
+    telemetry_ok,
+    violation,
+)
+from loadsense.correlator.dispatch.inputs import (
     DatasetView,
     DispatchInputs,
     QueueLoad,
@@ -20,7 +25,7 @@ from correlator.dispatch.inputs import (
     UpstreamHealth,
     WorkloadInputs,
 )
-from correlator.dispatch.policy import Policy, load_policy, parse_policy
+from loadsense.correlator.dispatch.policy import Policy, load_policy, parse_policy
 
 T0 = 1_790_000_000.0
 

@@ -8,14 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+from loadsense.correlator.dispatch.attributes import classify
+from loadsense.correlator.dispatch.check import main as check_main
+from loadsense.correlator.dispatch.classes import infer_class
+from loadsense.correlator.dispatch.config import parse_dispatch_config
+from loadsense.correlator.dispatch.inputs import WorkloadInputs
+from loadsense.correlator.dispatch.policy import PolicyError, load_policy, parse_policy
+from loadsense.correlator.dispatch.reload import PolicySource
 
-from correlator.dispatch.attributes import classify
-from correlator.dispatch.check import main as check_main
-from correlator.dispatch.classes import infer_class
-from correlator.dispatch.config import parse_dispatch_config
-from correlator.dispatch.inputs import WorkloadInputs
-from correlator.dispatch.policy import PolicyError, load_policy, parse_policy
-from correlator.dispatch.reload import PolicySource
 from loadsense.errors import ConfigError
 
 GOOD = """
@@ -108,7 +108,7 @@ def test_hot_reload_applies_valid_files_and_keeps_the_last_good_one(
     first = source.policy.version
     assert first.startswith("v1@") and source.refresh().version == first
     _rewrite(path, GOOD.replace("action: defer", "action: warp"))
-    with caplog.at_level(logging.ERROR, logger="correlator.dispatch.reload"):
+    with caplog.at_level(logging.ERROR, logger="loadsense.correlator.dispatch.reload"):
         assert source.refresh().version == first
     assert "policy not reloaded" in caplog.text and "'hold-drift'.action" in caplog.text
     assert source.error is not None and str(path) in source.error

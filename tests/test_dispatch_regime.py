@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from correlator.dispatch.inputs import QueueLoad, RegimeInputs, ServiceView
-from correlator.dispatch.regime import Pressures, RegimeOptions, RegimeTracker, pressures
+from loadsense.correlator.dispatch.inputs import QueueLoad, RegimeInputs, ServiceView
+from loadsense.correlator.dispatch.regime import Pressures, RegimeOptions, RegimeTracker, pressures
 
 T0 = 1_790_000_000.0
 OPTIONS = RegimeOptions(enter=0.85, exit=0.80, min_dwell_s=60.0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from api.routes.recommendations import RecommendationList
-from correlator.dispatch.metrics import signal_metric_name
-from correlator.dispatch.recommendation import Reason, Recommendation
-from correlator.dispatch.render import RenderedView
+from loadsense.api.routes.recommendations import RecommendationList
+from loadsense.correlator.dispatch.metrics import signal_metric_name
+from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
+from loadsense.correlator.dispatch.render import RenderedView
 
 T0 = 1_790_000_000.0
 

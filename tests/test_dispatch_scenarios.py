@@ -7,19 +7,18 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
-
-from correlator.dispatch.adapter import JobFacet, WorkloadFacts, to_inputs
-from correlator.dispatch.engine import DispatchEngine, Evaluation
-from correlator.dispatch.policy import load_policy
-from correlator.dispatch.recommendation import Recommendation
-from correlator.snapshot import Snapshot
-from signals.exposure import ExposureRow
-from signals.freshness import FreshnessRow
-from signals.graph import LineageGraph
-from signals.hosts import HostRow
-from signals.latency import LatencyRow
-from signals.lineage import LineageRow
-from signals.queues import QueueRow
+from loadsense.correlator.dispatch.adapter import JobFacet, WorkloadFacts, to_inputs
+from loadsense.correlator.dispatch.engine import DispatchEngine, Evaluation
+from loadsense.correlator.dispatch.policy import load_policy
+from loadsense.correlator.dispatch.recommendation import Recommendation
+from loadsense.correlator.snapshot import Snapshot
+from loadsense.signals.exposure import ExposureRow
+from loadsense.signals.freshness import FreshnessRow
+from loadsense.signals.graph import LineageGraph
+from loadsense.signals.hosts import HostRow
+from loadsense.signals.latency import LatencyRow
+from loadsense.signals.lineage import LineageRow
+from loadsense.signals.queues import QueueRow
 
 T0 = 1_790_000_000.0
 POLICY = load_policy()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from loadsense.storage.client import Storage
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
     DatasetEvent,
@@ -39,10 +40,9 @@ from openlineage.client.facet_v2 import (
 )
 
 from loadsense.settings import Settings
-from storage.client import Storage
 from tests.conftest import query
+from tests.support.openlineage import BASE_NS, TOKEN, iso, ns
 from tests.support.service import Service, running_service
-from tests.test_openlineage_support import BASE_NS, TOKEN, iso, ns
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python"
 

@@ -14,12 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
+from loadsense.storage.client import Storage
 
 from loadsense.settings import Settings
-from storage.client import Storage
 from tests.conftest import query
-from tests.support.service import Service, poll_until, running_service
-from tests.test_openlineage_support import (
+from tests.support.openlineage import (
     TOKEN,
     iso,
     job_event,
@@ -27,6 +26,7 @@ from tests.test_openlineage_support import (
     run_event,
     stored_rows,
 )
+from tests.support.service import Service, poll_until, running_service
 
 
 @pytest.fixture(scope="module")

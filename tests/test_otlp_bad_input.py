@@ -16,12 +16,11 @@ import uuid
 import httpx
 import pytest
 from google.rpc import error_details_pb2
+from loadsense.storage.client import Storage
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from loadsense.settings import Settings
-from storage.client import Storage
-from tests.support.service import Service, poll_until, running_service
-from tests.test_otlp_support import (
+from tests.support.otlp import (
     JSON,
     NOTHING,
     NS,
@@ -37,6 +36,7 @@ from tests.test_otlp_support import (
     traces_answer,
     unique,
 )
+from tests.support.service import Service, poll_until, running_service
 
 
 def test_truncated_protobuf_is_400_with_a_protobuf_status(

@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 
 import pytest
+from loadsense.collectors.otlp.anyvalue import ItemRejected, attributes
+from loadsense.collectors.otlp.exphistogram import to_explicit
+from loadsense.collectors.otlp.metrics import decode_metrics
+from loadsense.collectors.otlp.resources import resource_id
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from collectors.otlp.anyvalue import ItemRejected, attributes
-from collectors.otlp.exphistogram import to_explicit
-from collectors.otlp.metrics import decode_metrics
-from collectors.otlp.resources import resource_id
 from loadsense.errors import InvalidInput
-from tests.test_otlp_support import PROTOBUF, kv
+from tests.support.otlp import PROTOBUF, kv
 
 NOW = 1_800_000_000 * 1_000_000_000
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
+from loadsense.storage.client import Storage
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -18,10 +19,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from storage.client import Storage
 from tests.conftest import query
-from tests.support.service import Service
-from tests.test_otlp_support import (
+from tests.support.otlp import (
     JSON,
     NS,
     metric_exporter,
@@ -32,6 +31,7 @@ from tests.test_otlp_support import (
     traces_answer,
     unique,
 )
+from tests.support.service import Service
 
 MS = 1_000_000
 

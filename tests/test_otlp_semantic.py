@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
+from loadsense.storage.client import Storage
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics.export import AggregationTemporality
 
-from storage.client import Storage
 from tests.conftest import query
-from tests.support.service import Service
-from tests.test_otlp_support import (
+from tests.support.otlp import (
     NS,
     export_metrics,
     metrics_answer,
@@ -19,6 +18,7 @@ from tests.test_otlp_support import (
     post,
     unique,
 )
+from tests.support.service import Service
 
 
 def _queue_rows(storage: Storage, service: str) -> list[tuple[object, ...]]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from loadsense.signals.config import SignalsConfig, glob_regex, parse_signals_config
+from loadsense.signals.sql import json_param
+from loadsense.storage.client import Storage
 
 from loadsense.errors import ConfigError
-from signals.config import SignalsConfig, glob_regex, parse_signals_config
-from signals.sql import json_param
-from storage.client import Storage
 from tests.support.service import loadsense_command, service_process
 
 ROOT = Path(__file__).parents[1]
@@ -35,10 +35,16 @@ def test_defaults() -> None:
         ),
         ({"services": {"x": {"theta": 1.5}}}, r"signals.services.x.theta: expected a number in"),
         ({"services": {"x": {"inputs": "ns/a"}}}, r"signals.services.x.inputs: expected a list"),
-        ({"queues": {"q": {"depth_limit": -1}}}, r"signals.queues.q.depth_limit: expected a numb"),
+        (
+            {"queues": {"q": {"depth_limit": -1}}},
+            r"signals.queues.q.depth_limit: expected a numb",
+        ),
         ({"knees": {"gpu": [0.1, 0.2]}}, r"signals.knees.gpu: unknown resource"),
         ({"knees": {"cpu": [0.9, 0.2]}}, r"signals.knees.cpu: expected \[low, high\]"),
-        ({"hosts": {"h": {"knees": {"cpu": [0.1]}}}}, r"signals.hosts.h.knees.cpu: expected"),
+        (
+            {"hosts": {"h": {"knees": {"cpu": [0.1]}}}},
+            r"signals.hosts.h.knees.cpu: expected",
+        ),
         ({"window_s": True}, r"signals.window_s: expected a number > 0"),
         ({"datasets": ["a"]}, r"signals.datasets: expected a mapping of glob"),
     ],

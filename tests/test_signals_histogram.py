@@ -8,15 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from loadsense.signals import latency
+from loadsense.signals.config import SignalsConfig
+from loadsense.signals.contract import Params
+from loadsense.signals.evaluate import evaluate_all
+from loadsense.signals.graph import LineageGraph
+from loadsense.storage.client import Storage
 
-from signals import latency
-from signals.config import SignalsConfig
-from signals.contract import Params
-from signals.evaluate import evaluate_all
-from signals.graph import LineageGraph
-from storage.client import Storage
 from tests.support.service import Service
-from tests.test_signals_feed import NS, T0, Feed, unique
+from tests.support.signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
 AS_OF = T0 + 2000 * NS

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from loadsense.signals.config import SignalsConfig, parse_signals_config
+from loadsense.signals.evaluate import evaluate_all
+from loadsense.signals.hosts import HostRow, knee
+from loadsense.storage.client import Storage
 
-from signals.config import SignalsConfig, parse_signals_config
-from signals.evaluate import evaluate_all
-from signals.hosts import HostRow, knee
-from storage.client import Storage
 from tests.support.service import Service
-from tests.test_signals_feed import NS, T0, Feed, unique
+from tests.support.signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
 

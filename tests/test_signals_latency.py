@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from loadsense.signals import latency
+from loadsense.signals.config import SignalsConfig, parse_signals_config
+from loadsense.signals.contract import Params
+from loadsense.signals.graph import LineageGraph
+from loadsense.storage.client import Storage
 
-from signals import latency
-from signals.config import SignalsConfig, parse_signals_config
-from signals.contract import Params
-from signals.graph import LineageGraph
-from storage.client import Storage
 from tests.support.service import Service
-from tests.test_signals_feed import NS, T0, Feed, unique
+from tests.support.signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
 

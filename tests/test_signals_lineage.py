@@ -6,15 +6,15 @@ import dataclasses
 import threading
 
 import pytest
+from loadsense.signals import evaluate
+from loadsense.signals.config import SignalsConfig
+from loadsense.signals.contract import Family, Params
+from loadsense.signals.evaluate import evaluate_all
+from loadsense.signals.lineage import LineageRow
+from loadsense.storage.client import Storage
 
-from signals import evaluate
-from signals.config import SignalsConfig
-from signals.contract import Family, Params
-from signals.evaluate import evaluate_all
-from signals.lineage import LineageRow
-from storage.client import Storage
 from tests.support.service import Service
-from tests.test_signals_feed import NS, T0, Feed, unique
+from tests.support.signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
 AS_OF = T0 + 800 * NS  # W = 900 s: (T0 - 100, T0 + 800]

@@ -10,16 +10,16 @@ from typing import Any
 
 import httpx
 import pytest
+from loadsense.collectors.retry_dedup import ReplayGuard
+from loadsense.signals import hosts, served
+from loadsense.signals.config import parse_signals_config
+from loadsense.signals.contract import Params
+from loadsense.signals.graph import LineageGraph
+from loadsense.storage.client import Storage
 
-from collectors.replays import ReplayGuard
-from signals import hosts, served
-from signals.config import parse_signals_config
-from signals.contract import Params
-from signals.graph import LineageGraph
-from storage.client import Storage
 from tests.conftest import query
 from tests.support.service import Service
-from tests.test_signals_feed import NS, T0, Feed, unique
+from tests.support.signals_feed import NS, T0, Feed, unique
 
 MS = 1_000_000
 HALF = NS // 2

@@ -9,10 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from loadsense.errors import ConfigError
-from storage.client import Storage, open_storage
-from storage.migrations import (
+from loadsense.storage.client import Storage, open_storage
+from loadsense.storage.migrations import (
     LATEST_VERSION,
     MIGRATIONS,
     SCHEMA_MIGRATIONS,
@@ -22,7 +20,9 @@ from storage.migrations import (
     render_migration,
     target_for,
 )
-from storage.schema.model import ATTRS, LC, TS, Column, Table, identifier, render
+from loadsense.storage.schema.model import ATTRS, LC, TS, Column, Table, identifier, render
+
+from loadsense.errors import ConfigError
 from tests.conftest import query
 
 
@@ -130,7 +130,16 @@ def test_latest_version_is_recorded(storage: Storage) -> None:
 
 def test_schema_command_renders_cluster_ddl() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "api.cli", "schema", "--cluster", "main", "--database", "obs"],
+        [
+            sys.executable,
+            "-m",
+            "loadsense.api.cli",
+            "schema",
+            "--cluster",
+            "main",
+            "--database",
+            "obs",
+        ],
         capture_output=True,
         text=True,
         check=True,

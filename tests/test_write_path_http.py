@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from loadsense.storage.client import Storage
 
 from loadsense.settings import Settings
-from storage.client import Storage
 from tests.conftest import query
 from tests.support.service import Service, poll_until, running_service, service_process
 
@@ -115,7 +115,7 @@ ROWS_PER_EVENT = 4
 
 COUNT_SCRIPT = """
 import sys
-from storage.client import open_storage
+from loadsense.storage.client import open_storage
 s = open_storage("chdb://" + sys.argv[1], "loadsense")
 print(s.client.query("SELECT count() FROM lineage_events FINAL").result_rows[0][0])
 """

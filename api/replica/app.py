@@ -1,6 +1,6 @@
 """The replica's FastAPI app: the live recommendation routes, health and its metrics.
 
-Routes: the primary's :data:`~api.routes.recommendations.live_router` (list, one
+Routes: the primary's :data:`~loadsense.api.routes.recommendations.live_router` (list, one
 workload, KEDA, regime) over the follower's copy, and api/replica/health.py. Anything
 else (the OpenAPI document included: the primary's is the reference) is 404 in the
 house error format.
@@ -15,15 +15,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from loadsense.api.handlers import install_error_handlers
+from loadsense.api.replica.auth import read_tokens, require_read
+from loadsense.api.replica.follower import Follower, UpstreamError
+from loadsense.api.replica.health import health_router, not_yet
+from loadsense.api.routes.recommendations import SOURCE_STATE, RegimeModel, live_router
+from loadsense.correlator.dispatch.config import parse_dispatch_config
+from loadsense.correlator.dispatch.store import ViewSource
 
 import loadsense
-from api.handlers import install_error_handlers
-from api.replica.auth import read_tokens, require_read
-from api.replica.follower import Follower, UpstreamError
-from api.replica.health import health_router, not_yet
-from api.routes.recommendations import SOURCE_STATE, RegimeModel, live_router
-from correlator.dispatch.config import parse_dispatch_config
-from correlator.dispatch.store import ViewSource
 from loadsense.errors import (
     ConfigError,
 )

@@ -1,4 +1,4 @@
-"""Bearer tokens and the refuse-to-expose rule for the replica, without api.auth.
+"""Bearer tokens and the refuse-to-expose rule for the replica, without loadsense.api.auth.
 
 The rules are ``serve``'s (api/auth.py): callers need a read token (or an ingest token
 when no read tokens are configured), compared in constant time; a non-loopback bind
@@ -10,8 +10,8 @@ storage, which the replica never imports.
 from __future__ import annotations
 
 from fastapi import Request
+from loadsense.api.tokens import check_bearer, is_loopback
 
-from api.tokens import check_bearer, is_loopback
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
 

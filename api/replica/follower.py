@@ -8,9 +8,9 @@ One background task (:meth:`Follower.run`) repeats an exchange with the primary:
    changed no decision, so the long poll stayed quiet), ``GET`` the list once more so
    ``as_of`` and ``expires_at`` follow the primary within ``W`` seconds.
 
-Each new list is parsed once into a :class:`~correlator.dispatch.render.RenderedView`
+Each new list is parsed once into a :class:`~loadsense.correlator.dispatch.render.RenderedView`
 (same bodies, same ETags as the primary) and swapped into a
-:class:`~correlator.dispatch.store.ViewStore`, which wakes the replica's own long polls
+:class:`~loadsense.correlator.dispatch.store.ViewStore`, which wakes the replica's own long polls
 when the decisions changed. The loop never dies: a failed exchange is logged, counted
 and retried with a capped exponential back-off; the last view keeps being served.
 """
@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+from loadsense.api.routes.recommendations import RegimeModel
+from loadsense.correlator.dispatch.render import Entry, RenderedView
+from loadsense.correlator.dispatch.store import ViewStore
 
-from api.routes.recommendations import RegimeModel
-from correlator.dispatch.render import Entry, RenderedView
-from correlator.dispatch.store import ViewStore
 from loadsense.errors import LoadsenseError
 
 logger = logging.getLogger(__name__)

@@ -1,1 +1,1 @@
-"""HTTP routes, one module per concern; :mod:`api.app` includes them all."""
+"""HTTP routes, one module per concern; :mod:`loadsense.api.app` includes them all."""

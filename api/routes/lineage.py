@@ -12,16 +12,16 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
+from loadsense.api.auth import require_ingest
+from loadsense.api.context import AppContext, context
+from loadsense.collectors.body import media_type, read_body
+from loadsense.collectors.contract import Decoded
+from loadsense.collectors.openlineage import BatchDecoded, LineageReceiver
+from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR
+from loadsense.correlator.loop import Correlator
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require_ingest
-from api.context import AppContext, context
-from collectors.body import media_type, read_body
-from collectors.contract import Decoded
-from collectors.openlineage import BatchDecoded, LineageReceiver
-from correlator.loop import EXTENSION_KEY as CORRELATOR
-from correlator.loop import Correlator
 from loadsense.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])

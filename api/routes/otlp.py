@@ -16,12 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-
-from api.auth import require_ingest
-from api.context import AppContext, context
-from collectors.body import media_type, read_body
-from collectors.contract import Decoded, Receiver
-from collectors.otlp.http import (
+from loadsense.api.auth import require_ingest
+from loadsense.api.context import AppContext, context
+from loadsense.collectors.body import media_type, read_body
+from loadsense.collectors.contract import Decoded, Receiver
+from loadsense.collectors.otlp.http import (
     JSON,
     MEDIA_TYPES,
     PROTOBUF,
@@ -31,8 +30,9 @@ from collectors.otlp.http import (
     status_response,
     traces_response,
 )
-from collectors.otlp.receiver import MetricsReceiver, TracesReceiver
-from collectors.replays import request_key
+from loadsense.collectors.otlp.receiver import MetricsReceiver, TracesReceiver
+from loadsense.collectors.retry_dedup import request_key
+
 from loadsense.errors import LoadsenseError, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)

@@ -29,18 +29,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from loadsense.correlator.dispatch.classes import CLASSES
+from loadsense.correlator.dispatch.policy import ACTIONS
+from loadsense.correlator.dispatch.reload import PolicySource
+from loadsense.correlator.dispatch.render import Entry, RenderedView
+from loadsense.correlator.dispatch.store import Published, ViewSource
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from correlator.dispatch.classes import CLASSES
-from correlator.dispatch.policy import ACTIONS
-from correlator.dispatch.reload import PolicySource
-from correlator.dispatch.render import Entry, RenderedView
-from correlator.dispatch.store import Published, ViewSource
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 
 if TYPE_CHECKING:
-    from correlator.dispatch.audit import AuditEntry
+    from loadsense.correlator.dispatch.audit import AuditEntry
 
 ActionName = Literal["boost", "admit", "throttle", "defer", "pause"]
 ClassName = Literal[
@@ -424,8 +424,8 @@ async def recommendation_history(
     limit: int = Query(100, ge=1, le=10_000),
 ) -> HistoryModel:
     # Deferred: the audit module opens storage, which the replica never imports.
-    from api.context import context
-    from correlator.dispatch.audit import read_history
+    from loadsense.api.context import context
+    from loadsense.correlator.dispatch.audit import read_history
 
     start = _bounded(from_, "from", 0.0)
     end = _bounded(to, "to", HISTORY_END)

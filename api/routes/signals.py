@@ -25,23 +25,23 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from loadsense.api.auth import require_read
+from loadsense.api.context import context
+from loadsense.correlator.loop import EXTENSION_KEY, Correlator
+from loadsense.correlator.snapshot import Snapshot
+from loadsense.signals.config import glob_regex
+from loadsense.signals.contract import KINDS, NS_PER_S
+from loadsense.signals.exposure import ExposureRow
+from loadsense.signals.freshness import FreshnessRow
+from loadsense.signals.graph import LineageGraph, load_graph
+from loadsense.signals.hosts import HostRow
+from loadsense.signals.latency import LatencyRow
+from loadsense.signals.lineage import LineageRow
+from loadsense.signals.queues import QueueRow
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import require_read
-from api.context import context
-from correlator.loop import EXTENSION_KEY, Correlator
-from correlator.snapshot import Snapshot
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
-from signals.config import glob_regex
-from signals.contract import KINDS, NS_PER_S
-from signals.exposure import ExposureRow
-from signals.freshness import FreshnessRow
-from signals.graph import LineageGraph, load_graph
-from signals.hosts import HostRow
-from signals.latency import LatencyRow
-from signals.lineage import LineageRow
-from signals.queues import QueueRow
 
 router = APIRouter(prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_read)])
 

@@ -6,6 +6,6 @@ field), ``facets`` (tolerant facet readers), ``normalise`` (rows), ``receiver`` 
 See docs/lineage.md.
 """
 
-from collectors.openlineage.receiver import BatchDecoded, FailedEvent, LineageReceiver
+from loadsense.collectors.openlineage.receiver import BatchDecoded, FailedEvent, LineageReceiver
 
 __all__ = ["BatchDecoded", "FailedEvent", "LineageReceiver"]

@@ -13,9 +13,9 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from collectors.openlineage import facets
-from collectors.openlineage.validate import Checked
-from storage.writer import RowBatch
+from loadsense.collectors.openlineage import facets
+from loadsense.collectors.openlineage.validate import Checked
+from loadsense.storage.writer import RowBatch
 
 EVENT_COLUMNS = (
     "event_time",

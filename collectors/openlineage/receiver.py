@@ -18,9 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.contract import Decoded
-from collectors.openlineage.normalise import LineageRows
-from collectors.openlineage.validate import DEFAULT_MAX_FUTURE_SKEW_S, check
+from loadsense.collectors.contract import Decoded
+from loadsense.collectors.openlineage.normalise import LineageRows
+from loadsense.collectors.openlineage.validate import DEFAULT_MAX_FUTURE_SKEW_S, check
+
 from loadsense.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BATCH_EVENTS = 10_000

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from collectors.openlineage.facets import canonical_uuid
-from collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
+from loadsense.collectors.openlineage.facets import canonical_uuid
+from loadsense.collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
+
 from loadsense.errors import InvalidInput
 
 RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})

@@ -1,6 +1,6 @@
 """OTLP attributes to the ``{key: text}`` stored in ``Map(LowCardinality(String), String)``.
 
-Attributes arrive as serialized ``KeyValue`` s (see :mod:`collectors.otlp.shadow`).
+Attributes arrive as serialized ``KeyValue`` s (see :mod:`loadsense.collectors.otlp.shadow`).
 Most key-value pairs repeat across spans and points (``http.request.method=POST``,
 ``state=idle``), so their encodings are memoised: a repeated pair costs one dict lookup
 instead of a parse. Stored text, by value type:

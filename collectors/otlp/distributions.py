@@ -2,7 +2,7 @@
 
 Each function returns the point's ``(count, sum, min, max, bucket_counts,
 explicit_bounds, quantiles, quantile_values)`` for ``metric_points`` or raises
-:class:`~collectors.otlp.anyvalue.ItemRejected` naming the problem (docs/telemetry.md,
+:class:`~loadsense.collectors.otlp.anyvalue.ItemRejected` naming the problem (docs/telemetry.md,
 "What is rejected, per item").
 """
 
@@ -13,9 +13,9 @@ import operator
 from itertools import islice
 from typing import Any
 
-from collectors.otlp.anyvalue import ItemRejected
-from collectors.otlp.exphistogram import to_explicit
-from collectors.otlp.limits import MAX_BUCKETS
+from loadsense.collectors.otlp.anyvalue import ItemRejected
+from loadsense.collectors.otlp.exphistogram import to_explicit
+from loadsense.collectors.otlp.limits import MAX_BUCKETS
 
 Shape = tuple[int, float, float, float, Any, Any, Any, Any]
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from itertools import pairwise
 
-from collectors.otlp.anyvalue import ItemRejected
+from loadsense.collectors.otlp.anyvalue import ItemRejected
 
 
 def _bound(index: int, scale: int) -> float:

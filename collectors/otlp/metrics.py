@@ -3,12 +3,12 @@
 One row per data point (docs/telemetry.md, "Metric points"). Metric- and
 resource-level values are computed once per metric and repeated per accepted point;
 columns a metric type does not use are filled per metric, not per point. Points of
-well-known metrics are also handed to :mod:`collectors.otlp.semantic`.
+well-known metrics are also handed to :mod:`loadsense.collectors.otlp.semantic`.
 
 Stored forms: gauge and sum points keep ``value`` (``as_int`` as a float); histograms
 keep ``count``, ``sum``, ``min``, ``max`` (NaN when not sent), ``bucket_counts`` and
 ``explicit_bounds``; exponential histograms are converted to the explicit form
-(:mod:`collectors.otlp.distributions`); summaries keep ``count``, ``sum``,
+(:mod:`loadsense.collectors.otlp.distributions`); summaries keep ``count``, ``sum``,
 ``quantiles`` and ``quantile_values``. A point flagged "no recorded value" is stored
 with its flag and zero numbers; every other point with a non-finite number is rejected.
 """
@@ -21,19 +21,19 @@ from dataclasses import dataclass, field, fields
 from itertools import repeat
 from typing import Any
 
-from collectors.contract import Decoded
-from collectors.otlp.anyvalue import ItemRejected, attributes
-from collectors.otlp.distributions import NO_VALUE, Shape, exponential, histogram, summary
-from collectors.otlp.limits import (
+from loadsense.collectors.contract import Decoded
+from loadsense.collectors.otlp.anyvalue import ItemRejected, attributes
+from loadsense.collectors.otlp.distributions import NO_VALUE, Shape, exponential, histogram, summary
+from loadsense.collectors.otlp.limits import (
     MAX_NAME_LENGTH,
     TimeWindow,
     queued_bytes,
 )
-from collectors.otlp.payload import parse_metrics, point_count
-from collectors.otlp.report import Rejections
-from collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
-from collectors.otlp.semantic import MAPPERS, Derived, MetricContext, Sample
-from storage.writer import RowBatch
+from loadsense.collectors.otlp.payload import parse_metrics, point_count
+from loadsense.collectors.otlp.report import Rejections
+from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
+from loadsense.collectors.otlp.semantic import MAPPERS, Derived, MetricContext, Sample
+from loadsense.storage.writer import RowBatch
 
 POINTS_TABLE = "metric_points"
 

@@ -1,7 +1,7 @@
 """Request bodies to shadow messages, for either OTLP/HTTP encoding.
 
 A body that does not parse is malformed as a whole (400, nothing stored). A request
-carrying more than :data:`~collectors.otlp.limits.MAX_ITEMS_PER_REQUEST` items is
+carrying more than :data:`~loadsense.collectors.otlp.limits.MAX_ITEMS_PER_REQUEST` items is
 refused (413) before any row is built.
 """
 
@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.message import DecodeError
+from loadsense.collectors.otlp.http import JSON
+from loadsense.collectors.otlp.jsonpb import json_to_protobuf
+from loadsense.collectors.otlp.limits import MAX_ITEMS_PER_REQUEST
+from loadsense.collectors.otlp.shadow import MetricsRequest, TraceRequest
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from collectors.otlp.http import JSON
-from collectors.otlp.jsonpb import json_to_protobuf
-from collectors.otlp.limits import MAX_ITEMS_PER_REQUEST
-from collectors.otlp.shadow import MetricsRequest, TraceRequest
 from loadsense.errors import InvalidInput, PayloadTooLarge
 
 

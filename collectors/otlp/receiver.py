@@ -1,12 +1,12 @@
-"""The OTLP receivers as :class:`collectors.contract.Receiver` s (what routes and the
+"""The OTLP receivers as :class:`loadsense.collectors.contract.Receiver` s (what routes and the
 benchmark call)."""
 
 from __future__ import annotations
 
-from collectors.contract import Decoded
-from collectors.otlp.http import MEDIA_TYPES
-from collectors.otlp.metrics import decode_metrics
-from collectors.otlp.traces import decode_traces
+from loadsense.collectors.contract import Decoded
+from loadsense.collectors.otlp.http import MEDIA_TYPES
+from loadsense.collectors.otlp.metrics import decode_metrics
+from loadsense.collectors.otlp.traces import decode_traces
 
 
 class TracesReceiver:

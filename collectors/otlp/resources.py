@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-from storage.writer import RowBatch
+from loadsense.storage.writer import RowBatch
 
 RESOURCES_TABLE = "resources"
 SERVICE_NAME = "service.name"

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.otlp.report import Rejections
-from storage.writer import RowBatch
+from loadsense.collectors.otlp.report import Rejections
+from loadsense.storage.writer import RowBatch
 
 HOST_TABLE = "host_samples"
 QUEUE_TABLE = "queue_samples"

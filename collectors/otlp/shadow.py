@@ -5,7 +5,7 @@ Why: with the generated OTLP classes every attribute is a ``KeyValue`` message w
 dominates span decoding. A ``repeated bytes`` field has the same wire encoding as
 ``repeated KeyValue`` (each element length-delimited), so the shadow schema below
 parses the same bytes but returns every ``attributes`` field as the list of serialized
-``KeyValue`` s, built in C. :mod:`collectors.otlp.anyvalue` turns those into text,
+``KeyValue`` s, built in C. :mod:`loadsense.collectors.otlp.anyvalue` turns those into text,
 memoising the (mostly repeated) key-value encodings.
 
 The shadow files are copies of the installed opentelemetry-proto descriptors, renamed

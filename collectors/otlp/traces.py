@@ -13,20 +13,20 @@ from collections.abc import Sequence
 from itertools import repeat
 from typing import Any
 
-from collectors.contract import Decoded
-from collectors.otlp.anyvalue import MAX_ATTRIBUTES, ItemRejected, attributes
-from collectors.otlp.limits import (
+from loadsense.collectors.contract import Decoded
+from loadsense.collectors.otlp.anyvalue import MAX_ATTRIBUTES, ItemRejected, attributes
+from loadsense.collectors.otlp.limits import (
     FUTURE_REASON,
     MAX_NAME_LENGTH,
     MAX_STATUS_MESSAGE_LENGTH,
     TimeWindow,
     queued_bytes,
 )
-from collectors.otlp.payload import parse_traces
-from collectors.otlp.report import Rejections
-from collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
-from collectors.otlp.shadow import Span
-from storage.writer import RowBatch
+from loadsense.collectors.otlp.payload import parse_traces
+from loadsense.collectors.otlp.report import Rejections
+from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
+from loadsense.collectors.otlp.shadow import Span
+from loadsense.storage.writer import RowBatch
 
 SPANS_TABLE = "spans"
 
@@ -42,7 +42,7 @@ _NO_EVENTS: tuple[Sequence[int], Sequence[str], Sequence[dict[str, str]]] = ((),
 def decode_traces(
     body: bytes, media_type: str, received_at_ns: int, retention_days: float = 0
 ) -> Decoded:
-    """Rows of ``spans`` for one request body; see :class:`collectors.contract.Receiver`.
+    """Rows of ``spans`` for one request body; see :class:`loadsense.collectors.contract.Receiver`.
     Spans starting more than ``retention_days`` before receipt are rejected (0: no bound)."""
     request = parse_traces(body, media_type)
     window = TimeWindow.around(received_at_ns, retention_days)

@@ -1,4 +1,4 @@
-"""From the correlator's :class:`~correlator.snapshot.Snapshot` to the policy's inputs.
+"""From the correlator's :class:`~loadsense.correlator.snapshot.Snapshot` to the policy's inputs.
 
 Workloads are the ETL and training jobs of the lineage graph (``namespace/name``), the
 model services with latency rows (``service.name``) and the queues (queue name).
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from correlator.dispatch.inputs import (
+from loadsense.correlator.dispatch.inputs import (
     DatasetView,
     DispatchInputs,
     QueueLoad,
@@ -35,10 +35,10 @@ from correlator.dispatch.inputs import (
     UpstreamHealth,
     WorkloadInputs,
 )
-from correlator.snapshot import Snapshot
-from signals.contract import NS_PER_S
-from storage.client import Storage
-from storage.schema.telemetry import SPAN_STEP_S
+from loadsense.correlator.snapshot import Snapshot
+from loadsense.signals.contract import NS_PER_S
+from loadsense.storage.client import Storage
+from loadsense.storage.schema.telemetry import SPAN_STEP_S
 
 CRITICALITY_HALF_RPS = 10.0
 LOOKBACK_S = 7 * 24 * 3600.0

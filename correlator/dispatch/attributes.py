@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from correlator.dispatch.classes import ETL_CLASSES, infer_class
-from correlator.dispatch.conditions import Fact
-from correlator.dispatch.inputs import WorkloadInputs
-from correlator.dispatch.policy import Policy
-from correlator.dispatch.regime import RegimeState
+from loadsense.correlator.dispatch.classes import ETL_CLASSES, infer_class
+from loadsense.correlator.dispatch.conditions import Fact
+from loadsense.correlator.dispatch.inputs import WorkloadInputs
+from loadsense.correlator.dispatch.policy import Policy
+from loadsense.correlator.dispatch.regime import RegimeState
 
 SLACK_REFERENCE = 0.5
 

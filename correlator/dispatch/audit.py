@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from correlator.dispatch.engine import Change
-from storage.client import Storage
+from loadsense.correlator.dispatch.engine import Change
+from loadsense.storage.client import Storage
 
 TABLE = "recommendation_log"
 COLUMNS = (

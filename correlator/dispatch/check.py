@@ -1,4 +1,4 @@
-"""Validate policy files before deploying them: ``python -m correlator.dispatch.check FILE...``.
+"""Validate policy files before deploying: ``python -m loadsense.correlator.dispatch.check FILE``.
 
 Prints each file's ``policy_version`` and rule names, or the validation error (file,
 rule, field); exits 1 if any file is invalid. Without arguments it checks the shipped
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from correlator.dispatch.policy import PolicyError, load_policy
+from loadsense.correlator.dispatch.policy import PolicyError, load_policy
 
 
 def main(argv: Sequence[str] | None = None) -> int:

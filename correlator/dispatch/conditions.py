@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from correlator.dispatch.classes import CLASSES
-from correlator.dispatch.regime import REGIMES
+from loadsense.correlator.dispatch.classes import CLASSES
+from loadsense.correlator.dispatch.regime import REGIMES
 
 Value = float | bool | str | None
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from correlator.dispatch.attributes import Attributes, derive
-from correlator.dispatch.conditions import Comparison
-from correlator.dispatch.envelope import Guard, enforce, limit_changes
-from correlator.dispatch.inputs import DispatchInputs, WorkloadInputs
-from correlator.dispatch.policy import Policy, Rule
-from correlator.dispatch.recommendation import Reason, Recommendation
-from correlator.dispatch.regime import RegimeState, RegimeTracker, pressures
-from correlator.steps import yield_to_evaluation
+from loadsense.correlator.dispatch.attributes import Attributes, derive
+from loadsense.correlator.dispatch.conditions import Comparison
+from loadsense.correlator.dispatch.envelope import Guard, enforce, limit_changes
+from loadsense.correlator.dispatch.inputs import DispatchInputs, WorkloadInputs
+from loadsense.correlator.dispatch.policy import Policy, Rule
+from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
+from loadsense.correlator.dispatch.regime import RegimeState, RegimeTracker, pressures
+from loadsense.correlator.steps import yield_to_evaluation
 
 logger = logging.getLogger(__name__)
 

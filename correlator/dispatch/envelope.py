@@ -21,9 +21,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from correlator.dispatch.attributes import Attributes
-from correlator.dispatch.policy import PolicyOptions
-from correlator.dispatch.recommendation import Reason, Recommendation
+from loadsense.correlator.dispatch.attributes import Attributes
+from loadsense.correlator.dispatch.policy import PolicyOptions
+from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
 
 NEUTRAL_PRIORITY = 50
 HELD = frozenset({"defer", "pause"})

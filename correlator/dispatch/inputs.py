@@ -2,7 +2,7 @@
 two regime pressures' raw inputs.
 
 These frozen types are the policy's own contract. They are built from the correlator's
-snapshot by :mod:`correlator.dispatch.adapter`, and directly by tests and simulations,
+snapshot by :mod:`loadsense.correlator.dispatch.adapter`, and directly by tests and simulations,
 so the policy can be exercised (scenario fixtures, hypothesis properties) without
 storage. Times are seconds since the epoch in the correlator's clock; ``None`` means
 "unknown", which the policy treats differently from zero.
@@ -80,7 +80,7 @@ class QueueLoad:
 
 @dataclass(frozen=True)
 class RegimeInputs:
-    """Raw inputs of the two pressures (see :mod:`correlator.dispatch.regime`)."""
+    """Raw inputs of the two pressures (see :mod:`loadsense.correlator.dispatch.regime`)."""
 
     queues: tuple[QueueLoad, ...] = ()
     dispatch_delays_s: tuple[float, ...] = ()  # recent ETL dispatch delays

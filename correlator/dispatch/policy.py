@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from loadsense.correlator.dispatch.classes import CLASSES, ClassOverride
+from loadsense.correlator.dispatch.conditions import (
+    ALWAYS,
+    Condition,
+    ConditionError,
+    parse_condition,
+)
+from loadsense.correlator.dispatch.regime import RegimeOptions
 
-from correlator.dispatch.classes import CLASSES, ClassOverride
-from correlator.dispatch.conditions import ALWAYS, Condition, ConditionError, parse_condition
-from correlator.dispatch.regime import RegimeOptions
 from loadsense.errors import ConfigError
 
 ACTIONS: tuple[str, ...] = ("boost", "admit", "throttle", "defer", "pause")
@@ -275,7 +280,9 @@ def parse_policy(text: str, source: str) -> Policy:
 
 
 def default_policy_text() -> str:
-    return resources.files("correlator.dispatch").joinpath(DEFAULT_POLICY).read_text("utf-8")
+    return (
+        resources.files("loadsense.correlator.dispatch").joinpath(DEFAULT_POLICY).read_text("utf-8")
+    )
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

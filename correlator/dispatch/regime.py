@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass, replace
 from statistics import fmean
 
-from correlator.dispatch.inputs import RegimeInputs
+from loadsense.correlator.dispatch.inputs import RegimeInputs
 
 logger = logging.getLogger(__name__)
 

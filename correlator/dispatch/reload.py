@@ -13,7 +13,7 @@ import logging
 import os
 from pathlib import Path
 
-from correlator.dispatch.policy import Policy, PolicyError, load_policy
+from loadsense.correlator.dispatch.policy import Policy, PolicyError, load_policy
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from correlator.dispatch.recommendation import Recommendation
-from correlator.steps import yield_to_evaluation
+from loadsense.correlator.dispatch.recommendation import Recommendation
+from loadsense.correlator.steps import yield_to_evaluation
 
 DECISION_KEYS = (
     "workload",

@@ -1,6 +1,6 @@
 """Dispatch as a correlator step, and its start-up hook.
 
-:class:`DispatchStep` is the :class:`~correlator.loop.TickStep` that turns each snapshot
+:class:`DispatchStep` is the :class:`~loadsense.correlator.loop.TickStep` that turns each snapshot
 into recommendations: reload the policy if its file changed, read the workload facts
 the snapshot lacks, evaluate, append decision changes to the audit log, publish.
 :meth:`DispatchStep.run` takes policy inputs directly (tests, simulations).
@@ -15,18 +15,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from api.context import AppContext
-from correlator.dispatch.adapter import load_workload_facts, to_inputs
-from correlator.dispatch.audit import append_changes
-from correlator.dispatch.config import DispatchConfig, parse_dispatch_config
-from correlator.dispatch.engine import DispatchEngine, Evaluation
-from correlator.dispatch.inputs import DispatchInputs
-from correlator.dispatch.metrics import metrics_source, signal_metrics_source
-from correlator.dispatch.reload import PolicySource
-from correlator.dispatch.store import RecommendationStore
-from correlator.loop import EXTENSION_KEY as CORRELATOR_KEY
-from correlator.snapshot import Snapshot
-from storage.client import Storage
+from loadsense.api.context import AppContext
+from loadsense.correlator.dispatch.adapter import load_workload_facts, to_inputs
+from loadsense.correlator.dispatch.audit import append_changes
+from loadsense.correlator.dispatch.config import DispatchConfig, parse_dispatch_config
+from loadsense.correlator.dispatch.engine import DispatchEngine, Evaluation
+from loadsense.correlator.dispatch.inputs import DispatchInputs
+from loadsense.correlator.dispatch.metrics import metrics_source, signal_metrics_source
+from loadsense.correlator.dispatch.reload import PolicySource
+from loadsense.correlator.dispatch.store import RecommendationStore
+from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR_KEY
+from loadsense.correlator.snapshot import Snapshot
+from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
 

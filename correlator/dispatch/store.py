@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Generic, Protocol, TypeVar
 
-from correlator.dispatch.engine import Evaluation
-from correlator.dispatch.recommendation import Recommendation
-from correlator.dispatch.regime import CALM, Pressures, RegimeState
-from correlator.dispatch.render import RenderedView
+from loadsense.correlator.dispatch.engine import Evaluation
+from loadsense.correlator.dispatch.recommendation import Recommendation
+from loadsense.correlator.dispatch.regime import CALM, Pressures, RegimeState
+from loadsense.correlator.dispatch.render import RenderedView
 
 
 class View(Protocol):

@@ -12,7 +12,7 @@ arrival order, so every table is a function of the set of events received.
 
 from __future__ import annotations
 
-from storage.schema.model import LC, TS, Column, Table, View
+from loadsense.storage.schema.model import LC, TS, Column, Table, View
 
 LINEAGE_EVENTS = Table(
     name="lineage_events",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.schema.model import ATTRS, LC, TS_MS, Column, Table
+from loadsense.storage.schema.model import ATTRS, LC, TS_MS, Column, Table
 
 SIGNAL_POINTS = Table(
     name="signal_points",

@@ -7,7 +7,7 @@ key and are replaced by ``ReplacingMergeTree``; signal queries read with ``FINAL
 
 from __future__ import annotations
 
-from storage.schema.model import (
+from loadsense.storage.schema.model import (
     ATTRS,
     LC,
     TS,

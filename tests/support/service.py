@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 import uvicorn
+from loadsense.api.app import create_app
+from loadsense.api.context import AppContext
+from loadsense.storage.client import Storage
 
-from api.app import create_app
-from api.context import AppContext
 from loadsense.settings import Settings
-from storage.client import Storage
 
 
 @dataclass
@@ -87,7 +87,7 @@ class ServiceProcess:
 
 
 def loadsense_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "api.cli", *args]
+    return [sys.executable, "-m", "loadsense.api.cli", *args]
 
 
 @contextmanager

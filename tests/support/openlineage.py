@@ -10,7 +10,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from storage.client import Storage
+from loadsense.storage.client import Storage
+
 from tests.conftest import query
 
 TOKEN = "t"

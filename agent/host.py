@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from loadsense.agent.pressure import PRESSURE_ROOT, read_pressure
 from opentelemetry.metrics import CallbackOptions, Observation
-
-from collectors.agent.pressure import PRESSURE_ROOT, read_pressure
 
 logger = logging.getLogger(__name__)
 

@@ -5,6 +5,6 @@ pressure stall information to any OTLP/HTTP endpoint, normally a Loadsense servi
 See ``docs/agent.md``.
 """
 
-from collectors.agent.run import Agent, AgentConfig, metrics_url, run_agent
+from loadsense.agent.run import Agent, AgentConfig, metrics_url, run_agent
 
 __all__ = ["Agent", "AgentConfig", "metrics_url", "run_agent"]
