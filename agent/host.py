@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from loadsense.agent.pressure import PRESSURE_ROOT, read_pressure
 from opentelemetry.metrics import CallbackOptions, Observation
+
+from loadsense.agent.pressure import PRESSURE_ROOT, read_pressure
 
 logger = logging.getLogger(__name__)
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from types import FrameType
 from urllib.parse import urlsplit, urlunsplit
 
-from loadsense.agent.backlog import BacklogExporter
-from loadsense.agent.host import HostSampler
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 import loadsense
+from loadsense.agent.backlog import BacklogExporter
+from loadsense.agent.host import HostSampler
 from loadsense.errors import ConfigError
 
 logger = logging.getLogger(__name__)

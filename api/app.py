@@ -13,6 +13,8 @@ from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+
+import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.context import AppContext
 from loadsense.api.handlers import install_error_handlers
@@ -21,13 +23,11 @@ from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeMode
 from loadsense.correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
 from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import Settings
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import apply_migrations, ensure_retention, target_for
 from loadsense.storage.writer import Writer, WriterLimits
-
-import loadsense
-from loadsense.selfmetrics import SelfMetrics
-from loadsense.settings import Settings
 
 logger = logging.getLogger(__name__)
 

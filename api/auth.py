@@ -9,9 +9,9 @@ compared in constant time.
 from __future__ import annotations
 
 from fastapi import Request
+
 from loadsense.api.context import context
 from loadsense.api.tokens import check_bearer, is_loopback
-
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
 

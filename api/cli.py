@@ -71,10 +71,9 @@ def _server_config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
 def cmd_serve(args: argparse.Namespace) -> int:
     from loadsense.api.app import create_app
     from loadsense.api.auth import check_exposure
+    from loadsense.runtime import tune_gc
     from loadsense.signals.config import parse_signals_config
     from loadsense.storage.client import open_storage
-
-    from loadsense.runtime import tune_gc
 
     settings = _settings(args, ("host", "port", "clock"))
     _configure_logging(settings.log_level)

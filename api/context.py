@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
-from loadsense.collectors.retry_dedup import ReplayGuard
-from loadsense.storage.client import Storage
-from loadsense.storage.writer import Writer
 
+from loadsense.collectors.retry_dedup import ReplayGuard
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
+from loadsense.storage.writer import Writer
 
 
 @dataclass

@@ -18,12 +18,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadsense.bench import payloads
-from loadsense.bench.payloads import Body
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from loadsense.bench import payloads
+from loadsense.bench.payloads import Body
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

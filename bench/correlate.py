@@ -41,17 +41,17 @@ from typing import Any
 
 import httpx
 import uvicorn
+
 from loadsense.api.app import create_app, prepare_storage
 from loadsense.correlator.history import HistorySubmitter
 from loadsense.correlator.loop import Correlator
+from loadsense.runtime import tune_gc
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import Settings
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.writer import Writer, WriterLimits
-
-from loadsense.runtime import tune_gc
-from loadsense.selfmetrics import SelfMetrics
-from loadsense.settings import Settings
 
 NS = 1_000_000_000
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

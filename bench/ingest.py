@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import psutil
+
 from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
 from loadsense.bench.raw import raw_main
 from loadsense.bench.report import write_results

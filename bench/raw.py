@@ -117,9 +117,8 @@ def measure(client: Any, phase: Phase, cfg: LoadConfig, batch_rows: int) -> RawR
 def raw_main(cfg: LoadConfig, batch_rows: int) -> list[dict[str, Any]]:
     """Entry point of the storage-limit process: a fresh chDB, every phase in order."""
     from loadsense.api.app import prepare_storage
-    from loadsense.storage.client import open_storage
-
     from loadsense.settings import Settings
+    from loadsense.storage.client import open_storage
 
     with tempfile.TemporaryDirectory(prefix="loadsense-bench-raw-") as tmp:
         storage = open_storage(f"chdb://{tmp}/db", "loadsense")

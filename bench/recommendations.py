@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+
 from loadsense.bench import payloads
 from loadsense.bench.client import PROTOBUF, progress
 from loadsense.bench.ingest import (

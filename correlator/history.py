@@ -21,11 +21,10 @@ from typing import Any
 
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.correlator.steps import EvaluationGate, yield_to_evaluation
+from loadsense.errors import Backpressure
 from loadsense.signals.contract import KINDS, numeric_fields
 from loadsense.storage.client import Storage
 from loadsense.storage.writer import RowBatch, Writer
-
-from loadsense.errors import Backpressure
 
 logger = logging.getLogger(__name__)
 

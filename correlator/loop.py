@@ -25,12 +25,11 @@ from typing import Protocol
 from loadsense.correlator.history import write_history
 from loadsense.correlator.snapshot import EMPTY, Snapshot
 from loadsense.correlator.steps import EvaluationGate, StepRunner
+from loadsense.selfmetrics import SelfMetrics
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage
-
-from loadsense.selfmetrics import SelfMetrics
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 import clickhouse_connect
-from loadsense.storage.schema.model import identifier
 
 from loadsense.errors import StorageError, StorageLockedError
+from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
 

@@ -23,10 +23,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from loadsense.storage.client import Storage
-
 from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
+from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from loadsense.api.app import prepare_storage
-from loadsense.storage.client import Storage, open_storage
 
+from loadsense.api.app import prepare_storage
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage, open_storage
 from tests.support.service import Service, running_service
 
 

@@ -15,12 +15,6 @@ from typing import Any
 
 import pytest
 import uvicorn
-from loadsense.agent.backlog import BacklogExporter, merge_collections
-from loadsense.agent.host import cpu_utilization, parse_pending_operations
-from loadsense.agent.pressure import Pressure, parse_pressure, read_pressure
-from loadsense.agent.run import AgentConfig, metrics_url
-from loadsense.api.app import create_app
-from loadsense.storage.client import Storage
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
@@ -33,8 +27,14 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
+from loadsense.agent.backlog import BacklogExporter, merge_collections
+from loadsense.agent.host import cpu_utilization, parse_pending_operations
+from loadsense.agent.pressure import Pressure, parse_pressure, read_pressure
+from loadsense.agent.run import AgentConfig, metrics_url
+from loadsense.api.app import create_app
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.service import free_port, poll_until, running_service
 

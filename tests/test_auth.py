@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from loadsense.api.auth import check_exposure
 from loadsense.api.tokens import is_loopback
-from loadsense.storage.client import Storage
-
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.support.service import Service, running_service
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from loadsense.correlator.loop import EXTENSION_KEY, Correlator
 from loadsense.correlator.snapshot import Snapshot
-from loadsense.signals.config import SignalsConfig
-from loadsense.storage.client import Storage
-
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
+from loadsense.signals.config import SignalsConfig
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.service import Service, poll_until, running_service
 from tests.support.signals_feed import NS, T0, Feed, unique

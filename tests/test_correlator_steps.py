@@ -9,11 +9,10 @@ import time
 from loadsense.correlator.history import ChangeFilter, HistorySubmitter, Segment
 from loadsense.correlator.snapshot import EMPTY, Snapshot
 from loadsense.correlator.steps import EvaluationGate, StepRunner, yield_to_evaluation
+from loadsense.selfmetrics import SelfMetrics
 from loadsense.signals.freshness import FreshnessRow
 from loadsense.storage.client import Storage
 from loadsense.storage.writer import Writer, WriterLimits
-
-from loadsense.selfmetrics import SelfMetrics
 from tests.conftest import query
 from tests.support.service import poll_until
 from tests.support.signals_feed import NS, T0, unique

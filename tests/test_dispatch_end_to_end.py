@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from loadsense.api.client import LoadsenseClient
-from loadsense.correlator.dispatch.policy import default_policy_text
-from loadsense.storage.client import Storage
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadsense.api.client import LoadsenseClient
+from loadsense.correlator.dispatch.policy import default_policy_text
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.support.service import Service, running_service
 from tests.support.signals_feed import NS, T0, Feed, unique
 

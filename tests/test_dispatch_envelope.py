@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from loadsense.correlator.dispatch.attributes import derive
 from loadsense.correlator.dispatch.engine import DispatchEngine
 from loadsense.correlator.dispatch.envelope import (

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from loadsense.correlator.dispatch.attributes import classify
 from loadsense.correlator.dispatch.check import main as check_main
 from loadsense.correlator.dispatch.classes import infer_class
@@ -15,7 +16,6 @@ from loadsense.correlator.dispatch.config import parse_dispatch_config
 from loadsense.correlator.dispatch.inputs import WorkloadInputs
 from loadsense.correlator.dispatch.policy import PolicyError, load_policy, parse_policy
 from loadsense.correlator.dispatch.reload import PolicySource
-
 from loadsense.errors import ConfigError
 
 GOOD = """

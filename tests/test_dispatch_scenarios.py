@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import pytest
+
 from loadsense.correlator.dispatch.adapter import JobFacet, WorkloadFacts, to_inputs
 from loadsense.correlator.dispatch.engine import DispatchEngine, Evaluation
 from loadsense.correlator.dispatch.policy import load_policy

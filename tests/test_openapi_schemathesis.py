@@ -15,11 +15,11 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+
 from loadsense.correlator.dispatch.inputs import DispatchInputs, ServiceView, WorkloadInputs
 from loadsense.correlator.dispatch.service import DispatchStep
-from loadsense.storage.client import Storage
-
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.support.service import Service, running_service
 
 

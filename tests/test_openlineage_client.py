@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from loadsense.storage.client import Storage
 from openlineage.client import OpenLineageClient
 from openlineage.client.event_v2 import (
     DatasetEvent,
@@ -40,6 +39,7 @@ from openlineage.client.facet_v2 import (
 )
 
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.openlineage import BASE_NS, TOKEN, iso, ns
 from tests.support.service import Service, running_service

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from loadsense.storage.client import Storage
 
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.openlineage import (
     TOKEN,

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loadsense.collectors.openlineage.receiver import LineageReceiver
-from loadsense.storage.client import Storage
-from loadsense.storage.writer import RowBatch, Writer, WriterLimits
 
+from loadsense.collectors.openlineage.receiver import LineageReceiver
 from loadsense.errors import InvalidInput, LoadsenseError
 from loadsense.selfmetrics import SelfMetrics
+from loadsense.storage.client import Storage
+from loadsense.storage.writer import RowBatch, Writer, WriterLimits
 from tests.conftest import query
 
 NOW = time.time_ns()

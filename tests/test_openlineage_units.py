@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+
 from loadsense.collectors.openlineage import facets
 from loadsense.collectors.openlineage.normalise import event_key
 from loadsense.collectors.openlineage.receiver import LineageReceiver, split_array
 from loadsense.collectors.openlineage.timeparse import TimeFormatError, rfc3339_ns
 from loadsense.collectors.openlineage.validate import Checked
-
 from loadsense.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 

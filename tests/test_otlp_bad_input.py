@@ -16,10 +16,10 @@ import uuid
 import httpx
 import pytest
 from google.rpc import error_details_pb2
-from loadsense.storage.client import Storage
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.support.otlp import (
     JSON,
     NOTHING,

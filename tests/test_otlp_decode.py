@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
 from loadsense.collectors.otlp.anyvalue import ItemRejected, attributes
 from loadsense.collectors.otlp.exphistogram import to_explicit
 from loadsense.collectors.otlp.metrics import decode_metrics
 from loadsense.collectors.otlp.resources import resource_id
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
 from loadsense.errors import InvalidInput
 from tests.support.otlp import PROTOBUF, kv
 

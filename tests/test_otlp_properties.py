@@ -15,12 +15,12 @@ from typing import Any
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from loadsense.collectors.otlp.metrics import decode_metrics
-from loadsense.collectors.otlp.traces import decode_traces
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from loadsense.collectors.otlp.metrics import decode_metrics
+from loadsense.collectors.otlp.traces import decode_traces
 from loadsense.errors import InvalidInput, PayloadTooLarge
 from tests.support.otlp import JSON, PROTOBUF
 

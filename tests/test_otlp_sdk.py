@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 
-from loadsense.storage.client import Storage
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
@@ -19,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.otlp import (
     JSON,

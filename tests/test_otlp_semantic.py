@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from loadsense.storage.client import Storage
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics.export import AggregationTemporality
 
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.otlp import (
     NS,

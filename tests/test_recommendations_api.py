@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from loadsense.api.client import LoadsenseAPIError, LoadsenseClient
 from loadsense.correlator.dispatch.inputs import (
     DatasetView,
@@ -25,10 +27,8 @@ from loadsense.correlator.dispatch.inputs import (
     WorkloadInputs,
 )
 from loadsense.correlator.dispatch.service import DispatchStep
-from loadsense.storage.client import Storage
-from prometheus_client.parser import text_string_to_metric_families
-
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.support.service import Service, poll_until, running_service
 
 # Recent: the audit log has a retention TTL, so simulated times far in the past vanish.

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from loadsense.bench import payloads
 
+from loadsense.bench import payloads
 from tests.support.service import (
     ServiceProcess,
     free_port,

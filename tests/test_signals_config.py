@@ -8,11 +8,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from loadsense.errors import ConfigError
 from loadsense.signals.config import SignalsConfig, glob_regex, parse_signals_config
 from loadsense.signals.sql import json_param
 from loadsense.storage.client import Storage
-
-from loadsense.errors import ConfigError
 from tests.support.service import loadsense_command, service_process
 
 ROOT = Path(__file__).parents[1]

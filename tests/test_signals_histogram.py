@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+
 from loadsense.signals import latency
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import Params
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.signals.graph import LineageGraph
 from loadsense.storage.client import Storage
-
 from tests.support.service import Service
 from tests.support.signals_feed import NS, T0, Feed, unique
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from loadsense.signals.config import SignalsConfig, parse_signals_config
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.signals.hosts import HostRow, knee
 from loadsense.storage.client import Storage
-
 from tests.support.service import Service
 from tests.support.signals_feed import NS, T0, Feed, unique
 

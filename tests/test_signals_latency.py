@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+
 from loadsense.signals import latency
 from loadsense.signals.config import SignalsConfig, parse_signals_config
 from loadsense.signals.contract import Params
 from loadsense.signals.graph import LineageGraph
 from loadsense.storage.client import Storage
-
 from tests.support.service import Service
 from tests.support.signals_feed import NS, T0, Feed, unique
 

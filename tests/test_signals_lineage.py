@@ -6,13 +6,13 @@ import dataclasses
 import threading
 
 import pytest
+
 from loadsense.signals import evaluate
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import Family, Params
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.signals.lineage import LineageRow
 from loadsense.storage.client import Storage
-
 from tests.support.service import Service
 from tests.support.signals_feed import NS, T0, Feed, unique
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
+
 from loadsense.collectors.retry_dedup import ReplayGuard
 from loadsense.signals import hosts, served
 from loadsense.signals.config import parse_signals_config
 from loadsense.signals.contract import Params
 from loadsense.signals.graph import LineageGraph
 from loadsense.storage.client import Storage
-
 from tests.conftest import query
 from tests.support.service import Service
 from tests.support.signals_feed import NS, T0, Feed, unique

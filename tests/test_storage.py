@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from loadsense.errors import ConfigError
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import (
     LATEST_VERSION,
@@ -21,8 +23,6 @@ from loadsense.storage.migrations import (
     target_for,
 )
 from loadsense.storage.schema.model import ATTRS, LC, TS, Column, Table, identifier, render
-
-from loadsense.errors import ConfigError
 from tests.conftest import query
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from loadsense.storage.client import Storage
 
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.service import Service, poll_until, running_service, service_process
 

@@ -6,11 +6,11 @@ import asyncio
 import uuid
 
 import pytest
-from loadsense.storage.client import Storage
-from loadsense.storage.writer import RowBatch, Writer, WriterLimits
 
 from loadsense.errors import Backpressure, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
+from loadsense.storage.client import Storage
+from loadsense.storage.writer import RowBatch, Writer, WriterLimits
 from tests.conftest import query
 
 

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+
+import loadsense
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.replica.auth import read_tokens, require_read
 from loadsense.api.replica.follower import Follower, UpstreamError
@@ -22,8 +24,6 @@ from loadsense.api.replica.health import health_router, not_yet
 from loadsense.api.routes.recommendations import SOURCE_STATE, RegimeModel, live_router
 from loadsense.correlator.dispatch.config import parse_dispatch_config
 from loadsense.correlator.dispatch.store import ViewSource
-
-import loadsense
 from loadsense.errors import (
     ConfigError,
 )

@@ -10,8 +10,8 @@ storage, which the replica never imports.
 from __future__ import annotations
 
 from fastapi import Request
-from loadsense.api.tokens import check_bearer, is_loopback
 
+from loadsense.api.tokens import check_bearer, is_loopback
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+
 from loadsense.api.routes.recommendations import RegimeModel
 from loadsense.correlator.dispatch.render import Entry, RenderedView
 from loadsense.correlator.dispatch.store import ViewStore
-
 from loadsense.errors import LoadsenseError
 
 logger = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from loadsense.api.replica.auth import require_read
-from loadsense.api.replica.follower import Follower
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from loadsense.api.replica.auth import require_read
+from loadsense.api.replica.follower import Follower
 from loadsense.errors import NotFound
 from loadsense.settings import Settings
 

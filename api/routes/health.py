@@ -7,12 +7,12 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
-from loadsense.api.auth import require_read
-from loadsense.api.context import context
-from loadsense.storage.migrations import LATEST_VERSION, applied_versions
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import loadsense
+from loadsense.api.auth import require_read
+from loadsense.api.context import context
+from loadsense.storage.migrations import LATEST_VERSION, applied_versions
 
 logger = logging.getLogger(__name__)
 

@@ -12,6 +12,9 @@ import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
 from loadsense.api.auth import require_ingest
 from loadsense.api.context import AppContext, context
 from loadsense.collectors.body import media_type, read_body
@@ -19,9 +22,6 @@ from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage import BatchDecoded, LineageReceiver
 from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR
 from loadsense.correlator.loop import Correlator
-from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
-
 from loadsense.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+
 from loadsense.api.auth import require_ingest
 from loadsense.api.context import AppContext, context
 from loadsense.collectors.body import media_type, read_body
@@ -32,7 +33,6 @@ from loadsense.collectors.otlp.http import (
 )
 from loadsense.collectors.otlp.receiver import MetricsReceiver, TracesReceiver
 from loadsense.collectors.retry_dedup import request_key
-
 from loadsense.errors import LoadsenseError, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)

@@ -29,14 +29,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
 from loadsense.correlator.dispatch.classes import CLASSES
 from loadsense.correlator.dispatch.policy import ACTIONS
 from loadsense.correlator.dispatch.reload import PolicySource
 from loadsense.correlator.dispatch.render import Entry, RenderedView
 from loadsense.correlator.dispatch.store import Published, ViewSource
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
-
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 
 if TYPE_CHECKING:

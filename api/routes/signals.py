@@ -25,10 +25,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
 from loadsense.correlator.loop import EXTENSION_KEY, Correlator
 from loadsense.correlator.snapshot import Snapshot
+from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 from loadsense.signals.config import glob_regex
 from loadsense.signals.contract import KINDS, NS_PER_S
 from loadsense.signals.exposure import ExposureRow
@@ -38,10 +42,6 @@ from loadsense.signals.hosts import HostRow
 from loadsense.signals.latency import LatencyRow
 from loadsense.signals.lineage import LineageRow
 from loadsense.signals.queues import QueueRow
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
-
-from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_read)])
 

@@ -21,7 +21,6 @@ from typing import Any
 from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage.normalise import LineageRows
 from loadsense.collectors.openlineage.validate import DEFAULT_MAX_FUTURE_SKEW_S, check
-
 from loadsense.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BATCH_EVENTS = 10_000

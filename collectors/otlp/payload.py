@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
 from loadsense.collectors.otlp.http import JSON
 from loadsense.collectors.otlp.jsonpb import json_to_protobuf
 from loadsense.collectors.otlp.limits import MAX_ITEMS_PER_REQUEST
 from loadsense.collectors.otlp.shadow import MetricsRequest, TraceRequest
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
 from loadsense.errors import InvalidInput, PayloadTooLarge
 
 

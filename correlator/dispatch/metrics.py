@@ -27,13 +27,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 from loadsense.correlator.dispatch.regime import REGIMES
 from loadsense.correlator.dispatch.store import RecommendationStore
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.signals.contract import KINDS, numeric_fields
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 
 class _RecommendationCollector(Collector):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from loadsense.correlator.dispatch.classes import CLASSES, ClassOverride
 from loadsense.correlator.dispatch.conditions import (
     ALWAYS,
@@ -26,7 +27,6 @@ from loadsense.correlator.dispatch.conditions import (
     parse_condition,
 )
 from loadsense.correlator.dispatch.regime import RegimeOptions
-
 from loadsense.errors import ConfigError
 
 ACTIONS: tuple[str, ...] = ("boost", "admit", "throttle", "defer", "pause")

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loadsense.storage.client import Storage
-
 from tests.conftest import query
 
 TOKEN = "t"

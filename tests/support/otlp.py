@@ -12,8 +12,6 @@ import httpx
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from google.rpc import status_pb2
-from loadsense.bench.payloads import kv
-from loadsense.storage.client import Storage
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
@@ -33,6 +31,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from loadsense.bench.payloads import kv
+from loadsense.storage.client import Storage
 from tests.conftest import query
 
 PROTOBUF = "application/x-protobuf"

@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 import uvicorn
+
 from loadsense.api.app import create_app
 from loadsense.api.context import AppContext
-from loadsense.storage.client import Storage
-
 from loadsense.settings import Settings
+from loadsense.storage.client import Storage
 
 
 @dataclass
