@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test lint format bench clean deploy-schema mypy-tree
+.PHONY: run serve test lint format bench bench-scenarios clean deploy-schema mypy-tree
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
@@ -42,6 +42,10 @@ format: $(STAMP)
 ## bench: ingest throughput benchmark (numbers go to docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python -m loadsense.bench.ingest
+
+## bench-scenarios: every scenario under every policy -> bench/results/scenarios.md and plots
+bench-scenarios: $(STAMP)
+	$(BIN)/python -m loadsense.bench.scenarios --all
 
 clean:
 	rm -rf $(VENV) .loadsense .pytest_cache .mypy_cache .mypy-tree .ruff_cache
