@@ -63,9 +63,9 @@ def run(
         sim, truth = simulate(scenario, STATIC[policy](), seed)
     elif service is None:
         with live_service(scenario, policy_file) as live:
-            sim, truth = _with_loadsense(scenario, seed, live)
+            sim, truth = simulate_with_loadsense(scenario, seed, live)
     else:
-        sim, truth = _with_loadsense(scenario, seed, service)
+        sim, truth = simulate_with_loadsense(scenario, seed, service)
     return RunResult(
         scenario=scenario.name,
         policy=policy,
@@ -78,17 +78,16 @@ def run(
     )
 
 
-def _with_loadsense(scenario: Scenario, seed: int, live: LiveService) -> tuple[Simulation, Truth]:
-    t0 = start_time(scenario)
+def simulate_with_loadsense(
+    scenario: Scenario, seed: int, live: LiveService, t0: float | None = None
+) -> tuple[Simulation, Truth]:
+    """Run the simulator with the ``loadsense`` policy against the service at ``live``."""
+    t0 = start_time(scenario) if t0 is None else t0
+    sim, truth = Simulation(scenario, seed), Truth()
     producers = Producers(scenario, live.url, live.token, t0)
     client = LoadsenseClient(live.url, token=live.token, timeout=60.0)
-    holder: list[Simulation] = []
-    scheduler = LoadsenseScheduler(
-        client.recommendations, lambda: t0 + holder[0].t if holder else t0
-    )
+    scheduler = LoadsenseScheduler(client.recommendations, lambda: t0 + sim.t)
     try:
-        sim, truth = Simulation(scenario, seed), Truth()
-        holder.append(sim)
         producers.begin(sim)
         producers.tick(0.0)
         while not sim.done:

@@ -182,7 +182,8 @@ class Simulation:
         dag, nominal = dag_run.dag, dag_run.nominal
         self._seq += 1
         key = f"{self.seed}:{dag.name}:{task.name}:{nominal:.3f}:{self._seq}"
-        noise = random.Random(f"{self.seed}:work:{key}").uniform(0.9, 1.1)
+        jitter = task.jitter
+        noise = random.Random(f"{self.seed}:work:{key}").uniform(1.0 - jitter, 1.0 + jitter)
         run = TaskRun(
             dag=dag,
             task=task,

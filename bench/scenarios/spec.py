@@ -76,6 +76,7 @@ class Task:
     kind: str
     work_s: float
     width: int
+    jitter: float
     cpu: float
     io: float
     hosts: tuple[str, ...]
@@ -228,7 +229,19 @@ def _service(source: str, path: str, raw: Any) -> Service:
 
 
 def _task(source: str, path: str, raw: Any) -> Task:
-    keys = ("name", "kind", "work_s", "width", "cpu", "io", "hosts", "inputs", "outputs", "needs")
+    keys = (
+        "name",
+        "kind",
+        "work_s",
+        "width",
+        "jitter",
+        "cpu",
+        "io",
+        "hosts",
+        "inputs",
+        "outputs",
+        "needs",
+    )
     r = _Reader(source, path, raw, keys)
     hosts = r.names("hosts")
     if not hosts:
@@ -238,6 +251,7 @@ def _task(source: str, path: str, raw: Any) -> Task:
         kind=r.choice("kind", TASK_KINDS),
         work_s=r.number("work_s"),
         width=r.integer("width", 1),
+        jitter=r.share("jitter", 0.1),
         cpu=r.number("cpu"),
         io=r.number("io", 0.0, strict=False),
         hosts=hosts,
