@@ -35,9 +35,14 @@ from openlineage.client.event_v2 import (
     StaticDataset,
 )
 from openlineage.client.facet_v2 import (
+    InputDatasetFacet,
+    job_type_job,
+    nominal_time_run,
+    schema_dataset,
+)
+from openlineage.client.facet_v2 import (
     data_quality_assertions_dataset as dq,
 )
-from openlineage.client.facet_v2 import job_type_job, nominal_time_run, schema_dataset
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -133,7 +138,7 @@ class Producers:
                     eventTime=self._at(0.0),
                     job=Job(namespace=SERVICE_NAMESPACE, name=svc.name),
                     producer=PRODUCER,
-                    inputs=[StaticDataset(*split(d)) for d in svc.inputs],
+                    inputs=[InputDataset(*split(d)) for d in svc.inputs],
                     outputs=[],
                 )
             )
@@ -154,7 +159,7 @@ class Producers:
         failing = state == RunState.COMPLETE and task.kind == "validation"
         inputs = []
         for name in task.inputs:
-            facets = {}
+            facets: dict[str, InputDatasetFacet] = {}
             if failing:
                 bad = name in sim.drifted or sim.corrupt[name]
                 facets["dataQualityAssertions"] = dq.DataQualityAssertionsDatasetFacet(

@@ -25,8 +25,10 @@ LN100 = math.log(100.0)
 SATURATED_S = 10.0
 """What an unstable service answers (its request timeout), in seconds."""
 
-BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0)
-BOUNDS_S = (*BOUNDS_S, 2.5, 5.0, 7.5, 10.0)
+BOUNDS_S: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0,
+    2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
 """Explicit bounds of the exported ``http.server.request.duration`` histogram (seconds)."""
 
 
