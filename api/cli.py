@@ -2,7 +2,8 @@
 
 Subcommands: ``serve`` (the service), ``replica`` (a read replica of the recommendation
 API, api/replica/), ``agent`` (the host sampler), ``schema`` (print DDL, single node or
-cluster), ``config`` (print the settings reference). Errors print
+cluster), ``config`` (print the settings reference), ``demo`` (a live scenario against a
+running service, api/demo.py). Errors print
 one line and exit non-zero; tracebacks are for bugs only.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from loadsense.api.demo import register as register_demo
 from loadsense.errors import LoadsenseError
 from loadsense.settings import Settings, load_settings, settings_markdown
 
@@ -203,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="print the settings reference (markdown)")
     config.set_defaults(func=cmd_config)
+
+    register_demo(sub)
     return parser
 
 

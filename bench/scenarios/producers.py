@@ -103,25 +103,23 @@ def schema(version: int) -> schema_dataset.SchemaDatasetFacet:
 
 
 class Producers:
-    def __init__(self, scenario: Scenario, url: str, token: str, t0: float) -> None:
+    def __init__(self, scenario: Scenario, url: str, token: str | None, t0: float) -> None:
         self.scenario, self.t0 = scenario, t0
-        self.lineage = OpenLineageClient(
-            config={
-                "transport": {
-                    "type": "http",
-                    "url": url,
-                    "auth": {"type": "api_key", "apiKey": token},
-                    "retry": {"total": 3},
-                    "timeout": 60,
-                }
-            }
-        )
+        transport: dict[str, object] = {
+            "type": "http",
+            "url": url,
+            "retry": {"total": 3},
+            "timeout": 60,
+        }
+        headers = {}
+        if token:
+            transport["auth"] = {"type": "api_key", "apiKey": token}
+            headers["Authorization"] = f"Bearer {token}"
+        self.lineage = OpenLineageClient(config={"transport": transport})
         self.exporter = OTLPMetricExporter(
-            endpoint=f"{url}/v1/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=60
+            endpoint=f"{url}/v1/metrics", headers=headers, timeout=60
         )
-        self.http = httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120.0
-        )
+        self.http = httpx.Client(base_url=url, headers=headers, timeout=120.0)
 
     def close(self) -> None:
         self.exporter.shutdown()
@@ -147,7 +145,8 @@ class Producers:
                 if not task.outputs:
                     continue
                 age = max(self.scenario.dataset(d).initial_age_s for d in task.outputs)
-                run = TaskRun(dag, task, -age, -age, 0, _history_id(dag.name, task.name), 0.0, 0)
+                run_id = _history_id(f"{self.t0}:{dag.name}:{task.name}")
+                run = TaskRun(dag, task, -age, -age, 0, run_id, 0.0, 0)
                 run.started_at, run.finished_at = -age - task.work_s, -age
                 self._run_event(run, RunState.START, sim)
                 self._run_event(run, RunState.COMPLETE, sim)
@@ -310,5 +309,5 @@ def _resource(attributes: dict[str, str], metrics: list[Metric]) -> ResourceMetr
     return ResourceMetrics(Resource(attributes), [ScopeMetrics(_SCOPE, metrics, "")], "")
 
 
-def _history_id(dag: str, task: str) -> str:
-    return str(uuid.uuid5(RUN_NAMESPACE, f"history:{dag}:{task}"))
+def _history_id(key: str) -> str:
+    return str(uuid.uuid5(RUN_NAMESPACE, f"history:{key}"))
