@@ -63,8 +63,17 @@ def run_all(
     scenarios: Sequence[Scenario], policies: Sequence[str], seeds: Sequence[int], jobs: int
 ) -> list[RunResult]:
     plan = [(s, p, seed) for s in scenarios for p in policies for seed in seeds]
+    started = time.monotonic()
+
+    def one(s: Scenario, policy: str, seed: int) -> RunResult:
+        result = run(s, policy, seed)
+        if policy == "loadsense":  # the static runs take milliseconds
+            elapsed = time.monotonic() - started
+            print(f"{s.name} {policy} seed {seed}: done at {elapsed:.0f} s", file=sys.stderr)
+        return result
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(run, s, p, seed) for s, p, seed in plan]
+        futures = [pool.submit(one, s, p, seed) for s, p, seed in plan]
         return [f.result() for f in futures]
 
 
