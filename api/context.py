@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import Request
 
-from loadsense.collectors.retry_dedup import ReplayGuard
+from loadsense.collectors.retry_dedup import RetryDedup
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
@@ -25,7 +25,7 @@ class AppContext:
     writer: Writer
     metrics: SelfMetrics
     started_at: float = field(default_factory=time.time)
-    replays: ReplayGuard[Any] = field(default_factory=ReplayGuard)
+    retry_dedup: RetryDedup[Any] = field(default_factory=RetryDedup)
     """Committed OTLP export requests, so an exporter's retry is not stored twice."""
     extensions: dict[str, Any] = field(default_factory=dict)
     """Components later layers attach (correlator, policy); keyed by name."""

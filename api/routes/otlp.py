@@ -108,7 +108,7 @@ async def _export(
             return decoded
 
         key = request_key(request.url.path, media, body)
-        decoded, replayed = await ctx.replays.once(key, commit)
+        decoded, duplicate = await ctx.retry_dedup.once(key, commit)
     except LoadsenseError as err:
         logger.debug("OTLP %s export refused (%d): %s", table, err.status, err.message)
         return _answer(status_response(err, answer))
@@ -116,9 +116,9 @@ async def _export(
         logger.exception("OTLP %s export failed unexpectedly", table)
         internal = LoadsenseError("internal error")
         return _answer(status_response(internal, answer))
-    if replayed:
+    if duplicate:
         ctx.metrics.replayed_requests.labels(table).inc()
-        logger.debug("OTLP %s export replayed: acknowledged without storing again", table)
+        logger.debug("OTLP %s export is a retry of a committed one: acknowledged, not stored", table)
     elif decoded.rejected:
         ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
         logger.info("OTLP %s: %s", table, decoded.rejection_reason)
