@@ -33,9 +33,6 @@ from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
 
-EXTENSION_KEY = "correlator"
-"""Key of the running :class:`Correlator` in ``AppContext.extensions``."""
-
 
 class TickStep(Protocol):
     """Something the correlator runs once per tick, after the snapshot is built.

@@ -16,20 +16,17 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest
-from loadsense.api.context import AppContext, context
+from loadsense.api.context import context
 from loadsense.collectors.body import media_type, read_body
 from loadsense.collectors.contract import Decoded
-from loadsense.collectors.openlineage import BatchDecoded, LineageReceiver
-from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR
-from loadsense.correlator.loop import Correlator
+from loadsense.collectors.openlineage import BatchDecoded
+from loadsense.context import AppContext
 from loadsense.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
 INLINE_DECODE_BYTES = 256 * 1024
 """Bodies larger than this are decoded on a worker thread, not on the event loop."""
-
-_RECEIVER_KEY = "lineage_receiver"
 
 _EVENT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -90,18 +87,6 @@ class BatchResponse(BaseModel):
     failed_events: list[FailedEventModel]
 
 
-def _receiver(ctx: AppContext) -> LineageReceiver:
-    receiver = ctx.extensions.get(_RECEIVER_KEY)
-    if receiver is None:
-        receiver = LineageReceiver(
-            max_future_skew_s=ctx.settings.max_future_skew_s,
-            retention_days=ctx.settings.retention_days,
-        )
-        ctx.extensions[_RECEIVER_KEY] = receiver
-    assert isinstance(receiver, LineageReceiver)
-    return receiver
-
-
 @router.post(
     "/lineage",
     status_code=201,
@@ -114,7 +99,7 @@ def _receiver(ctx: AppContext) -> LineageReceiver:
 async def post_lineage(request: Request) -> Response:
     ctx = context(request)
     body = await read_body(request, ctx.settings.max_body_bytes)
-    receiver = _receiver(ctx)
+    receiver = ctx.lineage
     args = (body, media_type(request), time.time_ns())
     try:
         decoded: Decoded = (
@@ -141,7 +126,7 @@ async def post_lineage(request: Request) -> Response:
 async def post_lineage_batch(request: Request) -> BatchResponse:
     ctx = context(request)
     body = await read_body(request, ctx.settings.max_body_bytes)
-    receiver = _receiver(ctx)
+    receiver = ctx.lineage
     args = (body, media_type(request), time.time_ns())
     result: BatchDecoded = (
         await run_in_threadpool(receiver.decode_batch, *args)
@@ -158,8 +143,8 @@ async def post_lineage_batch(request: Request) -> BatchResponse:
 
 def _nudge(ctx: AppContext) -> None:
     """Committed lineage changes freshness now: ask the correlator for an early tick."""
-    correlator = ctx.extensions.get(CORRELATOR)
-    if ctx.settings.tick_on_lineage and isinstance(correlator, Correlator):
+    correlator = ctx.correlator
+    if ctx.settings.tick_on_lineage and correlator is not None:
         correlator.nudge()
 
 

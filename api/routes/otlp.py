@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from loadsense.api.auth import require_ingest
-from loadsense.api.context import AppContext, context
+from loadsense.api.context import context
 from loadsense.collectors.body import media_type, read_body
 from loadsense.collectors.contract import Decoded, Receiver
 from loadsense.collectors.otlp.http import (
@@ -33,6 +33,7 @@ from loadsense.collectors.otlp.http import (
 )
 from loadsense.collectors.otlp.receiver import MetricsReceiver, TracesReceiver
 from loadsense.collectors.retry_dedup import request_key
+from loadsense.context import AppContext
 from loadsense.errors import LoadsenseError, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ async def _export(
         return _answer(status_response(internal, answer))
     if duplicate:
         ctx.metrics.replayed_requests.labels(table).inc()
-        logger.debug("OTLP %s export is a retry of a committed one: acknowledged, not stored", table)
+        logger.debug("OTLP %s export retried: acknowledged without storing again", table)
     elif decoded.rejected:
         ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
         logger.info("OTLP %s: %s", table, decoded.rejection_reason)

@@ -29,8 +29,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
-from loadsense.api.context import context
-from loadsense.correlator.loop import EXTENSION_KEY, Correlator
+from loadsense.api.context import context, running_correlator
+from loadsense.correlator.loop import Correlator
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 from loadsense.signals.config import glob_regex
@@ -154,8 +154,7 @@ def iso(seconds: float) -> str:
 
 
 def _correlator(request: Request) -> Correlator:
-    correlator: Correlator = context(request).extensions[EXTENSION_KEY]
-    return correlator
+    return running_correlator(request)
 
 
 def _filter(rows: tuple[Any, ...], name: str | None) -> list[Any]:

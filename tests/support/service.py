@@ -24,7 +24,7 @@ import httpx
 import uvicorn
 
 from loadsense.api.app import create_app
-from loadsense.api.context import AppContext
+from loadsense.context import AppContext
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 
