@@ -1,4 +1,5 @@
-"""OpenLineage ingestion: ``POST /api/v1/lineage`` and ``POST /api/v1/lineage/batch``.
+"""OpenLineage over HTTP: ``POST /api/v1/lineage`` and ``POST /api/v1/lineage/batch``
+receive events; ``GET /api/v1/lineage/graph`` shows the graph they built.
 
 The paths are the ones the ``openlineage-python`` HTTP transport and Marquez use, so
 Airflow, Spark, dbt and the Python client need only a URL and a token. Both answer
@@ -11,17 +12,19 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from loadsense.api.auth import require_ingest
-from loadsense.api.context import context
+from loadsense.api.auth import require_ingest, require_read
+from loadsense.api.context import context, running_correlator
 from loadsense.collectors.body import media_type, read_body
 from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage import BatchDecoded
 from loadsense.context import AppContext
 from loadsense.errors import InvalidInput
+from loadsense.signals.contract import NS_PER_S
+from loadsense.signals.graph import load_graph, neighbourhood
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
@@ -172,3 +175,48 @@ def batch_response(result: BatchDecoded) -> BatchResponse:
             for f in result.failed
         ],
     )
+
+
+class Node(BaseModel):
+    id: str = Field(description="'dataset:<ns>/<name>', 'job:<ns>/<name>' or 'service:<name>'")
+    type: str
+    name: str
+
+
+class Edge(BaseModel):
+    source: str
+    target: str
+    relation: str = Field(description="writes (job->dataset), reads (dataset->job or service)")
+
+
+class Graph(BaseModel):
+    as_of: float
+    nodes: list[Node]
+    edges: list[Edge]
+
+
+@router.get(
+    "/lineage/graph",
+    dependencies=[Depends(require_read)],
+    response_model=Graph,
+    responses={
+        400: {"description": "Invalid parameter (the message names it)"},
+        401: {"description": "Missing or invalid bearer token"},
+        404: {"description": "The node is not in the graph"},
+    },
+)
+def get_lineage_graph(
+    request: Request,
+    node: str | None = Query(
+        None, description="'dataset:ns/name', 'job:ns/name', 'service:name' or a bare name"
+    ),
+    depth: int = Query(2, ge=0, le=20, description="Hops around the node"),
+) -> Graph:
+    """The lineage graph around a dataset, job or service, as of the latest tick."""
+    snap = running_correlator(request).snapshot
+    as_of_ns = snap.as_of_ns or time.time_ns()
+    graph = load_graph(context(request).storage, as_of_ns)
+    near = neighbourhood(graph, node, depth)
+    nodes = [Node(id=n, type=n.partition(":")[0], name=n.partition(":")[2]) for n in near.nodes]
+    edges = [Edge(source=s, target=t, relation=r) for s, t, r in near.edges]
+    return Graph(as_of=as_of_ns / NS_PER_S, nodes=nodes, edges=edges)
