@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest, require_read
+from loadsense.api.body import read_body, request_media_type
 from loadsense.api.context import context, running_correlator
-from loadsense.collectors.body import media_type, read_body
 from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage import BatchDecoded
 from loadsense.context import AppContext
@@ -103,7 +103,7 @@ async def post_lineage(request: Request) -> Response:
     ctx = context(request)
     body = await read_body(request, ctx.settings.max_body_bytes)
     receiver = ctx.lineage
-    args = (body, media_type(request), time.time_ns())
+    args = (body, request_media_type(request), time.time_ns())
     try:
         decoded: Decoded = (
             await run_in_threadpool(receiver.decode, *args)
@@ -130,7 +130,7 @@ async def post_lineage_batch(request: Request) -> BatchResponse:
     ctx = context(request)
     body = await read_body(request, ctx.settings.max_body_bytes)
     receiver = ctx.lineage
-    args = (body, media_type(request), time.time_ns())
+    args = (body, request_media_type(request), time.time_ns())
     result: BatchDecoded = (
         await run_in_threadpool(receiver.decode_batch, *args)
         if len(body) > INLINE_DECODE_BYTES

@@ -18,8 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from loadsense.api.auth import require_ingest
+from loadsense.api.body import read_body, request_media_type
 from loadsense.api.context import context
-from loadsense.collectors.body import media_type, read_body
 from loadsense.collectors.contract import Decoded, Receiver
 from loadsense.collectors.otlp.http import (
     JSON,
@@ -91,7 +91,7 @@ async def _export(
 ) -> Response:
     ctx: AppContext = context(request)
     receiver = receiver_class(ctx.settings.retention_days)
-    media = media_type(request)
+    media = request_media_type(request)
     answer = response_media_type(media)
     try:
         require_ingest(request)
