@@ -17,8 +17,9 @@ from fastapi import FastAPI, Request
 import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.handlers import install_error_handlers
+from loadsense.api.models import RegimeModel
 from loadsense.api.routes import health, lineage, otlp, recommendations, signals
-from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
+from loadsense.api.routes.recommendations import DispatchUnavailable, regime_model
 from loadsense.collectors.openlineage import LineageReceiver
 from loadsense.collectors.retry_dedup import RetryDedup
 from loadsense.context import AppContext
