@@ -10,7 +10,8 @@ after the rows are committed (the writer acknowledges after commit); a full queu
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
@@ -19,7 +20,6 @@ from starlette.concurrency import run_in_threadpool
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.body import read_body, request_media_type
 from loadsense.api.context import context, running_correlator
-from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage import BatchDecoded
 from loadsense.context import AppContext
 from loadsense.errors import InvalidInput
@@ -27,6 +27,8 @@ from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.graph import load_graph, neighbourhood
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
+
+T = TypeVar("T")
 
 INLINE_DECODE_BYTES = 256 * 1024
 """Bodies larger than this are decoded on a worker thread, not on the event loop."""
@@ -90,6 +92,16 @@ class BatchResponse(BaseModel):
     failed_events: list[FailedEventModel]
 
 
+async def _decode(request: Request, ctx: AppContext, decode: Callable[[bytes, str, int], T]) -> T:
+    """Read the body and ``decode`` it: on the event loop when small, else on a worker
+    thread (:data:`INLINE_DECODE_BYTES`)."""
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    args = (body, request_media_type(request), time.time_ns())
+    if len(body) > INLINE_DECODE_BYTES:
+        return await run_in_threadpool(decode, *args)
+    return decode(*args)
+
+
 @router.post(
     "/lineage",
     status_code=201,
@@ -101,15 +113,8 @@ class BatchResponse(BaseModel):
 )
 async def post_lineage(request: Request) -> Response:
     ctx = context(request)
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    receiver = ctx.lineage
-    args = (body, request_media_type(request), time.time_ns())
     try:
-        decoded: Decoded = (
-            await run_in_threadpool(receiver.decode, *args)
-            if len(body) > INLINE_DECODE_BYTES
-            else receiver.decode(*args)
-        )
+        decoded = await _decode(request, ctx, ctx.lineage.decode)
     except InvalidInput:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc()
         raise
@@ -128,14 +133,7 @@ async def post_lineage(request: Request) -> Response:
 )
 async def post_lineage_batch(request: Request) -> BatchResponse:
     ctx = context(request)
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    receiver = ctx.lineage
-    args = (body, request_media_type(request), time.time_ns())
-    result: BatchDecoded = (
-        await run_in_threadpool(receiver.decode_batch, *args)
-        if len(body) > INLINE_DECODE_BYTES
-        else receiver.decode_batch(*args)
-    )
+    result = await _decode(request, ctx, ctx.lineage.decode_batch)
     if result.failed:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc(len(result.failed))
     await ctx.writer.write(result.decoded.batches)

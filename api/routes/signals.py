@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
@@ -34,6 +35,7 @@ from loadsense.correlator.snapshot import Snapshot
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
 from loadsense.signals.config import glob_regex
 from loadsense.signals.contract import KINDS, NS_PER_S
+from loadsense.signals.evaluate import FAMILIES
 from loadsense.signals.exposure import ExposureRow
 from loadsense.signals.freshness import FreshnessRow
 from loadsense.signals.hosts import HostRow
@@ -154,56 +156,45 @@ def _rows(kind: str, snap: Snapshot, name: str | None) -> dict[str, Any]:
 
 
 def _all(snap: Snapshot) -> AllSignals:
-    return AllSignals(
-        as_of=snap.as_of,
-        as_of_iso=iso(snap.as_of),
-        seconds=snap.tick_seconds,
-        freshness=list(snap.freshness),
-        exposure=list(snap.exposure),
-        queues=list(snap.queues),
-        latency=list(snap.latency),
-        hosts=list(snap.hosts),
-        lineage=list(snap.lineage),
+    rows = {kind: list(snap.rows(kind)) for kind in KINDS}
+    return AllSignals.model_validate(
+        {"as_of": snap.as_of, "as_of_iso": iso(snap.as_of), "seconds": snap.tick_seconds, **rows}
     )
 
 
 NAME_QUERY = Query(None, description="Glob on the subject (`*`, `?`)")
 
 
-@router.get("/signals/freshness", response_model=SignalRows[FreshnessRow], responses=_ERRORS)
-def get_freshness(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-    """Freshness per dataset (docs/signals.md#freshness)."""
-    return _rows("freshness", _correlator(request).snapshot, name)
+SUMMARIES: dict[str, str] = {
+    "freshness": "Freshness per dataset",
+    "exposure": "Stale-prediction exposure per model service",
+    "queues": "Queue aging per queue and run timing per ETL job",
+    "latency": "Serving latency per service",
+    "hosts": "Host contention per host",
+    "lineage": "Lineage-derived signals per dataset",
+}
+"""What each kind's ``GET /api/v1/signals/{kind}`` answers (its OpenAPI description)."""
 
 
-@router.get("/signals/exposure", response_model=SignalRows[ExposureRow], responses=_ERRORS)
-def get_exposure(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-    """Stale-prediction exposure per model service (docs/signals.md#exposure)."""
-    return _rows("exposure", _correlator(request).snapshot, name)
+def _kind_route(kind: str) -> Callable[..., dict[str, Any]]:
+    def route(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
+        return _rows(kind, _correlator(request).snapshot, name)
+
+    route.__name__ = f"get_{kind}"
+    route.__doc__ = f"{SUMMARIES[kind]} (docs/signals.md#{kind})."
+    return route
 
 
-@router.get("/signals/queues", response_model=SignalRows[QueueRow], responses=_ERRORS)
-def get_queues(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-    """Queue aging per queue and run timing per ETL job (docs/signals.md#queues)."""
-    return _rows("queues", _correlator(request).snapshot, name)
-
-
-@router.get("/signals/latency", response_model=SignalRows[LatencyRow], responses=_ERRORS)
-def get_latency(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-    """Serving latency per service (docs/signals.md#latency)."""
-    return _rows("latency", _correlator(request).snapshot, name)
-
-
-@router.get("/signals/hosts", response_model=SignalRows[HostRow], responses=_ERRORS)
-def get_hosts(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-    """Host contention per host (docs/signals.md#hosts)."""
-    return _rows("hosts", _correlator(request).snapshot, name)
-
-
-@router.get("/signals/lineage", response_model=SignalRows[LineageRow], responses=_ERRORS)
-def get_lineage(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-    """Lineage-derived signals per dataset (docs/signals.md#lineage)."""
-    return _rows("lineage", _correlator(request).snapshot, name)
+for _kind in KINDS:
+    # One route per kind (not one with a path parameter) so that OpenAPI names each
+    # kind's row schema; the row type is a value here, hence __class_getitem__.
+    router.add_api_route(
+        f"/signals/{_kind}",
+        _kind_route(_kind),
+        methods=["GET"],
+        response_model=SignalRows.__class_getitem__(FAMILIES[_kind].row_type),
+        responses=_ERRORS,
+    )
 
 
 @router.get(
