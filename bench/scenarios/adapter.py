@@ -29,7 +29,6 @@ from loadsense.bench.scenarios.policies import greedy
 from loadsense.bench.scenarios.sim import Scheduler, Shard, Simulation, TaskRun
 
 NEUTRAL_PRIORITY = 50
-HELD = frozenset({"defer", "pause"})
 
 
 class LoadsenseScheduler(Scheduler):
@@ -76,7 +75,7 @@ class LoadsenseScheduler(Scheduler):
         runnable = [
             r
             for r in sim.queue
-            if r.pending > 0 and (r.workload not in recs or recs[r.workload].action not in HELD)
+            if r.pending > 0 and (r.workload not in recs or not recs[r.workload].held)
         ]
         order = sorted(runnable, key=lambda r: (-priority(r), r.queued_at, r.seq))
         return greedy(sim, order, lambda run, host, cpu, io: True, cap)
