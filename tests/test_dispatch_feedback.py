@@ -8,7 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loadsense.correlator.dispatch.engine import DispatchEngine
 from loadsense.correlator.dispatch.feedback import ConcurrencyController, FeedbackOptions
+from loadsense.correlator.dispatch.policy import PolicyError, parse_policy
+from loadsense.correlator.snapshot import Snapshot
+from tests.test_dispatch_scenarios import T0, facts, fresh, graph, host, latency, lineage, rec, tick
 
 
 def test_first_breach_starts_from_the_rule_cap_and_halves() -> None:
@@ -83,3 +87,57 @@ def test_convergence_on_a_synthetic_plant() -> None:
     # Two ticks in three meet the target; the mean slack is (0.25 + 0.15 + 0.05) / 3.
     assert fmean(slack) == pytest.approx(0.15)
     assert sum(s >= 0.1 for s in slack) / len(slack) == pytest.approx(2 / 3, abs=0.02)
+
+
+def test_the_engine_releases_throttled_work_gradually() -> None:
+    # A job next to `ranker`: at slack -0.2 the rule `etl-yields-to-serving` throttles it
+    # to 1 (the controller's first breach: max(1, floor(1 * 0.5)) = 1, the rule's cap, so
+    # the rule's reasons stand). Once the slack is back at 0.3 no rule matches, and the
+    # controller lets it grow by one per tick, 2..7, and releases it at 8 (admit).
+    job, orders = "etl/nightly_orders", "warehouse/orders"
+
+    def snapshot(as_of: float, slack: float) -> Snapshot:
+        return Snapshot(
+            as_of=as_of,
+            freshness=(fresh(orders, 1.0, as_of + 7200),),
+            latency=(latency("ranker", slack, 120.0),),
+            hosts=(host("shared-1", ("ranker",), (job,)),),
+            lineage=(lineage(orders),),
+            graph=graph({job: (orders,)}),
+        )
+
+    engine = DispatchEngine()
+    seen = []
+    for i, slack in enumerate([-0.2] + [0.3] * 8):
+        as_of = T0 + 60 * i
+        r = rec(
+            tick(engine, snapshot(as_of, slack), facts(as_of, {job: "QUERY"}, ("ranker",))), job
+        )
+        seen.append((r.action, r.max_concurrency))
+        if i == 1:
+            why = {x.signal: (x.value, x.op, x.threshold, x.rule) for x in r.reasons}
+            assert why == {
+                "colocated_min_slack": (0.3, "ge", 0.1, "feedback:aimd"),
+                "feedback_cap": (2, "eq", 2, "feedback:aimd"),
+            }
+    assert seen == [("throttle", 1)] + [("throttle", c) for c in range(2, 8)] + [
+        ("admit", None),
+        ("admit", None),
+    ]
+
+
+def test_feedback_options_in_the_policy_file() -> None:
+    policy = parse_policy(
+        "version: t\noptions:\n"
+        "  feedback: {target_slack: 0.2, decrease: 0.25, max_concurrency: 4}\n",
+        "p.yaml",
+    )
+    assert policy.options.feedback == FeedbackOptions(
+        target_slack=0.2, decrease=0.25, max_concurrency=4
+    )
+    with pytest.raises(PolicyError, match=r"options\.feedback\.speed: unknown key"):
+        parse_policy("version: t\noptions:\n  feedback: {speed: 2}\n", "p.yaml")
+    with pytest.raises(PolicyError, match=r"options\.feedback: decrease must be in \(0, 1\)"):
+        parse_policy("version: t\noptions:\n  feedback: {decrease: 2}\n", "p.yaml")
+    with pytest.raises(PolicyError, match=r"options\.feedback\.enabled: expected true or false"):
+        parse_policy("version: t\noptions:\n  feedback: {enabled: 1}\n", "p.yaml")

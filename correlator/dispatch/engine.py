@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from loadsense.correlator.dispatch.attributes import Attributes, derive
 from loadsense.correlator.dispatch.conditions import Comparison
 from loadsense.correlator.dispatch.envelope import Guard, enforce, limit_changes
+from loadsense.correlator.dispatch.feedback import ConcurrencyController, FeedbackOptions
 from loadsense.correlator.dispatch.inputs import DispatchInputs, WorkloadInputs
 from loadsense.correlator.dispatch.policy import Policy, Rule
 from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
@@ -28,6 +29,7 @@ _YIELD_EVERY = 256
 
 DEFAULT_RULE = "default"
 DEFAULT_BOOST = 20
+FEEDBACK_RULE = "feedback:aimd"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class DispatchEngine:
         self.tracker = RegimeTracker()
         self.previous: dict[str, Recommendation] = {}
         self.deferrals: dict[str, Deferral] = {}
+        self.feedback = ConcurrencyController()
         self._policy_version = ""
         self._last_as_of: float | None = None
 
@@ -98,6 +101,7 @@ class DispatchEngine:
         if self._last_as_of is not None and as_of < self._last_as_of:
             # The clock went backwards (a replay from an earlier instant): start afresh.
             self.previous, self.deferrals = {}, {}
+            self.feedback = ConcurrencyController(options.feedback)
         self._last_as_of = as_of
         if policy.version != self._policy_version:
             names = {r.name for r in policy.rules}
@@ -117,8 +121,10 @@ class DispatchEngine:
             guard = Guard.of(attrs, workload.telemetry_age_s)
             guards[workload.name] = guard
             rec = self._decide(workload, attrs, policy, state, as_of)
+            rec = self._correct(workload, attrs, rec, options.feedback)
             proposed.append(enforce(rec, guard, options))
         self.deferrals = {k: d for k, d in self.deferrals.items() if k in seen}
+        self.feedback.forget(seen)
         limited = limit_changes(proposed, self.previous, guards, options)
         final: list[Recommendation] = []
         changes: list[Change] = []
@@ -175,6 +181,40 @@ class DispatchEngine:
         if matched is None:
             return rec
         return self._apply(rec, matched[0], matched[1], base, None)
+
+    def _correct(
+        self,
+        workload: WorkloadInputs,
+        attrs: Attributes,
+        rec: Recommendation,
+        options: FeedbackOptions,
+    ) -> Recommendation:
+        """Let the AIMD controller set the cap of admitted or throttled jobs (feedback.py).
+
+        Its reasons are true comparisons: the co-located slack against the target (below
+        it the cap shrinks, at or above it grows), and the cap it holds.
+        """
+        if workload.kind in ("service", "queue") or rec.action not in ("admit", "throttle"):
+            return rec
+        self.feedback.options = options
+        fact = attrs.facts["colocated_min_slack"]
+        slack = fact.value if isinstance(fact.value, int | float) else None
+        rule_cap = rec.max_concurrency if rec.action == "throttle" else None
+        cap = self.feedback.update(workload.name, slack, rule_cap)
+        if cap is None or cap == rule_cap:
+            return rec  # the rule's own cap and reasons stand
+        reasons = [Reason("feedback_cap", workload.name, cap, cap, FEEDBACK_RULE, "eq")]
+        if slack is not None:
+            op = "lt" if slack < options.target_slack else "ge"
+            reasons.insert(
+                0,
+                Reason(
+                    "colocated_min_slack", fact.subject, slack, options.target_slack,
+                    FEEDBACK_RULE, op,
+                ),
+            )  # fmt: skip
+        kept = rec.reasons if rec.action == "throttle" else ()
+        return replace(rec, action="throttle", max_concurrency=cap, reasons=(*kept, *reasons))
 
     @staticmethod
     def _ended(deferral: Deferral, attrs: Attributes, as_of: float) -> bool:
