@@ -159,7 +159,12 @@ class DispatchEngine:
             policy_version=policy.version,
             reasons=(
                 Reason(
-                    "urgency", attrs.facts["urgency"].subject, attrs.urgency, None, DEFAULT_RULE
+                    "urgency",
+                    attrs.facts["urgency"].subject,
+                    attrs.urgency,
+                    0.0,
+                    DEFAULT_RULE,
+                    "ge",
                 ),
             ),
         )
