@@ -48,6 +48,15 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Restored:
+    """State read back from the audit log after a restart (restore.py)."""
+
+    latest: float  # issued_at of the newest logged row
+    previous: dict[str, Recommendation]
+    regime: RegimeState | None
+
+
+@dataclass(frozen=True)
 class Evaluation:
     as_of: float
     regime: RegimeState
@@ -93,16 +102,27 @@ class DispatchEngine:
         self.deferrals: dict[str, Deferral] = {}
         self.feedback = ConcurrencyController()
         self._policy_version = ""
-        self._last_as_of: float | None = None
+        self.last_as_of: float | None = None
+        self.restored: Restored | None = None
 
     def evaluate(self, inputs: DispatchInputs, policy: Policy) -> Evaluation:
         as_of = inputs.as_of
         options = policy.options
-        if self._last_as_of is not None and as_of < self._last_as_of:
+        # Restored state waits for the first tick that sees workloads (not an empty start).
+        restored = self.restored if inputs.workloads else None
+        if restored is not None:
+            self.restored = None
+            names = {w.name for w in inputs.workloads}
+            known = {k: v for k, v in restored.previous.items() if k in names}
+            if known and as_of >= restored.latest:
+                self.previous, self.last_as_of = known, restored.latest
+                if restored.regime is not None:
+                    self.tracker.state = restored.regime
+        if self.last_as_of is not None and as_of < self.last_as_of:
             # The clock went backwards (a replay from an earlier instant): start afresh.
             self.previous, self.deferrals = {}, {}
             self.feedback = ConcurrencyController(options.feedback)
-        self._last_as_of = as_of
+        self.last_as_of = as_of
         if policy.version != self._policy_version:
             names = {r.name for r in policy.rules}
             self.deferrals = {k: d for k, d in self.deferrals.items() if d.rule.name in names}
