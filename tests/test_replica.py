@@ -119,7 +119,7 @@ def _feed_and_tick(primary: ServiceProcess, seed: int, runs: int = 30) -> set[st
     tick = httpx.post(
         f"{primary.url}/api/v1/tick",
         params={"as_of": str(int(time.time()))},
-        headers=READER,
+        headers={"Authorization": f"Bearer {INGEST}"},  # a tick writes: ingest rights
         timeout=60,
     )
     assert tick.status_code == 200, tick.text

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from loadsense.collectors.openlineage.facets import canonical_uuid
-from loadsense.collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
 from loadsense.errors import InvalidInput
+from loadsense.instants import MAX_NS, TimeFormatError, rfc3339_ns
 
 RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
 
