@@ -18,6 +18,7 @@ from loadsense.errors import InvalidInput
 from loadsense.globs import MAX_GLOB_CHARS, compile_glob, parse_glob
 from loadsense.storage.client import Storage
 
+
 def _reversed_range(pattern: str) -> bool:
     """Whether ``pattern`` may hold an empty range such as ``z-a``. fnmatch drops such
     a range by splicing its neighbours, which can turn a literal ``!`` into a negation
@@ -28,7 +29,7 @@ def _reversed_range(pattern: str) -> bool:
     )
 
 
-PATTERN_CHARS = st.sampled_from(list("ab*?[]!-^\\") + ["z"])
+PATTERN_CHARS = st.sampled_from([*"ab*?[]!-^\\", "z"])
 NAME_CHARS = st.sampled_from(list("ab-]![\\^z\n"))
 
 
@@ -109,7 +110,9 @@ def test_a_run_of_brackets_is_parsed_in_one_pass() -> None:
 
 def test_a_glob_longer_than_the_bound_is_refused() -> None:
     assert parse_glob("a" * MAX_GLOB_CHARS, "name").match("a" * MAX_GLOB_CHARS)
-    with pytest.raises(InvalidInput, match=r"name: a glob may have at most 512 characters, got 513"):
+    with pytest.raises(
+        InvalidInput, match=r"name: a glob may have at most 512 characters, got 513"
+    ):
         parse_glob("a" * (MAX_GLOB_CHARS + 1), "name")
 
 
