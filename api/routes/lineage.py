@@ -20,6 +20,7 @@ from loadsense.api.context import AppContext, context
 from loadsense.collectors.body import media_type, read_body
 from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage import BatchDecoded, LineageReceiver
+from loadsense.collectors.openlineage.validate import EVENT_SCHEMA
 from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR
 from loadsense.correlator.loop import Correlator
 from loadsense.errors import InvalidInput
@@ -34,15 +35,7 @@ _RECEIVER_KEY = "lineage_receiver"
 _EVENT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent "
-                    "(https://openlineage.io/spec/2-0-2/OpenLineage.json)",
-                }
-            }
-        },
+        "content": {"application/json": {"schema": EVENT_SCHEMA}},
     }
 }
 _BATCH_BODY: dict[str, Any] = {
@@ -52,8 +45,10 @@ _BATCH_BODY: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "array",
-                    "items": {"type": "object"},
-                    "description": "OpenLineage events of any kind",
+                    "items": {},
+                    "description": "OpenLineage events of any kind; each is checked on its "
+                    "own (one event's schema: POST /api/v1/lineage), and one that is refused, "
+                    "even one that is not an object, is listed in failed_events",
                 }
             }
         },
