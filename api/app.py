@@ -18,8 +18,9 @@ import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.context import AppContext
 from loadsense.api.handlers import install_error_handlers
-from loadsense.api.routes import health, lineage, otlp, recommendations, signals
+from loadsense.api.routes import alerts, health, lineage, otlp, recommendations, signals
 from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
+from loadsense.correlator.alerts.service import start_alerts
 from loadsense.correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
 from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
@@ -40,10 +41,11 @@ ROUTERS: tuple[Any, ...] = (
     otlp.router,
     signals.router,
     recommendations.router,
+    alerts.router,
 )
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
-STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch)
+STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch, start_alerts)
 """Components started with the app (the correlator), stopped in reverse order."""
 
 

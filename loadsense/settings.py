@@ -216,6 +216,14 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("signals", None, _mapping, "Per-signal defaults and overrides (docs/signals.md)"),
     Setting("dispatch", None, _mapping, "Dispatch policy options (docs/dispatch.md)"),
+    Setting(
+        "alerts",
+        None,
+        _mapping,
+        "Alerting: `alerts.rule_files`, `alerts.alertmanagers`, `alerts.webhooks`, "
+        "`alerts.resend_delay`, `alerts.outage_tolerance`, `alerts.external_url` "
+        "(docs/alerts.md)",
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -254,6 +262,7 @@ class Settings:
     replica_max_staleness_s: float = 30.0
     signals: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     dispatch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    alerts: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def dsn(self) -> str:
@@ -326,6 +335,6 @@ def settings_markdown() -> str:
     ]
     for s in SETTINGS:
         default = defaults.get(s.key)
-        shown = "" if s.key in {"signals", "dispatch"} else repr(default)
+        shown = "" if s.key in {"signals", "dispatch", "alerts"} else repr(default)
         lines.append(f"| `{s.key}` | {f'`{s.env}`' if s.env else '-'} | {shown} | {s.help} |")
     return "\n".join(lines) + "\n"
