@@ -251,9 +251,9 @@ def _binary(node: pp.BinaryExpr) -> Node:
 
     def compare(samples: Samples) -> Value:
         a, b = lhs(samples), rhs(samples)
-        if isinstance(a, Scalar) and isinstance(b, Vector):
+        if isinstance(a, Scalar) and isinstance(b, list):
             return _vs(b, a.value, lambda v, s: cmp(s, v), as_bool)
-        if isinstance(b, Scalar) and isinstance(a, Vector):
+        if isinstance(b, Scalar) and isinstance(a, list):
             return _vs(a, b.value, cmp, as_bool)
         assert isinstance(a, list) and isinstance(b, list)
         return _vv(a, b, cmp, as_bool, sig, on_include)

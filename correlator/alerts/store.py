@@ -78,12 +78,15 @@ def append_transitions(
 
 
 _RESTORE_SQL = """
-SELECT rule, subject, toUnixTimestamp64Milli(since) / 1e3
-FROM alert_states FINAL
-WHERE state IN ('pending', 'firing')
-  AND updated_at <= fromUnixTimestamp64Milli({at:Int64}, 'UTC')
-  AND updated_at >= fromUnixTimestamp64Milli({oldest:Int64}, 'UTC')
+SELECT rule, subject, argMax(since, updated_at) AS active_at
+FROM alert_states
+WHERE updated_at <= fromUnixTimestamp64Milli({at:Int64}, 'UTC')
+GROUP BY rule, subject
+HAVING argMax(state, updated_at) IN ('pending', 'firing')
+   AND max(updated_at) >= fromUnixTimestamp64Milli({oldest:Int64}, 'UTC')
 """
+"""Each series' latest state as of ``at`` (not merely the newest row: a replay at an
+earlier instant restores what was true then)."""
 
 
 def load_active(storage: Storage, at: float, oldest: float) -> dict[str, dict[str, float]]:
@@ -93,7 +96,7 @@ def load_active(storage: Storage, at: float, oldest: float) -> dict[str, dict[st
     rows = storage.client.query(_RESTORE_SQL, parameters=params).result_rows
     out: dict[str, dict[str, float]] = {}
     for rule, subject, since in rows:
-        out.setdefault(str(rule), {})[str(subject)] = float(since)
+        out.setdefault(str(rule), {})[str(subject)] = since.timestamp()
     return out
 
 
