@@ -2,7 +2,7 @@
 
 Every exported signal series is declared once, in :data:`SIGNAL_METRICS`: its metric
 name (Prometheus conventions: base units with their suffix, ``_seconds``,
-``_timestamp_seconds``, ``_ratio``; quantiles as a ``quantile`` label), the row field
+``_timestamp_seconds``, ``_ratio``; quantiles in the name, ``_p99_seconds``), the row field
 it reads, the unit and the help text. ``/metrics`` renders it, the built-in alert
 evaluator reads the very same samples (:func:`signal_samples`), ``loadsense rules
 check`` knows the names from it, and ``docs/metrics.md`` is tested equal to it.
@@ -51,22 +51,21 @@ class SignalMetric:
     unit: str
     help: str
     scale: float = 1.0
-    extra: Labels = ()
-    """Constant labels of this field's series (``quantile``)."""
 
     @property
     def labels(self) -> tuple[str, ...]:
         subject = SUBJECT_LABELS[self.kind]
-        base = (subject, "type") if self.kind == "queues" else (subject,)
-        return (*base, *(k for k, _ in self.extra))
+        return (subject, "type") if self.kind == "queues" else (subject,)
 
 
 def _m(name: str, kind: str, field: str, unit: str, text: str, **kw: Any) -> SignalMetric:
     return SignalMetric(name, kind, field, unit, text, **kw)
 
 
-def _q(name: str, kind: str, field: str, q: str, text: str, scale: float = 1.0) -> SignalMetric:
-    return SignalMetric(name, kind, field, "seconds", text, scale, (("quantile", q),))
+def _q(prefix: str, kind: str, field: str, q: str, text: str, scale: float = 1.0) -> SignalMetric:
+    """A quantile as its own name (``<prefix>_p99_seconds``): promtool reserves the
+    ``quantile`` label for summaries."""
+    return SignalMetric(f"{prefix}_{q}_seconds", kind, field, "seconds", f"{text}, {q}", scale)
 
 
 SIGNAL_METRICS: tuple[SignalMetric, ...] = (
@@ -196,9 +195,9 @@ SIGNAL_METRICS: tuple[SignalMetric, ...] = (
         "Latest run: start minus nominal start",
     ),
     _m("loadsense_queue_runs", "queues", "runs", "1", "Runs in the run window"),
-    _q("loadsense_queue_run_duration_seconds", "queues", "duration_p50", "0.5", "Run duration"),
-    _q("loadsense_queue_run_duration_seconds", "queues", "duration_p95", "0.95", "Run duration"),
-    _q("loadsense_queue_run_duration_seconds", "queues", "duration_p99", "0.99", "Run duration"),
+    _q("loadsense_queue_run_duration", "queues", "duration_p50", "p50", "Run duration"),
+    _q("loadsense_queue_run_duration", "queues", "duration_p95", "p95", "Run duration"),
+    _q("loadsense_queue_run_duration", "queues", "duration_p99", "p99", "Run duration"),
     _m(
         "loadsense_queue_failure_ratio",
         "queues",
@@ -207,9 +206,9 @@ SIGNAL_METRICS: tuple[SignalMetric, ...] = (
         "Failed or aborted share of finished runs",
     ),
     # latency, per service
-    _q("loadsense_latency_seconds", "latency", "p50_ms", "0.5", "Request latency", 1e-3),
-    _q("loadsense_latency_seconds", "latency", "p95_ms", "0.95", "Request latency", 1e-3),
-    _q("loadsense_latency_seconds", "latency", "p99_ms", "0.99", "Request latency", 1e-3),
+    _q("loadsense_latency", "latency", "p50_ms", "p50", "Request latency", 1e-3),
+    _q("loadsense_latency", "latency", "p95_ms", "p95", "Request latency", 1e-3),
+    _q("loadsense_latency", "latency", "p99_ms", "p99", "Request latency", 1e-3),
     _m(
         "loadsense_latency_slo_seconds",
         "latency",
@@ -372,8 +371,7 @@ def signal_samples(snap: Snapshot) -> Iterator[Sample]:
             for m in metrics:
                 value = _finite(getattr(row, m.field))
                 if value is not None:
-                    labels = tuple(sorted((*base, *m.extra))) if m.extra else base
-                    yield m.name, labels, value * m.scale
+                    yield m.name, base, value * m.scale
     yield from _derived(snap)
 
 
@@ -419,11 +417,7 @@ def signal_metrics_source(snapshot: Callable[[], Snapshot]) -> Callable[[], byte
 def metrics_markdown() -> str:
     """The signal rows of ``docs/metrics.md`` (tested equal to the file)."""
     rows = ["| metric | labels | unit | meaning |", "| --- | --- | --- | --- |"]
-    seen: set[str] = set()
     for m in SIGNAL_METRICS:
-        if m.name in seen:
-            continue
-        seen.add(m.name)
         labels = ", ".join(f"`{x}`" for x in m.labels)
         rows.append(f"| `{m.name}` | {labels} | {m.unit} | {m.help} (`{m.kind}.{m.field}`) |")
     for d in DERIVED_METRICS:

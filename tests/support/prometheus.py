@@ -116,9 +116,7 @@ def alertmanager(workdir: Path, webhook_url: str, port: int | None = None) -> It
 
 
 @contextmanager
-def prometheus(
-    workdir: Path, target: str, rule_file: Path, interval: str = "1s"
-) -> Iterator[Peer]:
+def prometheus(workdir: Path, target: str, rule_file: Path, interval: str = "1s") -> Iterator[Peer]:
     """Prometheus scraping ``target`` (host:port) with ``rule_file``. Target labels
     (``job``, ``instance``) and the scraped ``ALERTS*`` series are dropped so alert
     labels compare one to one with Loadsense's own."""
