@@ -125,7 +125,8 @@ def _compile(expr: str, known: frozenset[str]) -> promql.Node:
     try:
         tree = promql.parse(expr)
     except ValueError as exc:
-        raise ValueError(f"bad PromQL {expr!r}: {exc}") from None
+        what = "bad regex in" if "illegal regex" in str(exc) else "bad PromQL"
+        raise ValueError(f"{what} {expr!r}: {exc}") from None
     for name in sorted(promql.metric_names(tree)):
         if name not in known:
             raise ValueError(f"unknown metric {name!r} (docs/metrics.md lists the signal series)")
