@@ -358,9 +358,13 @@ def _derived(snap: Snapshot) -> Iterator[Sample]:
         yield "loadsense_lineage_downstream_services", (("dataset", lin.subject),), count
 
 
-def signal_samples(snap: Snapshot) -> Iterator[Sample]:
-    """Every signal series of ``snap``: what ``/metrics`` exports and rules evaluate."""
-    for kind, metrics in _BY_KIND.items():
+def signal_samples(snap: Snapshot, names: frozenset[str] | None = None) -> Iterator[Sample]:
+    """Every signal series of ``snap``: what ``/metrics`` exports and rules evaluate
+    (only the metrics in ``names``, when given)."""
+    for kind, every in _BY_KIND.items():
+        metrics = every if names is None else tuple(m for m in every if m.name in names)
+        if not metrics:
+            continue
         subject = SUBJECT_LABELS[kind]
         for row in snap.rows(kind):
             base: Labels = (
@@ -372,7 +376,8 @@ def signal_samples(snap: Snapshot) -> Iterator[Sample]:
                 value = _finite(getattr(row, m.field))
                 if value is not None:
                     yield m.name, base, value * m.scale
-    yield from _derived(snap)
+    if names is None or any(d.name in names for d in DERIVED_METRICS):
+        yield from (s for s in _derived(snap) if names is None or s[0] in names)
 
 
 def _help() -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -10,7 +10,7 @@ window (firing at once, the rule has no ``for``); a tick at now-1 s does not
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -102,34 +102,35 @@ def hook_alerts(
 def test_alertmanager_receives_firing_then_resolved(
     storage: Storage, world: dict[str, Any], tmp_path: Path
 ) -> None:
-    with webhook_receiver() as hook, alertmanager(tmp_path / "am", hook.url) as am:
-        with serve(storage, world, alertmanagers=[{"url": am.url}]) as ls:
-            tick(ls, world["now"] - 40)
-            (alert,) = poll_until(lambda: am_alerts(am.url, world["svc"]), timeout=20)
-            assert alert["labels"] == {
-                "alertname": "DeliverySlackNegative",
-                "service": world["svc"],
-                "severity": "page",
-            }
-            assert alert["annotations"] == {"summary": f"{world['svc']} is -300% over"}
-            assert alert["status"]["state"] == "active"
-            assert alert["generatorURL"].startswith("http://127.0.0.1:")
-            assert "rule_name" in alert["generatorURL"]
-            # startsAt is when it fired (the tick), to the millisecond
-            started = time.strptime(alert["startsAt"][:19], "%Y-%m-%dT%H:%M:%S")
-            assert abs(time.mktime(started) - time.timezone - (world["now"] - 40)) < 1
-            ((body, sent),) = poll_until(
-                lambda: hook_alerts(hook, world["svc"], "firing"), timeout=20
-            )
-            # what Alertmanager itself posts is the payload our webhook sender copies
-            assert (set(body), set(sent)) == (V4_KEYS, V4_ALERT_KEYS)
+    with (
+        webhook_receiver() as hook,
+        alertmanager(tmp_path / "am", hook.url) as am,
+        serve(storage, world, alertmanagers=[{"url": am.url}]) as ls,
+    ):
+        tick(ls, world["now"] - 40)
+        (alert,) = poll_until(lambda: am_alerts(am.url, world["svc"]), timeout=20)
+        assert alert["labels"] == {
+            "alertname": "DeliverySlackNegative",
+            "service": world["svc"],
+            "severity": "page",
+        }
+        assert alert["annotations"] == {"summary": f"{world['svc']} is -300% over"}
+        assert alert["status"]["state"] == "active"
+        assert alert["generatorURL"].startswith("http://127.0.0.1:")
+        assert "rule_name" in alert["generatorURL"]
+        # startsAt is when it fired: the tick's instant, to the millisecond
+        started = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00"))
+        assert started.timestamp() == pytest.approx(world["now"] - 40, abs=0.0011)
+        ((body, sent),) = poll_until(lambda: hook_alerts(hook, world["svc"], "firing"), timeout=20)
+        # what Alertmanager itself posts is the payload our webhook sender copies
+        assert (set(body), set(sent)) == (V4_KEYS, V4_ALERT_KEYS)
 
-            tick(ls, world["now"] - 1)
-            poll_until(lambda: am_alerts(am.url, world["svc"]) == [], timeout=20)
-            ((body, resolved),) = poll_until(
-                lambda: hook_alerts(hook, world["svc"], "resolved"), timeout=20
-            )
-            assert body["version"] == "4" and body["status"] == "resolved"
+        tick(ls, world["now"] - 1)
+        poll_until(lambda: am_alerts(am.url, world["svc"]) == [], timeout=20)
+        ((body, _resolved),) = poll_until(
+            lambda: hook_alerts(hook, world["svc"], "resolved"), timeout=20
+        )
+        assert body["version"] == "4" and body["status"] == "resolved"
 
 
 def test_an_alertmanager_down_at_first_gets_the_alert_once_it_starts(

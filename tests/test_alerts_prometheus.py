@@ -23,7 +23,6 @@ from loadsense.storage.client import Storage
 from tests.support.alert_world import AlertWorld, build_world
 from tests.support.prometheus import prometheus
 from tests.support.service import Service, poll_until, running_service
-from tests.support.signals_feed import NS
 
 pytestmark = pytest.mark.e2e
 

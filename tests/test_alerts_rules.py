@@ -46,11 +46,11 @@ def run(expr: str) -> dict[tuple[tuple[str, str], ...], float]:
     return dict(promql.evaluate(promql.compile_expr(expr), SAMPLES))
 
 
-def N(name: str, **labels: str) -> tuple[tuple[str, str], ...]:  # noqa: N802
+def N(name: str, **labels: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({"__name__": name, **labels}.items()))
 
 
-def L(**labels: str) -> tuple[tuple[str, str], ...]:  # noqa: N802
+def L(**labels: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(labels.items()))
 
 
@@ -182,13 +182,15 @@ def test_invalid_rules_name_file_group_rule_and_reason(text: str, reason: str) -
 
 
 def test_file_level_errors() -> None:
-    with pytest.raises(RuleError, match="^f.yaml: invalid YAML"):
+    with pytest.raises(RuleError, match=r"^f\.yaml: invalid YAML"):
         load_text("groups: [", "f.yaml")
-    with pytest.raises(RuleError, match="^f.yaml: top level must be a mapping with only 'groups'"):
+    with pytest.raises(
+        RuleError, match=r"^f\.yaml: top level must be a mapping with only 'groups'"
+    ):
         load_text("rules: []", "f.yaml")
-    with pytest.raises(RuleError, match="^f.yaml: group 'g': group name repeated"):
+    with pytest.raises(RuleError, match=r"^f\.yaml: group 'g': group name repeated"):
         load_text("groups: [{name: g}, {name: g}]", "f.yaml")
-    with pytest.raises(RuleError, match="^f.yaml: group 'g', rule 'r': recording rules are not"):
+    with pytest.raises(RuleError, match=r"^f\.yaml: group 'g', rule 'r': recording rules are not"):
         load_text("groups: [{name: g, rules: [{record: r, expr: x}]}]", "f.yaml")
 
 

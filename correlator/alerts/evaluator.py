@@ -43,10 +43,13 @@ HEARTBEAT_S = 60.0
 """Longest gap between rewrites of an active series' stored state."""
 
 
-def samples_of(snapshot: Snapshot) -> dict[str, list[tuple[promql.Labels, float]]]:
-    """The snapshot's series by metric name, for :func:`promql.evaluate`."""
+def samples_of(
+    snapshot: Snapshot, names: frozenset[str] | None = None
+) -> dict[str, list[tuple[promql.Labels, float]]]:
+    """The snapshot's series by metric name (those in ``names``), for
+    :func:`promql.evaluate`."""
     out: dict[str, list[tuple[promql.Labels, float]]] = {}
-    for name, labels, value in signal_samples(snapshot):
+    for name, labels, value in signal_samples(snapshot, names):
         out.setdefault(name, []).append((labels, value))
     return out
 
@@ -110,6 +113,12 @@ class AlertEvaluator:
                     states.append(state)
                 groups.append(GroupState(group, states))
             self.groups = groups
+            self._names = frozenset(
+                n
+                for g in rules.groups
+                for r in g.rules
+                for n in promql.metric_names(promql.parse(r.expr))
+            )
 
     def _restore(self, ts: float) -> None:
         self._restored = True
@@ -136,7 +145,7 @@ class AlertEvaluator:
             self.last_tick = ts
             if not self._restored:
                 self._restore(ts)
-            samples = samples_of(snapshot)
+            samples = samples_of(snapshot, self._names)
             transitions: list[Transition] = []
             to_send: list[Notification] = []
             for g in self.groups:

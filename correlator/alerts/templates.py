@@ -225,6 +225,10 @@ def _action(body: str) -> Piece:
     return lambda d: _show(final(d))
 
 
+def _literal(text: str) -> Piece:
+    return lambda _d: text
+
+
 def compile_template(text: str) -> Callable[[TemplateData], str]:
     """Compile ``text``; raises :class:`TemplateError` naming the bad action."""
     pieces: list[Piece] = []
@@ -239,7 +243,7 @@ def compile_template(text: str) -> Callable[[TemplateData], str]:
         if "{{" in literal or "}}" in literal:
             raise TemplateError(f"unbalanced braces near {literal!r}")
         if literal:
-            pieces.append(lambda _d, s=literal: s)
+            pieces.append(_literal(literal))
         pieces.append(_action(m.group(2).strip()))
         trim_next = bool(m.group(3))
         pos = m.end()
@@ -249,7 +253,7 @@ def compile_template(text: str) -> Callable[[TemplateData], str]:
     if "{{" in tail or "}}" in tail:
         raise TemplateError(f"unbalanced braces near {tail!r}")
     if tail:
-        pieces.append(lambda _d, s=tail: s)
+        pieces.append(_literal(tail))
 
     def render(data: TemplateData) -> str:
         return "".join(p(data) for p in pieces)
