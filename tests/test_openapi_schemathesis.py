@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from loadsense.correlator.dispatch.inputs import DispatchInputs, ServiceView, WorkloadInputs
 from loadsense.correlator.dispatch.service import DispatchStep
@@ -57,9 +58,17 @@ def test_every_read_operation_conforms_to_the_openapi_document(api: Service) -> 
         "GET /api/v1/recommendations/{workload}",
         "GET /api/v1/keda/{workload}",
         "GET /api/v1/regime",
+        "GET /api/v1/rules",
+        "GET /api/v1/alerts",
+        "GET /api/v1/alerts/history",
     ):
         assert expected in labels
     for operation in operations:
+        # `from` after `to` is refused with 400: a constraint between two parameters that
+        # the schema cannot state; every other check still applies to the route
+        excluded = (
+            [positive_data_acceptance] if operation.label == "GET /api/v1/alerts/history" else []
+        )
 
         @given(case=operation.as_strategy())
         @settings(
@@ -69,6 +78,6 @@ def test_every_read_operation_conforms_to_the_openapi_document(api: Service) -> 
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=api.url)
+            case.call_and_validate(base_url=api.url, excluded_checks=excluded)  # noqa: B023
 
         check()

@@ -176,11 +176,31 @@ def get_alerts(request: Request) -> AlertsResponse:
     return AlertsResponse(data=AlertsData(alerts=alerts))
 
 
+INSTANT_PATTERN = (
+    r"^([0-9]{1,9}(\.[0-9]{1,9})?"
+    r"|(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)$"
+)
+"""What the OpenAPI document advertises for an instant: a safe subset of what the parser
+accepts (epoch seconds, or RFC 3339 in UTC), so generated clients send valid ones; the
+parser itself decides and answers 400 naming the parameter."""
+
+
 @router.get("/alerts/history", response_model=HistoryResponse, responses=_ERRORS)
 async def get_alert_history(
     request: Request,
-    start: str | None = Query(None, alias="from", description="Default: `to` - 24 h"),
-    end: str | None = Query(None, alias="to", description="Default: the latest tick"),
+    start: str | None = Query(
+        None,
+        alias="from",
+        description="Epoch seconds or RFC 3339. Default: `to` - 24 h",
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+    ),
+    end: str | None = Query(
+        None,
+        alias="to",
+        description="Epoch seconds or RFC 3339. Default: the latest tick",
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+    ),
     alertname: str = Query("", max_length=256, description="Only this rule's transitions"),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> HistoryResponse:
