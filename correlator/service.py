@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from loadsense.api.context import AppContext
+from loadsense.context import AppContext
 from loadsense.correlator.history import HistorySubmitter
-from loadsense.correlator.loop import EXTENSION_KEY, Correlator
+from loadsense.correlator.loop import Correlator
 from loadsense.correlator.signal_metrics import signal_metrics_source
 from loadsense.signals.config import parse_signals_config
 
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def start_correlator(ctx: AppContext) -> Callable[[], None]:
-    """``STARTUP_HOOKS`` entry: ``ctx.extensions["correlator"]`` and, on the wall clock,
+    """``STARTUP_HOOKS`` entry: sets ``ctx.correlator`` and, on the wall clock, starts
     the timer thread. Returns the stop callable."""
     config = parse_signals_config(ctx.settings.signals)
     external = ctx.settings.clock == "external"
@@ -28,10 +28,9 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
         external_clock=external,
         history=HistorySubmitter(ctx.writer, wait=external),
     )
-    ctx.extensions[EXTENSION_KEY] = correlator
+    ctx.correlator = correlator
     # the signal gauges belong to the correlator: exported whether or not dispatch runs
-    sources = ctx.extensions.setdefault("metrics_sources", [])
-    sources.append(signal_metrics_source(lambda: correlator.snapshot))
+    ctx.metrics_sources.append(signal_metrics_source(lambda: correlator.snapshot))
     correlator.start()
     logger.info(
         "correlator started (clock %s, interval %.1fs)",

@@ -23,7 +23,7 @@ from loadsense.api.auth import require_read
 from loadsense.api.context import context
 from loadsense.api.routes.signals import parse_instant
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
-from loadsense.correlator.alerts.service import EXTENSION_KEY, AlertStep
+from loadsense.correlator.alerts.service import AlertStep
 from loadsense.correlator.alerts.state import Alert, RuleState
 from loadsense.correlator.alerts.store import read_history
 from loadsense.correlator.alerts.templates import go_float
@@ -114,8 +114,8 @@ class HistoryResponse(BaseModel):
 
 
 def _step(request: Request) -> AlertStep:
-    step = context(request).extensions.get(EXTENSION_KEY)
-    if not isinstance(step, AlertStep):
+    step = context(request).alerts
+    if step is None:
         raise AlertsUnavailable("alerting is not running")
     return step
 

@@ -5,7 +5,7 @@ rules on each snapshot. Before each evaluation it checks the rule files' modific
 times (a few ``stat`` calls): changed files are reloaded whole; a file that no longer
 loads is logged, counted in ``loadsense_alerts_reload_failures_total`` and the last
 good rules stay. At start-up a broken rule file is a :class:`RuleError` and the
-service does not start. The running step is ``ctx.extensions["alerts"]``.
+service does not start. The running step is ``ctx.alerts``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from loadsense.api.context import AppContext
+from loadsense.context import AppContext
 from loadsense.correlator.alerts.config import AlertsConfig, parse_alerts_config
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
 from loadsense.correlator.alerts.metrics import alerts_metrics_source
@@ -22,13 +22,10 @@ from loadsense.correlator.alerts.notify.alertmanager import AlertmanagerNotifier
 from loadsense.correlator.alerts.notify.queue import SendQueue
 from loadsense.correlator.alerts.notify.webhook import WebhookNotifier
 from loadsense.correlator.alerts.rules import RuleError, RuleSet, expand_globs, load_files
-from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR_KEY
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
-
-EXTENSION_KEY = "alerts"
 
 
 def _stamp(patterns: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -109,9 +106,9 @@ def start_alerts(ctx: AppContext) -> Callable[[], None]:
         for q in queues:
             q.close()
         raise
-    ctx.extensions[EXTENSION_KEY] = step
-    ctx.extensions.setdefault("metrics_sources", []).append(alerts_metrics_source(step))
-    correlator = ctx.extensions.get(CORRELATOR_KEY)
+    ctx.alerts = step
+    ctx.metrics_sources.append(alerts_metrics_source(step))
+    correlator = ctx.correlator
     if correlator is not None:
         correlator.add_step(step)
     logger.info(
