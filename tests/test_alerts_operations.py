@@ -89,12 +89,12 @@ def test_routes_need_the_read_token_and_name_bad_parameters(storage: Storage) ->
             params={"from": "1800000100", "to": "1800000000"},
             headers=auth,
         )
-        assert r.status_code == 400
-        assert r.json()["message"] == "from: must not be after 'to'"
+        # `to` before `from` is an empty range, as on the recommendation history
+        assert (r.status_code, r.json()) == (200, {"transitions": []})
         r = httpx.get(f"{svc.url}/api/v1/alerts/history", params={"limit": 0}, headers=auth)
-        # FastAPI's own validation (as on every route): 422 naming the parameter
-        assert r.status_code == 422
-        assert r.json()["detail"][0]["loc"] == ["query", "limit"]
+        # request validation answers in the house format: 400 naming the parameter
+        assert r.status_code == 400
+        assert r.json()["message"].startswith("limit")
 
 
 def _note(k: int) -> Notification:

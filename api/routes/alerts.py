@@ -4,7 +4,7 @@
 - ``GET /api/v1/alerts``: the pending and firing alerts;
 - ``GET /api/v1/alerts/history?from=&to=&alertname=&limit=``: stored state
   transitions, newest first (``from`` default ``to`` - 24 h, ``to`` default the latest
-  tick; ``limit`` 1..10000, default 1000).
+  tick, ``to`` before ``from``: none; ``limit`` 1..10000, default 1000).
 
 Every route needs a read token when tokens are configured. See docs/alerts.md.
 """
@@ -21,13 +21,18 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
-from loadsense.api.routes.signals import parse_instant
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
 from loadsense.correlator.alerts.service import AlertStep
 from loadsense.correlator.alerts.state import Alert, RuleState
 from loadsense.correlator.alerts.store import read_history
 from loadsense.correlator.alerts.templates import go_float
-from loadsense.errors import InvalidInput, LoadsenseError
+from loadsense.errors import LoadsenseError
+from loadsense.instants import (
+    INSTANT_DESCRIPTION,
+    INSTANT_PATTERN,
+    MAX_INSTANT_CHARS,
+    parse_instant,
+)
 from loadsense.signals.contract import NS_PER_S
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(require_read)])
@@ -176,30 +181,22 @@ def get_alerts(request: Request) -> AlertsResponse:
     return AlertsResponse(data=AlertsData(alerts=alerts))
 
 
-INSTANT_PATTERN = (
-    r"^([0-9]{1,9}(\.[0-9]{1,9})?"
-    r"|(19[7-9][0-9]|2[01][0-9]{2}|22[0-5][0-9])-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z)$"
-)
-"""What the OpenAPI document advertises for an instant: a safe subset of what the parser
-accepts (epoch seconds, or RFC 3339 in UTC), so generated clients send valid ones; the
-parser itself decides and answers 400 naming the parameter."""
-
-
 @router.get("/alerts/history", response_model=HistoryResponse, responses=_ERRORS)
 async def get_alert_history(
     request: Request,
     start: str | None = Query(
         None,
         alias="from",
-        description="Epoch seconds or RFC 3339. Default: `to` - 24 h",
+        max_length=MAX_INSTANT_CHARS,
         json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=f"{INSTANT_DESCRIPTION}. Default: `to` - 24 h",
     ),
     end: str | None = Query(
         None,
         alias="to",
-        description="Epoch seconds or RFC 3339. Default: the latest tick",
+        max_length=MAX_INSTANT_CHARS,
         json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=f"{INSTANT_DESCRIPTION}. Default: the latest tick. Before from: none",
     ),
     alertname: str = Query("", max_length=256, description="Only this rule's transitions"),
     limit: int = Query(1000, ge=1, le=10_000),
@@ -211,8 +208,8 @@ async def get_alert_history(
     last = _step(request).evaluator.last_tick
     end_s = end_ns / NS_PER_S if end_ns is not None else (last or time.time())
     start_s = start_ns / NS_PER_S if start_ns is not None else end_s - 86_400
-    if start_s > end_s:
-        raise InvalidInput("from: must not be after 'to'", field="from")
+    if start_s > end_s:  # as the recommendation history: an empty range holds nothing
+        return HistoryResponse(transitions=[])
     rows = await run_in_threadpool(read_history, ctx.storage, start_s, end_s, alertname, limit)
     return HistoryResponse(
         transitions=[
