@@ -105,6 +105,14 @@ def primary(replica: Replica, tmp_path_factory: pytest.TempPathFactory) -> Itera
         proc.communicate(timeout=30)
 
 
+def _long_polls_waiting(replica: Replica) -> float:
+    """The replica's own count of parked long polls, from its ``/metrics``."""
+    for line in replica.get("/metrics").text.splitlines():
+        if line.startswith("loadsense_replica_long_polls_waiting "):
+            return float(line.split()[1])
+    raise AssertionError("/metrics has no loadsense_replica_long_polls_waiting")
+
+
 def _feed_and_tick(primary: ServiceProcess, seed: int, runs: int = 30) -> set[str]:
     """New ETL workloads (a unique namespace) and one tick; returns their names."""
     namespace = f"replica-{uuid.uuid4().hex[:8]}"
@@ -214,7 +222,7 @@ def test_long_poll_returns_when_the_primary_changes(
         )
     )
     poll.start()
-    time.sleep(0.3)  # the poll is waiting on the replica
+    poll_until(lambda: _long_polls_waiting(replica) == 1, timeout=10)
     new = _feed_and_tick(primary, seed=2)
     changed_at = time.monotonic()
     poll.join(timeout=20)
