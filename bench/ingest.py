@@ -33,9 +33,10 @@ import psutil
 from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
 from loadsense.bench.raw import raw_main
 from loadsense.bench.report import write_results
+from loadsense.settings import default_of
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DEFAULT_BATCH_ROWS = 10_000  # the writer's default batch_max_rows
+DEFAULT_BATCH_ROWS: int = default_of("batch_max_rows")  # the writer's batch size
 
 
 def default_phases(connections: int, single_connections: int) -> tuple[Phase, ...]:
