@@ -6,8 +6,11 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.service import loadsense_command, service_process
+
+pytestmark = pytest.mark.slow  # each test runs the command line as a process
 
 ROOT = Path(__file__).parents[1]
 

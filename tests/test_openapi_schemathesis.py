@@ -22,6 +22,8 @@ from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.support.service import Service, running_service
 
+pytestmark = pytest.mark.slow  # thousands of generated requests
+
 
 @pytest.fixture(scope="module")
 def api(storage: Storage) -> Iterator[Service]:

@@ -30,6 +30,8 @@ from tests.support.service import (
     wait_ready,
 )
 
+pytestmark = pytest.mark.e2e  # a primary and a replica, each a real process
+
 INGEST, READ = "replica-test-ingest", "replica-test-read"
 TOKENS = {"LOADSENSE_INGEST_TOKENS": INGEST, "LOADSENSE_READ_TOKENS": READ}
 READER = {"Authorization": f"Bearer {READ}"}
