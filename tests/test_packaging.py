@@ -171,8 +171,8 @@ CLIENT_SCRIPT = """
 import importlib.util, json, sys
 from loadsense.api.client import LoadsenseAPIError, LoadsenseClient
 
-present = [n for n in ("chdb", "fastapi", "uvicorn", "clickhouse_connect", "yaml", "loadsense.settings")
-           if importlib.util.find_spec(n) is not None]
+server_only = ("chdb", "fastapi", "uvicorn", "clickhouse_connect", "yaml", "loadsense.settings")
+present = [n for n in server_only if importlib.util.find_spec(n) is not None]
 with LoadsenseClient(sys.argv[1]) as ls:
     regime = ls.regime()
     listed = ls.recommendations(workload=sys.argv[2] + "/*")
