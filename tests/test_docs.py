@@ -191,3 +191,41 @@ def test_the_release_loop_uses_the_hooks_names() -> None:
         if isinstance(n, ast.ImportFrom) and n.module == "airflow_local_settings"
     ]
     assert {a.name for a in imported.names} <= defined
+
+
+@pytest.mark.e2e
+def test_signals_doc_describes_every_field_the_api_returns(external: Service) -> None:
+    now = int(time.time()) * NS
+    feed = Feed(external.url)
+    ns = unique("docs")
+    for k in range(3):  # three updates: an inferred interval
+        start = now - (3000 - k * 900) * NS
+        feed.run(f"{ns}/build", start, start + 50 * NS, inputs=[f"{ns}/raw"], outputs=[f"{ns}/f"])
+    feed.job_event(f"{ns}/ranker", [f"{ns}/f"], now - 3500 * NS)
+    host = unique("host")
+    feed.spans(unique("ranker"), [now - k * NS for k in range(1, 11)], [50_000_000] * 10, host=host)
+    feed.queue_samples(unique("orders"), "depth", [(now - 20 * NS, 5.0), (now - 10 * NS, 7.0)])
+    feed.host_sample(host, "cpu", "some", now - 5 * NS, 0.2)
+    tick = httpx.post(f"{external.url}/api/v1/tick", params={"as_of": str(now // NS)})
+    assert tick.status_code == 200, tick.text
+
+    doc = (ROOT / "docs" / "signals.md").read_text()
+    preamble, *sections = re.split(r"^## ", doc, flags=re.M)
+    by_title = {s.split("\n", 1)[0].strip().lower(): s for s in sections}
+    for kind in ("freshness", "exposure", "queues", "latency", "hosts", "lineage"):
+        answer = httpx.get(f"{external.url}/api/v1/signals/{kind}").json()
+        assert {f"`{k}`" for k in answer} - {"`rows`"} <= set(re.findall(r"`\w+`", preamble))
+        assert answer["rows"], kind
+        fields = {k for row in answer["rows"] for k in row}
+        fields |= {
+            k
+            for row in answer["rows"]
+            for v in row.values()
+            if isinstance(v, list)
+            for item in v
+            if isinstance(item, dict)
+            for k in item
+        }
+        text = preamble + by_title[kind]
+        undocumented = sorted(f for f in fields if f"`{f}`" not in text)
+        assert undocumented == [], f"docs/signals.md, {kind}: {undocumented}"
