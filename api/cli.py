@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 
 from loadsense.errors import LoadsenseError
-from loadsense.settings import Settings, load_settings, settings_markdown
+from loadsense.settings import CLOCKS, Settings, load_settings, settings_markdown
 from loadsense.settings import default_of as _default
 
 logger = logging.getLogger("loadsense")
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common_flags(serve)
     serve.add_argument("--host", help=f"bind address (default {_default('host')})")
     serve.add_argument("--port", type=int, help=f"bind port (default {_default('port')})")
-    serve.add_argument("--clock", choices=["wall", "external"], help="correlator clock")
+    serve.add_argument("--clock", choices=CLOCKS, help="correlator clock")
     serve.add_argument(
         "--insecure",
         action="store_true",

@@ -99,9 +99,13 @@ def _http_url(value: Any) -> str:
     return text
 
 
+CLOCKS = ("wall", "external")
+"""The correlator's clocks (setting ``clock``)."""
+
+
 def _clock(value: Any) -> str:
     text = str(value)
-    if text not in {"wall", "external"}:
+    if text not in CLOCKS:
         raise ValueError(f"expected 'wall' or 'external', got {value!r}")
     return text
 
