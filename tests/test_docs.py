@@ -24,8 +24,10 @@ import httpx
 import pytest
 import yaml
 
-from loadsense.correlator.dispatch.policy import default_policy_text
-from loadsense.settings import Settings, read_config_file
+from loadsense.correlator.dispatch.config import parse_dispatch_config
+from loadsense.correlator.dispatch.policy import default_policy_text, parse_policy
+from loadsense.settings import SETTINGS, Settings, read_config_file
+from loadsense.signals.config import parse_signals_config
 from loadsense.storage.client import Storage
 from tests.support.service import Service, running_service
 from tests.support.signals_feed import NS, Feed, unique
@@ -229,3 +231,28 @@ def test_signals_doc_describes_every_field_the_api_returns(external: Service) ->
         text = preamble + by_title[kind]
         undocumented = sorted(f for f in fields if f"`{f}`" not in text)
         assert undocumented == [], f"docs/signals.md, {kind}: {undocumented}"
+
+
+def test_config_file_examples_pass_their_sections_validators(tmp_path: Path) -> None:
+    """Every YAML block made of setting keys is a valid config file, down to its
+    ``signals`` and ``dispatch`` sections."""
+    checked = []
+    for where, code in blocks("yaml"):
+        loaded = list(yaml.safe_load_all(code))
+        if len(loaded) != 1 or not isinstance(loaded[0], dict):
+            continue
+        if not set(loaded[0]) <= {s.key for s in SETTINGS}:
+            continue
+        path = tmp_path / "example.yaml"
+        path.write_text(code)
+        values = read_config_file(path)
+        parse_signals_config(values.get("signals", {}), where)
+        parse_dispatch_config(values.get("dispatch", {}))
+        checked.append(where.split(":")[0])
+    assert {"docs/configuration.md", "docs/dispatch.md", "docs/signals.md"} <= set(checked)
+
+
+def test_the_policy_example_is_a_valid_policy() -> None:
+    (example,) = [c for w, c in blocks("yaml") if c.startswith("version: my-policy")]
+    policy = parse_policy(example, "docs/dispatch.md")
+    assert [r.name for r in policy.rules] == ["etl-yields-to-serving", "wait-for-calm"]
