@@ -3,7 +3,13 @@
 Precedence, highest first: command-line flags > ``LOADSENSE_*`` environment variables >
 the YAML config file (``--config`` or ``LOADSENSE_CONFIG``) > the defaults below.
 Unknown keys in the config file are an error naming the key. ``docs/configuration.md``
-is generated from :data:`SETTINGS` (``loadsense config --markdown``).
+is generated from :data:`SETTINGS` (``loadsense config``).
+
+Each setting is declared once, as a :class:`Setting` in :data:`SETTINGS` (key, environment
+variable, parser, meaning, ``default=``). Adding one takes that entry and a field of the
+same name and type in :class:`Settings` declared ``= _declared("key")``; the import-time
+check refuses a field without an entry, an entry without a field, or an entry without a
+default. Code that needs a default outside :class:`Settings` asks :func:`default_of`.
 """
 
 from __future__ import annotations
