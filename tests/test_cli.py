@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.service import loadsense_command, service_process
+from loadsense.bench.harness import loadsense_command
+from tests.support.service import service_process
 
 pytestmark = pytest.mark.slow  # each test runs the command line as a process
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow  # thousands of generated requests
 def api(storage: Storage) -> Iterator[Service]:
     settings = Settings(clock="external", dispatch={"max_wait_s": 0.05})
     with running_service(storage, settings) as svc:
-        step = svc.ctx.extensions["dispatch"]
+        step = svc.ctx.dispatch
         assert isinstance(step, DispatchStep)
         ranker = ServiceView("ranker", latency_slack=-0.1, rps=10.0)
         step.run(

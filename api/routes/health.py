@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,11 +16,6 @@ from loadsense.storage.migrations import LATEST_VERSION, applied_versions
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
-
-MetricsSource = Callable[[], bytes]
-"""Extra Prometheus text appended to ``/metrics`` (signals, recommendations)."""
-
-METRICS_SOURCES_KEY = "metrics_sources"
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -71,7 +65,7 @@ def version() -> dict[str, object]:
 def metrics(request: Request) -> Response:
     ctx = context(request)
     body = generate_latest(ctx.metrics.registry)
-    for source in ctx.extensions.get(METRICS_SOURCES_KEY, []):
+    for source in ctx.metrics_sources:
         try:
             body += source()
         except Exception:  # one broken source must not hide the others
