@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 import loadsense
-from loadsense.api.auth import require_read
+from loadsense.api.auth import install_docs_gate, require_read
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.models import RegimeModel
 from loadsense.api.routes import health, lineage, otlp, recommendations, signals
@@ -42,6 +42,7 @@ ROUTERS: tuple[Any, ...] = (
     lineage.router,
     otlp.router,
     signals.router,
+    signals.control_router,
     recommendations.router,
 )
 """Every route module's router, in the order they appear in the OpenAPI document."""
@@ -154,6 +155,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     )
 
     install_error_handlers(app)
+    install_docs_gate(app, settings)
 
     for router in ROUTERS:
         app.include_router(router)

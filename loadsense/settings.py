@@ -38,6 +38,7 @@ LOADSENSE_HOST = "LOADSENSE_HOST"
 LOADSENSE_PORT = "LOADSENSE_PORT"
 LOADSENSE_INGEST_TOKENS = "LOADSENSE_INGEST_TOKENS"
 LOADSENSE_READ_TOKENS = "LOADSENSE_READ_TOKENS"
+LOADSENSE_PUBLIC_DOCS = "LOADSENSE_PUBLIC_DOCS"
 LOADSENSE_INSECURE = "LOADSENSE_INSECURE"
 LOADSENSE_RETENTION_DAYS = "LOADSENSE_RETENTION_DAYS"
 LOADSENSE_BATCH_MAX_ROWS = "LOADSENSE_BATCH_MAX_ROWS"
@@ -46,6 +47,12 @@ LOADSENSE_QUEUE_MAX_ROWS = "LOADSENSE_QUEUE_MAX_ROWS"
 LOADSENSE_QUEUE_MAX_BYTES = "LOADSENSE_QUEUE_MAX_BYTES"
 LOADSENSE_RETRY_AFTER_S = "LOADSENSE_RETRY_AFTER_S"
 LOADSENSE_MAX_BODY_BYTES = "LOADSENSE_MAX_BODY_BYTES"
+LOADSENSE_HTTP_MAX_CONNECTIONS = "LOADSENSE_HTTP_MAX_CONNECTIONS"
+LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S = "LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S"
+LOADSENSE_HTTP_HEADER_TIMEOUT_S = "LOADSENSE_HTTP_HEADER_TIMEOUT_S"
+LOADSENSE_HTTP_BODY_TIMEOUT_S = "LOADSENSE_HTTP_BODY_TIMEOUT_S"
+LOADSENSE_HTTP_MAX_URL_BYTES = "LOADSENSE_HTTP_MAX_URL_BYTES"
+LOADSENSE_HTTP_MAX_HEADER_BYTES = "LOADSENSE_HTTP_MAX_HEADER_BYTES"
 LOADSENSE_MAX_FUTURE_SKEW_S = "LOADSENSE_MAX_FUTURE_SKEW_S"
 LOADSENSE_CLOCK = "LOADSENSE_CLOCK"
 LOADSENSE_TICK_INTERVAL_S = "LOADSENSE_TICK_INTERVAL_S"
@@ -202,7 +209,8 @@ SETTINGS: tuple[Setting, ...] = (
         "read_tokens",
         LOADSENSE_READ_TOKENS,
         _parse_tokens,
-        "Comma-separated bearer tokens allowed to read; ingest tokens may read too",
+        "Comma-separated bearer tokens allowed to read. When set, only these may read (an "
+        "ingest token may not); when empty, ingest tokens may read too (single-token setups)",
         default=(),
     ),
     Setting(
@@ -210,6 +218,14 @@ SETTINGS: tuple[Setting, ...] = (
         LOADSENSE_INSECURE,
         _parse_bool,
         "`true` allows binding a non-loopback address without tokens",
+        default=False,
+    ),
+    Setting(
+        "public_docs",
+        LOADSENSE_PUBLIC_DOCS,
+        _parse_bool,
+        "`true` serves `/openapi.json`, `/docs` and `/redoc` without a token even when tokens "
+        "are configured; `false`: they need a read token like the API they describe",
         default=False,
     ),
     Setting(
@@ -260,6 +276,50 @@ SETTINGS: tuple[Setting, ...] = (
         _positive(int),
         "Largest request body accepted, measured after decompression",
         default=20 * _MiB,
+    ),
+    Setting(
+        "http_max_connections",
+        LOADSENSE_HTTP_MAX_CONNECTIONS,
+        _positive(int),
+        "Open HTTP connections the server holds; one more is answered 503 with `Retry-After` "
+        "and closed at once",
+        default=500,
+    ),
+    Setting(
+        "http_keepalive_timeout_s",
+        LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S,
+        _positive(float),
+        "Seconds an idle keep-alive connection stays open after a response",
+        default=5.0,
+    ),
+    Setting(
+        "http_header_timeout_s",
+        LOADSENSE_HTTP_HEADER_TIMEOUT_S,
+        _positive(float),
+        "Seconds a client has to send a request's line and headers, from the connection's "
+        "opening or its first byte after a response; then 408 and close",
+        default=10.0,
+    ),
+    Setting(
+        "http_body_timeout_s",
+        LOADSENSE_HTTP_BODY_TIMEOUT_S,
+        _positive(float),
+        "Seconds a client has to send a request's body after its headers; then 408 and close",
+        default=60.0,
+    ),
+    Setting(
+        "http_max_url_bytes",
+        LOADSENSE_HTTP_MAX_URL_BYTES,
+        _positive(int),
+        "Longest request target (path and query) accepted; longer is 414",
+        default=8192,
+    ),
+    Setting(
+        "http_max_header_bytes",
+        LOADSENSE_HTTP_MAX_HEADER_BYTES,
+        _positive(int),
+        "Largest total of header names and values accepted; larger is 431",
+        default=65536,
     ),
     Setting(
         "max_future_skew_s",
@@ -407,6 +467,7 @@ class Settings:
     ingest_tokens: tuple[str, ...] = _declared("ingest_tokens")
     read_tokens: tuple[str, ...] = _declared("read_tokens")
     insecure: bool = _declared("insecure")
+    public_docs: bool = _declared("public_docs")
     retention_days: int = _declared("retention_days")
     batch_max_rows: int = _declared("batch_max_rows")
     batch_max_delay_ms: float = _declared("batch_max_delay_ms")
@@ -414,6 +475,12 @@ class Settings:
     queue_max_bytes: int = _declared("queue_max_bytes")
     retry_after_s: float = _declared("retry_after_s")
     max_body_bytes: int = _declared("max_body_bytes")
+    http_max_connections: int = _declared("http_max_connections")
+    http_keepalive_timeout_s: float = _declared("http_keepalive_timeout_s")
+    http_header_timeout_s: float = _declared("http_header_timeout_s")
+    http_body_timeout_s: float = _declared("http_body_timeout_s")
+    http_max_url_bytes: int = _declared("http_max_url_bytes")
+    http_max_header_bytes: int = _declared("http_max_header_bytes")
     max_future_skew_s: float = _declared("max_future_skew_s")
     clock: str = _declared("clock")
     tick_interval_s: float = _declared("tick_interval_s")
