@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test peers lint format bench clean deploy-schema mypy-tree
+.PHONY: run serve test test-fast peers lint format bench clean deploy-schema mypy-tree
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
@@ -31,6 +31,10 @@ peers:
 	  apt-get update -qq >/dev/null && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
 	fi
+
+## test-fast: the suite without the slow and end-to-end tests (CI runs them all)
+test-fast: $(STAMP) peers
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 ## lint: ruff, ruff format --check, mypy --strict
 lint: $(STAMP) mypy-tree

@@ -24,6 +24,8 @@ from tests.support.service import Service, free_port, poll_until, running_servic
 from tests.support.signals_feed import NS, Feed, unique
 from tests.support.webhook import WebhookReceiver, webhook_receiver
 
+pytestmark = pytest.mark.e2e  # a real Alertmanager process
+
 RULE = """
 groups:
   - name: delivery
