@@ -89,16 +89,17 @@ def test_prometheus_and_the_builtin_evaluator_fire_the_same_alerts(
             body = httpx.get(f"{prom.url}/api/v1/alerts").json()
             return firing(body["data"]["alerts"])
 
-        expected = poll_until(ours, timeout=30, interval=0.5)
-        mine = {
-            name
-            for name, labels in expected
-            if ("service", world.service) in labels
-            or ("dataset", world.dataset) in labels
-            or ("host", world.host) in labels
-            or ("queue", world.queue) in labels
-        }
-        assert mine == {
+        def mine(alerts: dict[Key, dict[str, str]]) -> set[str]:
+            ours_labels = {
+                ("service", world.service),
+                ("dataset", world.dataset),
+                ("host", world.host),
+                ("queue", world.queue),
+            }
+            return {name for name, labels in alerts if labels & ours_labels}
+
+        # `for: 1s` rules fire at the first evaluation at least 1 s after they started
+        expected = {
             "LoadsenseServingInputStale",
             "LoadsenseStalePredictionExposure",
             "LoadsenseLatencySlackNegative",
@@ -107,14 +108,16 @@ def test_prometheus_and_the_builtin_evaluator_fire_the_same_alerts(
             "LoadsenseInputQualityFailing",
             "LoadsenseHostContentionUnderServing",
         }
+        poll_until(lambda: mine(ours()) == expected, timeout=30, interval=0.5)
 
-        def same() -> bool:
-            return set(theirs()) == set(ours())
+        def same() -> tuple[dict[Key, dict[str, str]], dict[Key, dict[str, str]]] | None:
+            a, b = ours(), theirs()
+            return (a, b) if set(a) == set(b) else None
 
-        poll_until(same, timeout=60, interval=0.5)
-        a, b = ours(), theirs()
-        assert set(a) == set(b)
+        # Prometheus scrapes and evaluates on its own schedule: wait until it caught up
+        a, b = poll_until(same, timeout=60, interval=0.5)
+        assert mine(b) == expected
         # the world's own alerts read the same from both, annotations included
         for key in a:
-            if key[0] in mine and dict(key[1]).get("service", world.service) == world.service:
+            if key[0] in expected and dict(key[1]).get("service", world.service) == world.service:
                 assert a[key] == b[key], key
