@@ -30,6 +30,8 @@ from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.support.service import Service, ServiceProcess, running_service, service_process
 
+pytestmark = pytest.mark.slow  # thousands of generated requests
+
 
 @pytest.fixture(scope="module")
 def api(storage: Storage) -> Iterator[Service]:
@@ -65,6 +67,9 @@ def test_every_read_operation_conforms_to_the_openapi_document(api: Service) -> 
         "GET /api/v1/recommendations/{workload}",
         "GET /api/v1/keda/{workload}",
         "GET /api/v1/regime",
+        "GET /api/v1/rules",
+        "GET /api/v1/alerts",
+        "GET /api/v1/alerts/history",
     ):
         assert expected in labels
     for operation in operations:
@@ -147,4 +152,6 @@ def test_every_operation_accepts_what_it_documents_and_rejects_the_rest(
         "GET /version",
         "GET /metrics",
         "GET /api/v1/regime",
+        "GET /api/v1/rules",
+        "GET /api/v1/alerts",
     }
