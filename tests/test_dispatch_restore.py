@@ -23,6 +23,7 @@ def history(url: str) -> list[dict[str, object]]:
     return entries
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_a_restart_keeps_previous_actions_and_the_regime_since(
     tmp_path: pytest.TempPathFactory,

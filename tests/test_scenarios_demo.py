@@ -27,6 +27,7 @@ def test_compress_divides_every_duration() -> None:
     assert c.dags[0].offset_s == 2400 / 20 and c.dags[0].deadline_s == 2400 / 20
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(180)
 def test_demo_plays_on_the_wall_clock_through_the_cli(tmp_path: Path) -> None:
     scenario_file = tmp_path / "short.yaml"
@@ -62,6 +63,7 @@ def test_demo_plays_on_the_wall_clock_through_the_cli(tmp_path: Path) -> None:
         assert latency[0]["source"] == "histogram"
 
 
+@pytest.mark.slow
 def test_demo_refuses_a_bad_speed_and_an_unknown_scenario() -> None:
     bad = subprocess.run(
         loadsense_command("demo", "--api", "http://127.0.0.1:9", "--speed", "0"),

@@ -52,6 +52,7 @@ SHORT = {
 }  # fmt: skip
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(240)
 def test_short_scenario_through_a_real_service() -> None:
     scenario = parse_scenario(SHORT, "short.yaml")
