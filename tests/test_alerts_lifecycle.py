@@ -180,3 +180,24 @@ def test_restart_in_the_middle_of_for_keeps_its_progress(
         assert (long["state"], long["activeAt"]) == ("pending", _iso(60))
         tick(second, 660)  # 660 - 60 = 600 s >= for 10m; a fresh start would wait until 1000
         assert states(second)["SlackNegativeLong"] == "firing"
+
+
+def test_rules_filter_by_rule_name_as_generator_urls_link(external: Service) -> None:
+    tick(external, 5)
+    url = f"{external.url}/api/v1/rules"
+    body = httpx.get(url, params=[("rule_name[]", "SlackNegativeKept")]).json()
+    assert [[r["name"] for r in g["rules"]] for g in body["data"]["groups"]] == [
+        ["SlackNegativeKept"]
+    ]
+    both = httpx.get(
+        url, params=[("rule_name[]", "SlackNegative"), ("rule_name[]", "SlackNegativeLong")]
+    ).json()
+    assert [r["name"] for g in both["data"]["groups"] for r in g["rules"]] == [
+        "SlackNegative",
+        "SlackNegativeLong",
+    ]
+    # A name no rule has, or a group that does not exist: no groups at all.
+    assert httpx.get(url, params={"rule_name[]": "Nope"}).json()["data"]["groups"] == []
+    assert httpx.get(url, params={"rule_group[]": "nope"}).json()["data"]["groups"] == []
+    grouped = httpx.get(url, params={"rule_group[]": "lifecycle"}).json()["data"]["groups"]
+    assert [len(g["rules"]) for g in grouped] == [3]

@@ -12,8 +12,9 @@ Every route needs a read token when tokens are configured. See docs/alerts.md.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -152,26 +153,53 @@ def _rule(r: RuleState) -> RuleModel:
     )
 
 
-def rules_view(ev: AlertEvaluator, tick_s: float) -> RulesResponse:
-    groups = [
-        GroupModel(
-            name=g.group.name,
-            file=g.group.file,
-            interval=g.group.interval_s if g.group.interval_s is not None else tick_s,
-            rules=[_rule(r) for r in g.rules],
-            lastEvaluation=rfc3339(g.last_evaluation),
-            evaluationTime=g.evaluation_seconds,
+def rules_view(
+    ev: AlertEvaluator,
+    tick_s: float,
+    rule_names: Sequence[str] = (),
+    group_names: Sequence[str] = (),
+) -> RulesResponse:
+    """Every group, or as Prometheus filters: only rules named in ``rule_names`` and groups
+    named in ``group_names`` (exact names), leaving out groups with no rule left."""
+    groups = []
+    for g in ev.groups:
+        if group_names and g.group.name not in group_names:
+            continue
+        rules = [_rule(r) for r in g.rules if not rule_names or r.rule.name in rule_names]
+        if not rules and (rule_names or group_names):
+            continue
+        groups.append(
+            GroupModel(
+                name=g.group.name,
+                file=g.group.file,
+                interval=g.group.interval_s if g.group.interval_s is not None else tick_s,
+                rules=rules,
+                lastEvaluation=rfc3339(g.last_evaluation),
+                evaluationTime=g.evaluation_seconds,
+            )
         )
-        for g in ev.groups
-    ]
     return RulesResponse(data=RulesData(groups=groups))
 
 
 @router.get("/rules", response_model=RulesResponse, responses=_ERRORS)
-def get_rules(request: Request) -> RulesResponse:
+def get_rules(
+    request: Request,
+    rule_names: Annotated[
+        list[str] | None,
+        Query(
+            alias="rule_name[]",
+            max_length=100,
+            description="Only rules with these names (the link in each alert's generatorURL)",
+        ),
+    ] = None,
+    group_names: Annotated[
+        list[str] | None,
+        Query(alias="rule_group[]", max_length=100, description="Only groups with these names"),
+    ] = None,
+) -> RulesResponse:
     """Alerting rules with their state (Prometheus' ``/api/v1/rules`` shape)."""
     tick = context(request).settings.tick_interval_s
-    return rules_view(_step(request).evaluator, tick)
+    return rules_view(_step(request).evaluator, tick, rule_names or (), group_names or ())
 
 
 @router.get("/alerts", response_model=AlertsResponse, responses=_ERRORS)
