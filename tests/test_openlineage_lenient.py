@@ -10,9 +10,9 @@ JSON, as the hand-written producers that omit it send them.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -56,8 +56,10 @@ def lenient_count(svc: Service, reason: str) -> float:
 def naive(seconds: float) -> str:
     """``BASE_TIME + seconds`` in UTC, written without an offset (microseconds, as
     ``datetime.isoformat()`` writes them)."""
-    return (BASE_TIME + timedelta(seconds=seconds)).replace(tzinfo=None).isoformat(
-        timespec="microseconds"
+    return (
+        (BASE_TIME + timedelta(seconds=seconds))
+        .replace(tzinfo=None)
+        .isoformat(timespec="microseconds")
     )
 
 

@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from loadsense.collectors.otlp.payload import parse_metrics, parse_traces
+from loadsense.collectors.otlp.payload import parse_traces
 from loadsense.storage.client import Storage
 from tests.conftest import query
 from tests.support.otlp import (

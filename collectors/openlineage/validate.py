@@ -114,7 +114,9 @@ def _event_time(
         try:
             naive_ns = naive_as_utc_ns(text)
         except TimeFormatError as naive_exc:
-            raise InvalidInput(f"eventTime {_shown(text)}: {naive_exc}", field="eventTime") from None
+            raise InvalidInput(
+                f"eventTime {_shown(text)}: {naive_exc}", field="eventTime"
+            ) from None
         if naive_ns is None:
             raise InvalidInput(f"eventTime {_shown(text)}: {exc}", field="eventTime") from None
         ns, naive = naive_ns, True

@@ -29,7 +29,7 @@ from loadsense.collectors.otlp.limits import (
     TimeWindow,
     queued_bytes,
 )
-from loadsense.collectors.otlp.payload import report_legacy, parse_metrics, point_count
+from loadsense.collectors.otlp.payload import parse_metrics, point_count, report_legacy
 from loadsense.collectors.otlp.report import Rejections
 from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
 from loadsense.collectors.otlp.semantic import MAPPERS, Derived, MetricContext, Sample

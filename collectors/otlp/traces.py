@@ -22,7 +22,7 @@ from loadsense.collectors.otlp.limits import (
     TimeWindow,
     queued_bytes,
 )
-from loadsense.collectors.otlp.payload import report_legacy, parse_traces
+from loadsense.collectors.otlp.payload import parse_traces, report_legacy
 from loadsense.collectors.otlp.report import Rejections
 from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
 from loadsense.collectors.otlp.shadow import Span
