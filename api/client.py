@@ -222,3 +222,34 @@ class LoadsenseClient:
             "/api/v1/recommendations/history", params=params
         ).json()["entries"]
         return entries
+
+    def rules(self) -> dict[str, Any]:
+        """``GET /api/v1/rules``: ``{"groups": [...]}`` in Prometheus' shape (the
+        ``data`` of the answer); docs/alerts.md."""
+        data: dict[str, Any] = self._get("/api/v1/rules").json()["data"]
+        return data
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/alerts``: pending and firing alerts (``labels``, ``annotations``,
+        ``state``, ``activeAt``, ``value``)."""
+        alerts: list[dict[str, Any]] = self._get("/api/v1/alerts").json()["data"]["alerts"]
+        return alerts
+
+    def alert_history(
+        self,
+        start: str | float | None = None,
+        end: str | float | None = None,
+        alertname: str | None = None,
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """``GET /api/v1/alerts/history``: ``{"transitions": [...]}``, newest first;
+        ``start``/``end`` are epoch seconds or RFC 3339."""
+        params: dict[str, str | int | float] = {"limit": limit}
+        if start is not None:
+            params["from"] = start
+        if end is not None:
+            params["to"] = end
+        if alertname:
+            params["alertname"] = alertname
+        body: dict[str, Any] = self._get("/api/v1/alerts/history", params=params).json()
+        return body
