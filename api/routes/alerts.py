@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
@@ -178,18 +178,18 @@ def rules_view(ev: AlertEvaluator, tick_s: float, rule_names: Sequence[str] = ()
 @router.get("/rules", response_model=RulesResponse, responses=_ERRORS)
 def get_rules(
     request: Request,
-    rule_names: Annotated[
-        list[Annotated[str, StringConstraints(pattern=ALERT_NAME_PATTERN, max_length=200)]] | None,
-        Query(
-            alias="rule_name[]",
-            max_length=100,
-            description="Only rules with these names (the link in each alert's generatorURL)",
-        ),
-    ] = None,
+    rule_name: str | None = Query(
+        None,
+        alias="rule_name[]",
+        pattern=ALERT_NAME_PATTERN,
+        max_length=200,
+        description="Only the rule of this name (the link in each alert's generatorURL)",
+    ),
 ) -> RulesResponse:
     """Alerting rules with their state (Prometheus' ``/api/v1/rules`` shape)."""
     tick = context(request).settings.tick_interval_s
-    return rules_view(_step(request).evaluator, tick, rule_names or ())
+    names = (rule_name,) if rule_name is not None else ()
+    return rules_view(_step(request).evaluator, tick, names)
 
 
 @router.get("/alerts", response_model=AlertsResponse, responses=_ERRORS)
