@@ -18,7 +18,8 @@ import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.context import AppContext
 from loadsense.api.handlers import install_error_handlers
-from loadsense.api.routes import health, lineage, otlp, recommendations, signals
+from loadsense.api.routes import datasets, diagnostics, health, lineage, otlp, recommendations, signals
+from loadsense.api.routes.home import install_home
 from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
 from loadsense.correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
 from loadsense.correlator.dispatch.store import ViewSource
@@ -40,6 +41,8 @@ ROUTERS: tuple[Any, ...] = (
     otlp.router,
     signals.router,
     recommendations.router,
+    datasets.router,
+    diagnostics.router,
 )
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
@@ -138,9 +141,12 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         description="Correlates ETL lineage, serving telemetry and host contention into "
         "signals and dispatch recommendations.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_home with local assets
+        redoc_url=None,
     )
 
     install_error_handlers(app)
+    install_home(app)
 
     for router in ROUTERS:
         app.include_router(router)

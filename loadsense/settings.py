@@ -114,6 +114,20 @@ LOADSENSE_REPLICA_MAX_STALENESS_S = "LOADSENSE_REPLICA_MAX_STALENESS_S"
 """``loadsense replica``: seconds without a successful exchange with the primary after
 which ``/readyz`` answers 503 (the last view is still served). Default 30."""
 
+LOADSENSE_DASHBOARD_URL = "LOADSENSE_DASHBOARD_URL"
+"""Where the dashboard is reachable: ``/`` links to it and ``loadsense up`` prints it.
+Default ``http://127.0.0.1:8501``."""
+
+LOADSENSE_DASHBOARD_API = "LOADSENSE_DASHBOARD_API"
+"""``loadsense dashboard``: base URL of the service whose API it reads.
+Default ``http://127.0.0.1:4318``."""
+
+LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"
+"""``loadsense dashboard``: read token it sends (needed when tokens are configured)."""
+
+LOADSENSE_DASHBOARD_REFRESH_S = "LOADSENSE_DASHBOARD_REFRESH_S"
+"""``loadsense dashboard``: seconds between automatic refreshes of a page. Default 10."""
+
 
 def _parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
@@ -214,6 +228,15 @@ SETTINGS: tuple[Setting, ...] = (
         _positive(float),
         "Replica: not ready past this age",
     ),
+    Setting("dashboard_url", LOADSENSE_DASHBOARD_URL, _http_url, "Dashboard address"),
+    Setting("dashboard_api", LOADSENSE_DASHBOARD_API, _http_url, "Dashboard: API it reads"),
+    Setting("dashboard_token", LOADSENSE_DASHBOARD_TOKEN, str, "Dashboard: read token"),
+    Setting(
+        "dashboard_refresh_s",
+        LOADSENSE_DASHBOARD_REFRESH_S,
+        _positive(float),
+        "Dashboard: auto-refresh period",
+    ),
     Setting("signals", None, _mapping, "Per-signal defaults and overrides (docs/signals.md)"),
     Setting("dispatch", None, _mapping, "Dispatch policy options (docs/dispatch.md)"),
 )
@@ -252,6 +275,10 @@ class Settings:
     replica_port: int = 4319
     replica_wait_s: float = 5.0
     replica_max_staleness_s: float = 30.0
+    dashboard_url: str = "http://127.0.0.1:8501"
+    dashboard_api: str = "http://127.0.0.1:4318"
+    dashboard_token: str = field(default="", repr=False)
+    dashboard_refresh_s: float = 10.0
     signals: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     dispatch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 

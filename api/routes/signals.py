@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
+from loadsense.correlator.dispatch import regime_history
 from loadsense.correlator.loop import EXTENSION_KEY, Correlator
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.errors import InvalidInput, LoadsenseError, NotFound
@@ -242,6 +243,9 @@ GROUP BY subject, field
 ORDER BY subject, field
 """
 
+HISTORY_KINDS = (*KINDS, regime_history.KIND)
+"""Kinds with stored history: every signal kind and the regime's pressures."""
+
 HISTORY_LIMIT = 100_000
 """Most points one history answer carries (``truncated`` says when more matched)."""
 
@@ -261,10 +265,12 @@ def get_history(
 ) -> History:
     """Stored signal points per subject and field (docs/signals.md#history).
 
-    Per-input exposure subjects are ``<service>::<dataset>``.
+    Per-input exposure subjects are ``<service>::<dataset>``; kind ``regime`` holds the
+    dispatch regime's ``etl`` and ``ml`` pressures (subject ``pressures``).
     """
-    if kind not in KINDS:
-        raise NotFound(f"unknown signal kind {kind!r} (known: {', '.join(KINDS)})")
+    if kind not in HISTORY_KINDS:
+        known = ", ".join(HISTORY_KINDS)
+        raise NotFound(f"unknown signal kind {kind!r} (known: {known})")
     snap = _correlator(request).snapshot
     end_ns = parse_instant(end, "to") if end else (snap.as_of_ns or time.time_ns())
     start_ns = parse_instant(start, "from") if start else end_ns - 3600 * NS_PER_S

@@ -1,0 +1,71 @@
+"""What a person opening the service in a browser meets: ``/`` and the API docs.
+
+``/`` is a small page linking the dashboard, the API docs, health and the producer
+settings (loadsense/onboarding.py). ``/docs`` is Swagger UI with its scripts and styles
+served from this process (the ``swagger-ui-bundle`` package), so it works on a machine
+without internet access; ReDoc has no such bundle and is not served. Neither page
+carries data, so neither needs a token (like ``/openapi.json``).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from loadsense.api.context import context
+from loadsense.onboarding import producer_settings
+
+DOCS_ASSETS = "/docs/assets"
+"""Where Swagger UI's own files are served."""
+
+
+def base_url(request: Request) -> str:
+    """This service's address as the browser reached it (no trailing slash)."""
+    return str(request.base_url).rstrip("/")
+
+
+def landing_html(api_url: str, dashboard_url: str) -> str:
+    sections = "".join(
+        f"<h3>{escape(s.title)}</h3><pre>{escape(s.text)}</pre>"
+        for s in producer_settings(api_url)
+    )
+    links = (
+        f'<li><a href="{escape(dashboard_url)}">Dashboard</a> ({escape(dashboard_url)})</li>'
+        '<li><a href="docs">API docs</a> (Swagger UI; <a href="openapi.json">openapi.json</a>)'
+        "</li>"
+        '<li><a href="readyz">Readiness</a>, <a href="healthz">liveness</a>, '
+        '<a href="version">version</a></li>'
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Loadsense</title>"
+        "<style>body{font-family:sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}"
+        "pre{background:#f4f4f4;padding:.6rem;overflow-x:auto}</style></head><body>"
+        "<h1>Loadsense</h1><p>Correlates ETL lineage, serving telemetry and host contention "
+        "into signals and dispatch recommendations.</p>"
+        f"<ul>{links}</ul><h2>Point your producers here</h2>{sections}</body></html>"
+    )
+
+
+def install_home(app: FastAPI) -> None:
+    """Add ``/``, ``/docs`` and the docs' assets to ``app`` (created with ``docs_url=None``)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/", include_in_schema=False)
+    def landing(request: Request) -> HTMLResponse:
+        settings = context(request).settings
+        return HTMLResponse(landing_html(base_url(request), settings.dashboard_url))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Loadsense API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+        )
