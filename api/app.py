@@ -18,7 +18,15 @@ import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.context import AppContext
 from loadsense.api.handlers import install_error_handlers
-from loadsense.api.routes import datasets, diagnostics, health, lineage, otlp, recommendations, signals
+from loadsense.api.routes import (
+    datasets,
+    diagnostics,
+    health,
+    lineage,
+    otlp,
+    recommendations,
+    signals,
+)
 from loadsense.api.routes.home import install_home
 from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
 from loadsense.correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch

@@ -122,7 +122,7 @@ LOADSENSE_DASHBOARD_API = "LOADSENSE_DASHBOARD_API"
 """``loadsense dashboard``: base URL of the service whose API it reads.
 Default ``http://127.0.0.1:4318``."""
 
-LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"
+LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"  # noqa: S105 (a variable name)
 """``loadsense dashboard``: read token it sends (needed when tokens are configured)."""
 
 LOADSENSE_DASHBOARD_REFRESH_S = "LOADSENSE_DASHBOARD_REFRESH_S"

@@ -93,7 +93,6 @@ def dataset_timeline(
             for t, names, types in rows(_SCHEMAS_SQL)
         ),
         quality=tuple(
-            QualityResult(float(t), str(a), str(c), bool(ok))
-            for t, a, c, ok in rows(_QUALITY_SQL)
+            QualityResult(float(t), str(a), str(c), bool(ok)) for t, a, c, ok in rows(_QUALITY_SQL)
         ),
     )

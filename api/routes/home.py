@@ -31,8 +31,7 @@ def base_url(request: Request) -> str:
 
 def landing_html(api_url: str, dashboard_url: str) -> str:
     sections = "".join(
-        f"<h3>{escape(s.title)}</h3><pre>{escape(s.text)}</pre>"
-        for s in producer_settings(api_url)
+        f"<h3>{escape(s.title)}</h3><pre>{escape(s.text)}</pre>" for s in producer_settings(api_url)
     )
     links = (
         f'<li><a href="{escape(dashboard_url)}">Dashboard</a> ({escape(dashboard_url)})</li>'
