@@ -152,10 +152,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _has_command(name: str) -> bool:
-    parser = build_parser()
+    """Whether this version's parser has subcommand ``name`` (``up --demo`` needs one)."""
     return any(
-        name in getattr(action, "choices", None) or {}
-        for action in parser._subparsers._group_actions  # type: ignore[union-attr]
+        isinstance(action, argparse._SubParsersAction) and name in action.choices
+        for action in build_parser()._actions
     )
 
 

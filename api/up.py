@@ -57,6 +57,8 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "false",
         "--global.developmentMode",
         "false",
+        "--runner.magicEnabled",
+        "false",
     ]
 
 

@@ -15,6 +15,8 @@ from loadsense.dashboard.access import target
 
 HERE = Path(__file__).parent
 
+# (file, title, icon) of every page, the first one the default. (A comment, not a
+# docstring: Streamlit would print a bare string of the entry script.)
 PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/overview.py", "Overview", ":material/dashboard:"),
     ("pages/datasets.py", "Datasets", ":material/table:"),
@@ -24,7 +26,6 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/recommendations.py", "Recommendations", ":material/rule:"),
     ("pages/alerts.py", "Alerts", ":material/notifications:"),
 )
-"""(file, title, icon) of every page, the first one the default."""
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ def regime_regions(enter: float) -> pd.DataFrame:
 
 def regime_map(
     enter: float, exit_: float, point: tuple[float, float], trail: pd.DataFrame
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """The regime map: ETL load intensity (x) against ML latency criticality (y), the
     regimes shaded, dashed lines where a latched pressure lets go (``exit``), the trail
     over the range and the current point."""
@@ -114,11 +114,9 @@ def trail_frame(history: dict[str, Any] | None) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=["t", "time", "etl", "ml"])
     wide = frame.pivot_table(index=["t", "time"], columns="field", values="value").reset_index()
-    return (
-        wide.dropna(subset=[c for c in ("etl", "ml") if c in wide])
-        if {"etl", "ml"} <= set(wide)
-        else pd.DataFrame(columns=["t", "time", "etl", "ml"])
-    )
+    if not {"etl", "ml"} <= set(wide.columns):
+        return pd.DataFrame(columns=["t", "time", "etl", "ml"])
+    return wide.dropna(subset=["etl", "ml"])
 
 
 def time_chart(
@@ -127,7 +125,7 @@ def time_chart(
     colour: str = "subject",
     rules: Sequence[tuple[str, float]] = (),
     height: int = 260,
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Lines of ``value`` over ``time`` per ``colour``, with labelled horizontal rules
     (SLO, deadline, limits)."""
     base = (
@@ -158,7 +156,7 @@ def time_chart(
 
 def event_chart(
     frame: pd.DataFrame, y_title: str, x_rules: Sequence[tuple[str, float]] = ()
-) -> alt.LayerChart:
+) -> alt.LayerChart | alt.FacetChart:
     """Events (``time``, ``what``) as ticks on one row per ``what``, with labelled
     vertical rules (a deadline)."""
     layers: list[Any] = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import streamlit as st
 
@@ -53,7 +54,7 @@ def current() -> TimeRange:
     label = str(st.session_state.get(KEY, "Last 1 h"))
     span = RANGES.get(label, 3600.0)
     if span is None:
-        days = st.session_state.get(CUSTOM_KEY) or ()
+        days: tuple[Any, ...] = tuple(st.session_state.get(CUSTOM_KEY) or ())
         if len(days) == 2 and all(isinstance(d, date) for d in days):
             start = datetime.combine(days[0], datetime.min.time(), UTC).timestamp()
             end = datetime.combine(days[1], datetime.min.time(), UTC).timestamp() + 86_400
