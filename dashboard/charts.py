@@ -119,20 +119,27 @@ def trail_frame(history: dict[str, Any] | None) -> pd.DataFrame:
     return wide.dropna(subset=["etl", "ml"])
 
 
+def time_axis(domain: tuple[float, float] | None) -> alt.X:
+    """The time axis (UTC, hours and minutes), spanning ``domain`` (epoch s) when given."""
+    scale = alt.Scale(domain=[domain[0] * 1000, domain[1] * 1000]) if domain else alt.Undefined
+    return alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M"), scale=scale)
+
+
 def time_chart(
     frame: pd.DataFrame,
     y_title: str,
     colour: str = "subject",
     rules: Sequence[tuple[str, float]] = (),
     height: int = 260,
+    domain: tuple[float, float] | None = None,
 ) -> alt.LayerChart | alt.FacetChart:
-    """Lines of ``value`` over ``time`` per ``colour``, with labelled horizontal rules
-    (SLO, deadline, limits)."""
+    """Lines of ``value`` over ``time`` per ``colour`` across ``domain`` (the page's time
+    range), with labelled horizontal rules (SLO, deadline, limits)."""
     base = (
         alt.Chart(frame)
         .mark_line(point=True)
         .encode(
-            x=alt.X("time:T", title="time (UTC)"),
+            x=time_axis(domain),
             y=alt.Y("value:Q", title=y_title),
             color=alt.Color(f"{colour}:N", title=colour),
             tooltip=["time:T", f"{colour}:N", alt.Tooltip("value:Q", format=".4g")],
@@ -155,7 +162,10 @@ def time_chart(
 
 
 def event_chart(
-    frame: pd.DataFrame, y_title: str, x_rules: Sequence[tuple[str, float]] = ()
+    frame: pd.DataFrame,
+    y_title: str,
+    x_rules: Sequence[tuple[str, float]] = (),
+    domain: tuple[float, float] | None = None,
 ) -> alt.LayerChart | alt.FacetChart:
     """Events (``time``, ``what``) as ticks on one row per ``what``, with labelled
     vertical rules (a deadline)."""
@@ -163,7 +173,7 @@ def event_chart(
         alt.Chart(frame)
         .mark_tick(thickness=3, size=22)
         .encode(
-            x=alt.X("time:T", title="time (UTC)"),
+            x=time_axis(domain),
             y=alt.Y("what:N", title=y_title),
             color=alt.Color("what:N", legend=None),
             tooltip=["time:T", "what:N", "detail:N"],

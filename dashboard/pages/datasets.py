@@ -96,7 +96,11 @@ def _history(dataset: str, row: dict[str, Any], span: timerange.TimeRange) -> No
     else:
         st.altair_chart(
             charts.time_chart(
-                curve, "freshness (0-1)", colour="field", rules=[("half-life: 0.5", 0.5)]
+                curve,
+                "freshness (0-1)",
+                colour="field",
+                rules=[("one half-life past grace: 0.5", 0.5)],
+                domain=(span.start, span.end),
             ),
             width="stretch",
         )
@@ -128,7 +132,9 @@ def _timeline(dataset: str, row: dict[str, Any], span: timerange.TimeRange) -> N
     frame["time"] = pd.to_datetime(frame["t"], unit="s", utc=True)
     deadline = row.get("deadline")
     rules = [("deadline", deadline)] if deadline else []
-    st.altair_chart(charts.event_chart(frame, "event", rules), width="stretch")
+    st.altair_chart(
+        charts.event_chart(frame, "event", rules, (span.start, span.end)), width="stretch"
+    )
     with st.expander(
         f"{len(doc['schemas'])} schema versions, {len(doc['quality'])} quality results"
     ):

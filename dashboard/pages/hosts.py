@@ -75,7 +75,10 @@ def render() -> None:
             st.caption(f"No stored contention points over {span.label}.")
         else:
             st.altair_chart(
-                charts.time_chart(points, "contention (0-1)", rules=[("0.9", 0.9)]), width="stretch"
+                charts.time_chart(
+                    points, "contention (0-1)", rules=[("0.9", 0.9)], domain=(span.start, span.end)
+                ),
+                width="stretch",
             )
         worst = max(hosts, key=lambda h: h.get("contention") or 0.0)
         st.caption(f"Most contended: {worst['subject']} at {number(worst.get('contention'))}.")

@@ -87,7 +87,12 @@ def render() -> None:
             st.caption(f"No stored points over {span.label}.")
         else:
             st.altair_chart(
-                charts.time_chart(ratio, "exposure ratio (share of requests, 0-1)", "field"),
+                charts.time_chart(
+                    ratio,
+                    "exposure ratio (share of requests, 0-1)",
+                    "field",
+                    domain=(span.start, span.end),
+                ),
                 width="stretch",
             )
     la = charts.series_frame(
@@ -101,12 +106,23 @@ def render() -> None:
         else:
             slo = lat.get("slo_ms")
             rules = [(f"SLO {slo:g} ms", float(slo))] if slo else []
-            st.altair_chart(charts.time_chart(pct, "latency (ms)", "field", rules), width="stretch")
+            st.altair_chart(
+                charts.time_chart(
+                    pct, "latency (ms)", "field", rules, domain=(span.start, span.end)
+                ),
+                width="stretch",
+            )
     rps = la[la["field"] == "rps"]
     if not rps.empty:
         st.markdown("**Request rate**")
         st.altair_chart(
-            charts.time_chart(rps, "requests per second (req/s)", "field", height=200),
+            charts.time_chart(
+                rps,
+                "requests per second (req/s)",
+                "field",
+                height=200,
+                domain=(span.start, span.end),
+            ),
             width="stretch",
         )
 

@@ -57,7 +57,10 @@ def render() -> None:
                 st.caption(f"No stored {field} points over {span.label}.")
             else:
                 rules = [("limit", float(limit))] if limit else []
-                st.altair_chart(charts.time_chart(points, title, "field", rules), width="stretch")
+                st.altair_chart(
+                    charts.time_chart(points, title, "field", rules, domain=(span.start, span.end)),
+                    width="stretch",
+                )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ MS = 1_000_000
 @dataclass(frozen=True)
 class World:
     tag: str
-    raw: str  # dataset the refresh job reads (two schema versions: drift)
+    raw: str  # dataset the refresh job reads (two schema versions minutes ago: drift)
     features: str  # dataset it writes (one failing assertion), the ranker's input
     job: str
     service: str  # a ranker on ``host`` whose p99 (300 ms) breaks its 250 ms SLO
@@ -64,8 +64,9 @@ def seed(url: str, tag: str, now_ns: int) -> World:
     for hours in (2, 1, 0):
         start = base - hours * 3600 * NS
         feed.run(world.job, start, start + 60 * NS, **io)
-    feed.schema(world.raw, base + 100 * NS, {"order_id": "int"})
-    feed.schema(world.raw, base + 200 * NS, {"order_id": "string", "total": "double"})
+    # The raw table's schema changed minutes ago: the job reading it is held (unsafe input).
+    feed.schema(world.raw, now_ns - 600 * NS, {"order_id": "int"})
+    feed.schema(world.raw, now_ns - 300 * NS, {"order_id": "string", "total": "double"})
     feed.assertions(world.features, base + 300 * NS, [True, False])
     feed.job_event(f"serving/{world.service}", [world.features], base)
     starts = [now_ns - k * NS for k in range(2, 42, 2)]  # 20 requests in the last 40 s
