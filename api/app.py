@@ -16,8 +16,8 @@ from fastapi import FastAPI, Request
 
 import loadsense
 from loadsense.api.auth import require_read
-from loadsense.api.context import AppContext
 from loadsense.api.handlers import install_error_handlers
+from loadsense.api.models import RegimeModel
 from loadsense.api.routes import (
     datasets,
     diagnostics,
@@ -28,8 +28,11 @@ from loadsense.api.routes import (
     signals,
 )
 from loadsense.api.routes.home import install_home
-from loadsense.api.routes.recommendations import DispatchUnavailable, RegimeModel, regime_model
-from loadsense.correlator.dispatch.service import EXTENSION_KEY, DispatchStep, start_dispatch
+from loadsense.api.routes.recommendations import DispatchUnavailable, regime_model
+from loadsense.collectors.openlineage import LineageReceiver
+from loadsense.collectors.retry_dedup import RetryDedup
+from loadsense.context import AppContext
+from loadsense.correlator.dispatch.service import DispatchStep, start_dispatch
 from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
 from loadsense.selfmetrics import SelfMetrics
@@ -66,8 +69,8 @@ class DispatchSource:
         self._ctx = ctx
 
     def _step(self) -> DispatchStep:
-        step = self._ctx.extensions.get(EXTENSION_KEY)
-        if not isinstance(step, DispatchStep):
+        step = self._ctx.dispatch
+        if step is None:
             raise DispatchUnavailable("dispatch is not running")
         return step
 
@@ -132,7 +135,17 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
             metrics = SelfMetrics()
             writer = Writer(store, writer_limits(settings), metrics)
             stack.callback(_close_writer, writer, settings.shutdown_timeout_s)
-            ctx = AppContext(settings=settings, storage=store, writer=writer, metrics=metrics)
+            ctx = AppContext(
+                settings=settings,
+                storage=store,
+                writer=writer,
+                metrics=metrics,
+                lineage=LineageReceiver(
+                    max_future_skew_s=settings.max_future_skew_s,
+                    retention_days=settings.retention_days,
+                ),
+                retry_dedup=RetryDedup(),
+            )
             app.state.ctx = ctx
             setattr(app.state, recommendations.SOURCE_STATE, DispatchSource(ctx))
             # Components stop in reverse order, also when a later one fails to start.

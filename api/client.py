@@ -9,7 +9,10 @@
 
 The client keeps the ETag of the latest list it fetched, so ``wait_for_change`` returns
 only when the recommendations (for the same filters) differ from what it last saw.
-Responses are plain frozen dataclasses; errors raise :class:`LoadsenseAPIError`.
+Responses are frozen records (a recommendation's reasons are the API's own
+``ReasonModel``); errors raise :class:`LoadsenseAPIError`. The client needs only
+``httpx`` and ``pydantic``: it imports ``loadsense.api.models`` and
+``loadsense.vocabulary`` and nothing of the server.
 """
 
 from __future__ import annotations
@@ -20,6 +23,11 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from loadsense.api.models import ReasonModel
+
+Reason = ReasonModel
+"""A recommendation's reason: the API's own record (``loadsense.api.models``)."""
 
 
 class LoadsenseAPIError(Exception):
@@ -34,16 +42,6 @@ class LoadsenseAPIError(Exception):
 
 
 @dataclass(frozen=True)
-class Reason:
-    signal: str
-    subject: str
-    value: float | bool | str | None
-    op: str
-    threshold: float | bool | str | list[str] | None
-    rule: str
-
-
-@dataclass(frozen=True)
 class Recommendation:
     workload: str
     cls: str
@@ -54,7 +52,7 @@ class Recommendation:
     recommended_concurrency: int
     defer_until: datetime | None
     resume_when: str | None
-    reasons: tuple[Reason, ...]
+    reasons: tuple[ReasonModel, ...]
     regime: str
     confidence: str
     issued_at: datetime
@@ -95,7 +93,7 @@ def parse_recommendation(doc: dict[str, Any]) -> Recommendation:
         recommended_concurrency=int(doc["recommended_concurrency"]),
         defer_until=_time(doc.get("defer_until")),
         resume_when=doc.get("resume_when"),
-        reasons=tuple(Reason(**r) for r in doc.get("reasons", ())),
+        reasons=tuple(ReasonModel.model_validate(r) for r in doc.get("reasons", ())),
         regime=doc["regime"],
         confidence=doc["confidence"],
         issued_at=issued,

@@ -1,36 +1,31 @@
-"""What a running app holds: settings, storage, the writer and self-metrics.
-
-Routes reach it as ``request.app.state.ctx``; tests build apps around a shared storage.
-"""
+"""How a route reaches the running service's :class:`~loadsense.context.AppContext`."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
-from loadsense.collectors.retry_dedup import ReplayGuard
-from loadsense.selfmetrics import SelfMetrics
-from loadsense.settings import Settings
-from loadsense.storage.client import Storage
-from loadsense.storage.writer import Writer
+from loadsense.context import AppContext
+from loadsense.errors import LoadsenseError
+
+if TYPE_CHECKING:
+    from loadsense.correlator.loop import Correlator
 
 
-@dataclass
-class AppContext:
-    settings: Settings
-    storage: Storage
-    writer: Writer
-    metrics: SelfMetrics
-    started_at: float = field(default_factory=time.time)
-    replays: ReplayGuard[Any] = field(default_factory=ReplayGuard)
-    """Committed OTLP export requests, so an exporter's retry is not stored twice."""
-    extensions: dict[str, Any] = field(default_factory=dict)
-    """Components later layers attach (correlator, policy); keyed by name."""
+class CorrelatorUnavailable(LoadsenseError):
+    code = "unavailable"
+    status = 503
 
 
 def context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+def running_correlator(request: Request) -> Correlator:
+    """The app's correlator; 503 when it is not running (it starts with the app)."""
+    correlator = context(request).correlator
+    if correlator is None:
+        raise CorrelatorUnavailable("the correlator is not running")
+    return correlator

@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from loadsense.api.app import create_app, prepare_storage
+from loadsense.bench.harness import serve_in_thread
 from loadsense.correlator.history import HistorySubmitter
 from loadsense.correlator.loop import Correlator
 from loadsense.runtime import tune_gc
@@ -285,20 +284,8 @@ def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
 
 @contextmanager
 def serve(storage: Storage, settings: Settings) -> Iterator[str]:
-    app = create_app(settings, storage)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
+    with serve_in_thread(create_app(settings, storage), "bench-service") as url:
+        yield url
 
 
 def _event(name: str, at: datetime) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import httpx
 import psutil
 
 from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
+from loadsense.bench.harness import free_port, loadsense_command, stop_process, wait_ready
 from loadsense.bench.raw import raw_main
 from loadsense.bench.report import write_results
 
@@ -83,7 +83,7 @@ class ServerSampler(threading.Thread):
 
 def start_server(data_dir: Path, port: int, clock: str = "wall") -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "loadsense.api.cli", "serve", "--data-dir", str(data_dir)]
+    cmd = loadsense_command("serve", "--data-dir", str(data_dir))
     cmd += ["--port", str(port), "--clock", clock]
     log = (data_dir.parent / "server.log").open("wb")
     return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -94,28 +94,9 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is not None:
         return
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        progress("server did not stop within 60s of SIGTERM; killing it")
-        proc.kill()
-        proc.wait()
+    if not stop_process(proc, timeout=60):
+        progress("server did not stop within 60s of SIGTERM; killed it")
     progress(f"  server stopped in {time.monotonic() - started:.1f}s")
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before it was ready")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"server at {url} not ready within {timeout:.0f}s")
 
 
 def committed_rows(url: str) -> dict[str, float]:
@@ -128,15 +109,6 @@ def committed_rows(url: str) -> dict[str, float]:
             table = labels.split('table="', 1)[1].split('"', 1)[0]
             rows[table] = float(value)
     return rows
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -159,7 +131,7 @@ def one_run(
         sampler: ServerSampler | None = None
         try:
             try:
-                wait_ready(url, proc)
+                wait_ready(url, proc, timeout=120.0)
             except (RuntimeError, TimeoutError):
                 log = (Path(tmp) / "server.log").read_text(errors="replace")
                 progress("server log (last lines):\n" + "\n".join(log.splitlines()[-15:]))

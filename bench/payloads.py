@@ -54,8 +54,9 @@ class Body:
 def distinct(body: bytes, n: int) -> bytes:
     """A protobuf export ``body`` with an unknown field (15, 8 bytes) carrying ``n``.
 
-    The service acknowledges a byte-identical replay without storing it again
-    (collectors/replays.py), so resending a pool of bodies would measure the replay path;
+    The service acknowledges a byte-identical retry without storing it again
+    (collectors/retry_dedup.py), so resending a pool of bodies would measure the
+    retry-dedup path;
     a distinct suffix makes every request real ingest work (decode, rows, insert), as
     distinct exports from real producers are. Parsers skip unknown fields.
     """

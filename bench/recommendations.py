@@ -50,14 +50,8 @@ import httpx
 
 from loadsense.bench import payloads
 from loadsense.bench.client import PROTOBUF, progress
-from loadsense.bench.ingest import (
-    RESULTS_DIR,
-    ServerSampler,
-    free_port,
-    percentile,
-    start_server,
-    wait_ready,
-)
+from loadsense.bench.harness import free_port, loadsense_command, stop_process, wait_ready
+from loadsense.bench.ingest import RESULTS_DIR, ServerSampler, percentile, start_server
 from loadsense.bench.report import write_results
 
 SPANS_PER_REQUEST = 1000
@@ -286,7 +280,7 @@ def _pin(pid: int, cpus: set[int] | None) -> None:
 def start_replica(upstream: str, port: int, log: Path) -> subprocess.Popen[bytes]:
     """``loadsense replica`` following ``upstream`` on ``port`` (1 s upstream long polls)."""
     env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING", "LOADSENSE_REPLICA_WAIT_S": "1"}
-    cmd = [sys.executable, "-m", "loadsense.api.cli", "replica", "--upstream", upstream]
+    cmd = loadsense_command("replica", "--upstream", upstream)
     cmd += ["--port", str(port)]
     return subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env)
 
@@ -304,15 +298,6 @@ def wait_replica(url: str, primary: str, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"replica at {url} did not catch up within {timeout:.0f}s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 TARGETS = ("primary", "replica")
@@ -333,7 +318,7 @@ def one_run(run: int, args: argparse.Namespace, pool: ProcessPoolExecutor) -> di
         _pin(proc.pid, primary_cpus)
         _pin(replica.pid, replica_cpus)
         try:
-            wait_ready(url, proc)
+            wait_ready(url, proc, timeout=120.0)
             _pin(proc.pid, primary_cpus)
             _pin(replica.pid, replica_cpus)
             samplers = {"primary": ServerSampler(proc.pid), "replica": ServerSampler(replica.pid)}
@@ -388,8 +373,8 @@ def one_run(run: int, args: argparse.Namespace, pool: ProcessPoolExecutor) -> di
             for sampler in samplers.values():
                 sampler.stop()
         finally:
-            _stop(replica)
-            _stop(proc)
+            stop_process(replica)
+            stop_process(proc)
     return {
         "run": run,
         "loadavg_1m_after": os.getloadavg()[0],

@@ -1,20 +1,38 @@
-"""Reading request bodies safely: size limit after decompression, gzip without bombs.
+"""Request bodies as receivers take them: decompressed, within the size limit.
 
-The limit applies to the decompressed size; decompression stops as soon as it is
-exceeded, so a gzip bomb is never inflated past ``limit`` bytes.
+The HTTP edge reads the bytes and the ``Content-Type`` / ``Content-Encoding`` /
+``Content-Length`` header values and hands them here; nothing in ``collectors/`` sees a
+request object (``collectors/contract.py``). The limit applies to the decompressed size;
+decompression stops as soon as it is exceeded, so a gzip bomb is never inflated past
+``limit`` bytes.
 """
 
 from __future__ import annotations
 
 import zlib
 
-from starlette.requests import Request
-
 from loadsense.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
+GZIP_ENCODINGS = frozenset({"gzip", "x-gzip"})
+ENCODINGS = frozenset({"", "identity"}) | GZIP_ENCODINGS
 
-def _too_large(limit: int) -> PayloadTooLarge:
+
+def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"request body exceeds the limit of {limit} bytes (after decompression)")
+
+
+def content_encoding(header: str | None) -> str:
+    """The ``Content-Encoding`` header value, lower-cased; 415 unless identity or gzip."""
+    encoding = (header or "identity").strip().lower()
+    if encoding not in ENCODINGS:
+        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: use gzip")
+    return encoding
+
+
+def check_declared_length(header: str | None, limit: int) -> None:
+    """413 before reading when ``Content-Length`` already says the body is over ``limit``."""
+    if header and header.isdigit() and int(header) > limit:
+        raise too_large(limit)
 
 
 def gunzip_limited(data: bytes, limit: int) -> bytes:
@@ -25,30 +43,22 @@ def gunzip_limited(data: bytes, limit: int) -> bytes:
     except zlib.error as exc:
         raise InvalidInput(f"invalid gzip body: {exc}") from exc
     if len(out) > limit or inflater.unconsumed_tail:
-        raise _too_large(limit)
+        raise too_large(limit)
     if not inflater.eof:
         raise InvalidInput("invalid gzip body: truncated stream")
     return out
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, decompressed per ``Content-Encoding`` (identity or gzip)."""
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in {"", "identity", "gzip", "x-gzip"}:
-        raise UnsupportedMediaType(f"unsupported Content-Encoding {encoding!r}: use gzip")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks = bytearray()
-    async for chunk in request.stream():
-        chunks += chunk
-        if len(chunks) > limit:
-            raise _too_large(limit)
-    if encoding in {"gzip", "x-gzip"}:
-        return gunzip_limited(bytes(chunks), limit)
-    return bytes(chunks)
+def decode_body(raw: bytes, encoding: str, limit: int) -> bytes:
+    """``raw`` (at most ``limit`` bytes as sent) decompressed per ``encoding`` (a value
+    :func:`content_encoding` accepted)."""
+    if len(raw) > limit:
+        raise too_large(limit)
+    if encoding in GZIP_ENCODINGS:
+        return gunzip_limited(raw, limit)
+    return raw
 
 
-def media_type(request: Request) -> str:
-    """The request's content type without parameters, lower-cased."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+def media_type(content_type: str | None) -> str:
+    """The ``Content-Type`` header value without parameters, lower-cased."""
+    return (content_type or "").split(";")[0].strip().lower()

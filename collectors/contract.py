@@ -6,6 +6,11 @@ normalised, as :class:`loadsense.storage.writer.RowBatch` es. Items it deliberat
 (a NaN where none is allowed, an unsupported type) are counted in ``rejected`` with a
 reason the protocol can report (OTLP ``partial_success``), never dropped silently.
 Decoding is pure: no I/O, no clock other than ``received_at``.
+
+A receiver gets bytes, never a request: the HTTP edge (``api/routes``) reads the body
+within the size limit, decompresses it with ``collectors/body.py`` and passes it with the
+media type of its ``Content-Type``. So nothing in ``collectors/`` depends on a web
+framework, and a receiver runs the same behind a test, a benchmark or another transport.
 """
 
 from __future__ import annotations

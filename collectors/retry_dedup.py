@@ -4,15 +4,15 @@ is acknowledged again without being stored again.
 Why: OTLP exporters (the SDKs, the Collector's retry sender) resend the very same
 request when an acknowledgement is lost (a timeout, a dropped connection after the
 commit). Rows that are replaced by identity in storage survive that, but the
-``span_steps`` rollup counts spans as they are inserted, so a replay would count
-twice in the served-request signals.
+``span_steps`` rollup counts spans as they are inserted, so a retried request would
+count twice in the served-request signals.
 
 A request is identified by a digest of its route, media type and decompressed body.
 Digests of committed requests are kept for ``window_s`` (bounded by ``max_entries``,
 oldest first). A request that arrives while an identical one is still being written
 waits for it: it is acknowledged with the first one's outcome when that commits, and
 written itself when that fails. Failed writes are not remembered. The memory is per
-process: a replay that arrives after a restart is stored again (docs/telemetry.md).
+process: a retry that arrives after a restart is stored again (docs/telemetry.md).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def request_key(route: str, media: str, body: bytes) -> bytes:
     return h.digest()
 
 
-class ReplayGuard(Generic[R]):
+class RetryDedup(Generic[R]):
     """Remembers committed requests by key and the outcome each was answered with.
 
     Used from one event loop (the outcome of a commit is shared with concurrent
@@ -66,7 +66,7 @@ class ReplayGuard(Generic[R]):
         self._clock = clock
         self._done: OrderedDict[bytes, tuple[float, R]] = OrderedDict()
         self._pending: dict[bytes, asyncio.Future[R]] = {}
-        self.replays = 0
+        self.duplicates = 0
 
     def __len__(self) -> int:
         return len(self._done)
@@ -77,14 +77,14 @@ class ReplayGuard(Generic[R]):
             done.popitem(last=False)
 
     async def once(self, key: bytes, commit: Callable[[], Awaitable[R]]) -> tuple[R, bool]:
-        """``(outcome, replayed)``: run ``commit`` unless ``key`` was committed within the
+        """``(outcome, duplicate)``: run ``commit`` unless ``key`` was committed within the
         window (then its remembered outcome and True). Exceptions from ``commit``
         propagate and leave nothing remembered."""
         while True:
             self._expire(self._clock())
             seen = self._done.get(key)
             if seen is not None:
-                self.replays += 1
+                self.duplicates += 1
                 return seen[1], True
             pending = self._pending.get(key)
             if pending is None:
@@ -92,9 +92,9 @@ class ReplayGuard(Generic[R]):
             try:
                 outcome = await asyncio.shield(pending)
             except Exception as exc:  # the first attempt failed: write this one
-                logger.debug("replayed request's first attempt failed (%s); writing it", exc)
+                logger.debug("retried request's first attempt failed (%s); writing it", exc)
                 continue
-            self.replays += 1
+            self.duplicates += 1
             return outcome, True
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending[key] = future

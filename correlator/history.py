@@ -1,4 +1,4 @@
-"""Signal history: each tick's headline fields appended to ``signal_points``.
+"""Signal history: each tick's headline fields appended to ``signal_points``, and read back.
 
 One row per (kind, subject, field) in :data:`HISTORY_FIELDS` with a finite value;
 unknowns are not stored (a gap in history, not a zero). Per-input exposure rows use the
@@ -6,6 +6,7 @@ subject ``"<service>::<dataset>"``. Re-evaluating an instant replaces its rows (
 table's identity includes ``as_of``). Only headline fields are kept because history
 grows with subjects x ticks (10k datasets every 5 s is ~50k rows per tick already);
 the full rows of any instant can be recomputed with ``POST /api/v1/evaluate``.
+:func:`read_history` is the read side (``GET /api/v1/signals/{kind}/history``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -299,3 +301,64 @@ def _log_failure(future: Future[None]) -> None:
     exc = future.exception()
     if exc is not None:
         logger.error("writing signal history failed: %s", exc)
+
+
+_READ_SQL = """
+SELECT subject, field, groupArray((toUnixTimestamp64Milli(as_of) / 1e3, value)) AS points
+FROM (
+    SELECT as_of, subject, field, value FROM signal_points FINAL
+    WHERE kind = {kind:String}
+      AND as_of >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
+      AND as_of <= fromUnixTimestamp64Milli({end:Int64}, 'UTC')
+      AND match(subject, {pattern:String})
+    ORDER BY subject, field, as_of
+    LIMIT {limit:UInt32}
+)
+GROUP BY subject, field
+ORDER BY subject, field
+"""
+
+READ_LIMIT = 100_000
+"""Most points one :func:`read_history` answer carries (``truncated`` says when more
+matched)."""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One (subject, field)'s stored points, oldest first, as (epoch seconds, value)."""
+
+    subject: str
+    field: str
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    series: tuple[Series, ...]
+    truncated: bool
+    """More than :data:`READ_LIMIT` points matched; the first ones by subject, field and
+    time are kept."""
+
+
+def read_history(
+    storage: Storage, kind: str, pattern: str, start_ns: int, end_ns: int
+) -> HistoryPage:
+    """Stored points of ``kind`` whose subject matches the regular expression ``pattern``,
+    with ``start_ns <= as_of <= end_ns`` (millisecond precision, as stored); every value
+    is a bound parameter."""
+    result = storage.client.query(
+        _READ_SQL,
+        parameters={
+            "kind": kind,
+            "start": start_ns // 1_000_000,
+            "end": end_ns // 1_000_000,
+            "pattern": pattern,
+            "limit": READ_LIMIT + 1,
+        },
+    )
+    series = tuple(
+        Series(str(s), str(f), tuple((float(t), float(v)) for t, v in points))
+        for s, f, points in result.result_rows
+    )
+    count = sum(len(s.points) for s in series)
+    return HistoryPage(series, truncated=count > READ_LIMIT)

@@ -1,5 +1,5 @@
 """The correlator: every tick, evaluate all signals as of its clock, keep the snapshot,
-append history, then run the plug-in steps (dispatch, alerts).
+append history, then run the plug-in steps (dispatch).
 
 Clock: on the wall clock a daemon thread ticks every ``tick_interval_s``, and early when
 :meth:`Correlator.nudge` says new lineage landed (after resting ``min_gap_s`` since the
@@ -32,9 +32,6 @@ from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
-
-EXTENSION_KEY = "correlator"
-"""Key of the running :class:`Correlator` in ``AppContext.extensions``."""
 
 
 class TickStep(Protocol):

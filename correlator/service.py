@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from loadsense.api.context import AppContext
+from loadsense.context import AppContext
 from loadsense.correlator.history import HistorySubmitter
-from loadsense.correlator.loop import EXTENSION_KEY, Correlator
+from loadsense.correlator.loop import Correlator
 from loadsense.signals.config import parse_signals_config
 
 logger = logging.getLogger(__name__)
 
 
 def start_correlator(ctx: AppContext) -> Callable[[], None]:
-    """``STARTUP_HOOKS`` entry: ``ctx.extensions["correlator"]`` and, on the wall clock,
+    """``STARTUP_HOOKS`` entry: sets ``ctx.correlator`` and, on the wall clock, starts
     the timer thread. Returns the stop callable."""
     config = parse_signals_config(ctx.settings.signals)
     external = ctx.settings.clock == "external"
@@ -27,7 +27,7 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
         external_clock=external,
         history=HistorySubmitter(ctx.writer, wait=external),
     )
-    ctx.extensions[EXTENSION_KEY] = correlator
+    ctx.correlator = correlator
     correlator.start()
     logger.info(
         "correlator started (clock %s, interval %.1fs)",

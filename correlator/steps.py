@@ -1,6 +1,6 @@
 """Tick steps off the correlator's thread, on the wall clock.
 
-Why: the steps (dispatch, alerts) take as long as an evaluation at 10k workloads, and
+Why: the steps (dispatch) take as long as an evaluation at 10k workloads, and
 nothing about a fresh snapshot needs them to finish first: the signals are published
 when the evaluation ends. Running them on their own thread lets the next (early) tick
 start at once, and on two cores one's Python overlaps the other's queries.

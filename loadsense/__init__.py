@@ -1,6 +1,7 @@
 """Loadsense: correlate ETL lineage, serving telemetry and host contention into dispatch signals.
 
-This package is the shared kernel: settings, the exception root, self-metrics and version.
+This package is the shared kernel below every room: settings, the exception root,
+self-metrics, the wiring context, the dispatch vocabulary and the version.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -1,6 +1,7 @@
 """The lineage graph as of an instant: which jobs produce and consume which datasets.
 
 Names: a dataset or job is ``namespace/name``; a model service is its ``service.name``.
+:func:`neighbourhood` walks the graph around one node (``GET /api/v1/lineage/graph``).
 A service's inputs are the inputs a JobEvent declared for the job whose *name* equals
 the service name (static lineage, any job namespace), plus the datasets bound to it in
 the ``signals.services`` config section. The graph is small (one edge per distinct
@@ -16,6 +17,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from loadsense.errors import NotFound
 from loadsense.storage.client import Storage
 
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
@@ -133,3 +135,54 @@ def _build(
         consumes=_freeze(consumes),
         service_inputs=_freeze(service_inputs),
     )
+
+
+Edge = tuple[str, str, str]
+"""``(source, target, relation)`` between node ids ``<type>:<name>``: ``writes``
+(job -> dataset) or ``reads`` (dataset -> job or service)."""
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """Node ids (``dataset:<ns>/<name>``, ``job:<ns>/<name>``, ``service:<name>``) and the
+    edges between them, both sorted."""
+
+    nodes: tuple[str, ...]
+    edges: tuple[Edge, ...]
+
+
+def _node_id(kind: str, name: str) -> str:
+    return f"{kind}:{name}"
+
+
+def neighbourhood(graph: LineageGraph, node: str | None, depth: int) -> Neighbourhood:
+    """The nodes within ``depth`` hops of ``node`` (edges followed in both directions)
+    and the edges among them; all of the graph when ``node`` is None.
+
+    ``node`` is a node id or a bare name, which starts from every node of that name (a
+    job and a service may share one). :class:`~loadsense.errors.NotFound` when no node
+    has it.
+    """
+    edges: set[Edge] = set()
+    for job, datasets in graph.produces.items():
+        edges |= {(_node_id("job", job), _node_id("dataset", d), "writes") for d in datasets}
+    for job, datasets in graph.consumes.items():
+        edges |= {(_node_id("dataset", d), _node_id("job", job), "reads") for d in datasets}
+    for service, datasets in graph.service_inputs.items():
+        edges |= {(_node_id("dataset", d), _node_id("service", service), "reads") for d in datasets}
+    adjacent: dict[str, set[str]] = {}
+    for src, dst, _ in edges:
+        adjacent.setdefault(src, set()).add(dst)
+        adjacent.setdefault(dst, set()).add(src)
+    if node is None:
+        keep = set(adjacent)
+    else:
+        starts = {n for n in adjacent if n == node or n.partition(":")[2] == node}
+        if not starts:
+            raise NotFound(f"node {node!r} is not in the lineage graph", field="node")
+        keep, frontier = set(starts), set(starts)
+        for _ in range(depth):
+            frontier = {m for n in frontier for m in adjacent.get(n, ())} - keep
+            keep |= frontier
+    kept = tuple(e for e in sorted(edges) if e[0] in keep and e[1] in keep)
+    return Neighbourhood(tuple(sorted(keep)), kept)

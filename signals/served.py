@@ -11,7 +11,7 @@ tick reads ~100 rows per service. Percentile states merge exactly. When the expo
 resolution is not a multiple of the step (or W is shorter than two steps) every span in
 W is read instead.
 
-An exporter's retry of a whole request is not stored twice (``collectors/replays.py``);
+An exporter's retry of a whole request is not stored twice (``collectors/retry_dedup.py``);
 a span stored twice otherwise counts twice here.
 
 Besides the per-service totals and percentiles, the requests are counted per step of

@@ -32,11 +32,12 @@ from loadsense.agent.host import cpu_utilization, parse_pending_operations
 from loadsense.agent.pressure import Pressure, parse_pressure, read_pressure
 from loadsense.agent.run import AgentConfig, metrics_url
 from loadsense.api.app import create_app
+from loadsense.bench.harness import free_port
 from loadsense.errors import ConfigError
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.conftest import query
-from tests.support.service import free_port, poll_until, running_service
+from tests.support.service import poll_until, running_service
 
 # ---------------------------------------------------------------- PSI parsing
 

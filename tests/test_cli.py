@@ -7,7 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.service import loadsense_command, service_process
+from loadsense.bench.harness import loadsense_command
+from tests.support.service import service_process
 
 ROOT = Path(__file__).parents[1]
 

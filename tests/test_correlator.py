@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from loadsense.correlator.loop import EXTENSION_KEY, Correlator
+from loadsense.correlator.loop import Correlator
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
@@ -175,7 +175,7 @@ def test_a_failing_tick_does_not_kill_the_loop(storage: Storage) -> None:
 
 
 def test_external_clock_has_no_timer(external: Service) -> None:
-    correlator: Correlator = external.ctx.extensions[EXTENSION_KEY]
+    correlator: Correlator = external.ctx.correlator
     assert correlator.external_clock
     ticks = correlator.ticks
     with external.client() as http:
@@ -215,7 +215,7 @@ def test_lineage_ticks_early_and_steady_events_are_rate_limited(storage: Storage
     tick (the nudge), and early ticks are spaced by the rest period."""
     settings = Settings(tick_interval_s=60, tick_min_gap_s=0.5)
     with running_service(storage, settings) as svc:
-        correlator = svc.ctx.extensions[EXTENSION_KEY]
+        correlator = svc.ctx.correlator
         poll_until(lambda: correlator.ticks >= 1, timeout=30)
         before = correlator.ticks
         feed = Feed(svc.url)
@@ -234,7 +234,7 @@ def test_lineage_ticks_early_and_steady_events_are_rate_limited(storage: Storage
 def test_no_early_tick_when_disabled(storage: Storage) -> None:
     settings = Settings(tick_interval_s=60, tick_on_lineage=False)
     with running_service(storage, settings) as svc:
-        correlator = svc.ctx.extensions[EXTENSION_KEY]
+        correlator = svc.ctx.correlator
         poll_until(lambda: correlator.ticks >= 1, timeout=30)
         before = correlator.ticks
         now = time.time_ns()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from loadsense.api.routes.recommendations import RecommendationList
+from loadsense.api.models import RecommendationList
 from loadsense.correlator.dispatch.metrics import signal_metric_name
 from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
 from loadsense.correlator.dispatch.render import RenderedView

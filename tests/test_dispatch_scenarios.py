@@ -8,11 +8,12 @@ from types import MappingProxyType
 
 import pytest
 
-from loadsense.correlator.dispatch.adapter import JobFacet, WorkloadFacts, to_inputs
+from loadsense.correlator.dispatch.adapter import WorkloadFacts, to_inputs
 from loadsense.correlator.dispatch.engine import DispatchEngine, Evaluation
 from loadsense.correlator.dispatch.policy import load_policy
 from loadsense.correlator.dispatch.recommendation import Recommendation
 from loadsense.correlator.snapshot import Snapshot
+from loadsense.signals.activity import JobFacet
 from loadsense.signals.exposure import ExposureRow
 from loadsense.signals.freshness import FreshnessRow
 from loadsense.signals.graph import LineageGraph

@@ -27,7 +27,7 @@ from tests.support.service import Service, running_service
 def api(storage: Storage) -> Iterator[Service]:
     settings = Settings(clock="external", dispatch={"max_wait_s": 0.05})
     with running_service(storage, settings) as svc:
-        step = svc.ctx.extensions["dispatch"]
+        step = svc.ctx.dispatch
         assert isinstance(step, DispatchStep)
         ranker = ServiceView("ranker", latency_slack=-0.1, rps=10.0)
         step.run(

@@ -42,7 +42,7 @@ def svc(storage: Storage) -> Iterator[Service]:
 
 
 def step_of(service: Service) -> DispatchStep:
-    step = service.ctx.extensions["dispatch"]
+    step = service.ctx.dispatch
     assert isinstance(step, DispatchStep)
     return step
 

@@ -22,13 +22,8 @@ import httpx
 import pytest
 
 from loadsense.bench import payloads
-from tests.support.service import (
-    ServiceProcess,
-    free_port,
-    loadsense_command,
-    poll_until,
-    wait_ready,
-)
+from loadsense.bench.harness import free_port, loadsense_command, wait_ready
+from tests.support.service import ServiceProcess, poll_until
 
 INGEST, READ = "replica-test-ingest", "replica-test-read"
 TOKENS = {"LOADSENSE_INGEST_TOKENS": INGEST, "LOADSENSE_READ_TOKENS": READ}

@@ -9,11 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadsense.bench.harness import loadsense_command
 from loadsense.errors import ConfigError
 from loadsense.signals.config import SignalsConfig, glob_regex, parse_signals_config
 from loadsense.signals.sql import json_param
 from loadsense.storage.client import Storage
-from tests.support.service import loadsense_command, service_process
+from tests.support.service import service_process
 
 ROOT = Path(__file__).parents[1]
 

@@ -1,5 +1,5 @@
 """Served requests: the ``span_steps`` rollup plus raw partial steps equals reading every
-span; late spans and replayed export requests; who was seen on a host at the window's
+span; late spans and retried export requests; who was seen on a host at the window's
 edges."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from loadsense.collectors.retry_dedup import ReplayGuard
+from loadsense.collectors.retry_dedup import RetryDedup
 from loadsense.signals import hosts, served
 from loadsense.signals.config import parse_signals_config
 from loadsense.signals.contract import Params
@@ -102,7 +102,7 @@ def _traces_body(name: str, k0: int, n: int) -> bytes:
 
 
 def test_concurrent_identical_exports_are_stored_once(storage: Storage, service: Service) -> None:
-    name = unique("replayed")
+    name = unique("retried")
     body = _traces_body(name, 100, 25)
     other = _traces_body(name, 200, 5)
 
@@ -123,9 +123,9 @@ def test_concurrent_identical_exports_are_stored_once(storage: Storage, service:
     assert 'loadsense_replayed_requests_total{table="spans"}' in metrics
 
 
-def test_replay_guard_forgets_after_the_window_and_never_remembers_failures() -> None:
+def test_retry_dedup_forgets_after_the_window_and_never_remembers_failures() -> None:
     now = [0.0]
-    guard: ReplayGuard[str] = ReplayGuard(window_s=10, max_entries=2, clock=lambda: now[0])
+    guard: RetryDedup[str] = RetryDedup(window_s=10, max_entries=2, clock=lambda: now[0])
     calls: list[str] = []
 
     async def commit(tag: str) -> str:
@@ -138,7 +138,7 @@ def test_replay_guard_forgets_after_the_window_and_never_remembers_failures() ->
 
     async def scenario() -> list[Any]:
         out: list[Any] = [await guard.once(b"a", lambda: commit("a1"))]
-        out.append(await guard.once(b"a", lambda: commit("a2")))  # replay: a1 again
+        out.append(await guard.once(b"a", lambda: commit("a2")))  # a retry: a1 again
         with pytest.raises(RuntimeError):
             await guard.once(b"b", failing)
         out.append(await guard.once(b"b", lambda: commit("b1")))  # the failure was not kept

@@ -18,10 +18,11 @@ from fastapi import FastAPI, Request
 
 import loadsense
 from loadsense.api.handlers import install_error_handlers
+from loadsense.api.models import RegimeModel
 from loadsense.api.replica.auth import read_tokens, require_read
 from loadsense.api.replica.follower import Follower, UpstreamError
 from loadsense.api.replica.health import health_router, not_yet
-from loadsense.api.routes.recommendations import SOURCE_STATE, RegimeModel, live_router
+from loadsense.api.routes.recommendations import SOURCE_STATE, live_router
 from loadsense.correlator.dispatch.config import parse_dispatch_config
 from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.errors import (

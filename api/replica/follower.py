@@ -26,7 +26,7 @@ from datetime import datetime
 
 import httpx
 
-from loadsense.api.routes.recommendations import RegimeModel
+from loadsense.api.models import RegimeModel
 from loadsense.correlator.dispatch.render import Entry, RenderedView
 from loadsense.correlator.dispatch.store import ViewStore
 from loadsense.errors import LoadsenseError

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,11 +18,6 @@ from loadsense.storage.migrations import LATEST_VERSION, applied_versions
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
-
-MetricsSource = Callable[[], bytes]
-"""Extra Prometheus text appended to ``/metrics`` (signals, recommendations)."""
-
-METRICS_SOURCES_KEY = "metrics_sources"
 
 
 @router.get("/healthz", summary="The process is alive")
@@ -77,7 +71,7 @@ def version() -> dict[str, object]:
 def metrics(request: Request) -> Response:
     ctx = context(request)
     body = generate_latest(ctx.metrics.registry)
-    for source in ctx.extensions.get(METRICS_SOURCES_KEY, []):
+    for source in ctx.metrics_sources:
         try:
             body += source()
         except Exception:  # one broken source must not hide the others

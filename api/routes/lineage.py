@@ -1,4 +1,5 @@
-"""OpenLineage ingestion: ``POST /api/v1/lineage`` and ``POST /api/v1/lineage/batch``.
+"""OpenLineage over HTTP: ``POST /api/v1/lineage`` and ``POST /api/v1/lineage/batch``
+receive events; ``GET /api/v1/lineage/graph`` shows the graph they built.
 
 The paths are the ones the ``openlineage-python`` HTTP transport and Marquez use, so
 Airflow, Spark, dbt and the Python client need only a URL and a token. Both answer
@@ -9,27 +10,28 @@ after the rows are committed (the writer acknowledges after commit); a full queu
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from loadsense.api.auth import require_ingest
-from loadsense.api.context import AppContext, context
-from loadsense.collectors.body import media_type, read_body
-from loadsense.collectors.contract import Decoded
-from loadsense.collectors.openlineage import BatchDecoded, LineageReceiver
-from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR
-from loadsense.correlator.loop import Correlator
+from loadsense.api.auth import require_ingest, require_read
+from loadsense.api.body import read_body, request_media_type
+from loadsense.api.context import context, running_correlator
+from loadsense.collectors.openlineage import BatchDecoded
+from loadsense.context import AppContext
 from loadsense.errors import InvalidInput
+from loadsense.signals.contract import NS_PER_S
+from loadsense.signals.graph import load_graph, neighbourhood
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"])
 
+T = TypeVar("T")
+
 INLINE_DECODE_BYTES = 256 * 1024
 """Bodies larger than this are decoded on a worker thread, not on the event loop."""
-
-_RECEIVER_KEY = "lineage_receiver"
 
 _EVENT_BODY: dict[str, Any] = {
     "requestBody": {
@@ -90,16 +92,14 @@ class BatchResponse(BaseModel):
     failed_events: list[FailedEventModel]
 
 
-def _receiver(ctx: AppContext) -> LineageReceiver:
-    receiver = ctx.extensions.get(_RECEIVER_KEY)
-    if receiver is None:
-        receiver = LineageReceiver(
-            max_future_skew_s=ctx.settings.max_future_skew_s,
-            retention_days=ctx.settings.retention_days,
-        )
-        ctx.extensions[_RECEIVER_KEY] = receiver
-    assert isinstance(receiver, LineageReceiver)
-    return receiver
+async def _decode(request: Request, ctx: AppContext, decode: Callable[[bytes, str, int], T]) -> T:
+    """Read the body and ``decode`` it: on the event loop when small, else on a worker
+    thread (:data:`INLINE_DECODE_BYTES`)."""
+    body = await read_body(request, ctx.settings.max_body_bytes)
+    args = (body, request_media_type(request), time.time_ns())
+    if len(body) > INLINE_DECODE_BYTES:
+        return await run_in_threadpool(decode, *args)
+    return decode(*args)
 
 
 @router.post(
@@ -113,15 +113,8 @@ def _receiver(ctx: AppContext) -> LineageReceiver:
 )
 async def post_lineage(request: Request) -> Response:
     ctx = context(request)
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    receiver = _receiver(ctx)
-    args = (body, media_type(request), time.time_ns())
     try:
-        decoded: Decoded = (
-            await run_in_threadpool(receiver.decode, *args)
-            if len(body) > INLINE_DECODE_BYTES
-            else receiver.decode(*args)
-        )
+        decoded = await _decode(request, ctx, ctx.lineage.decode)
     except InvalidInput:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc()
         raise
@@ -140,14 +133,7 @@ async def post_lineage(request: Request) -> Response:
 )
 async def post_lineage_batch(request: Request) -> BatchResponse:
     ctx = context(request)
-    body = await read_body(request, ctx.settings.max_body_bytes)
-    receiver = _receiver(ctx)
-    args = (body, media_type(request), time.time_ns())
-    result: BatchDecoded = (
-        await run_in_threadpool(receiver.decode_batch, *args)
-        if len(body) > INLINE_DECODE_BYTES
-        else receiver.decode_batch(*args)
-    )
+    result = await _decode(request, ctx, ctx.lineage.decode_batch)
     if result.failed:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc(len(result.failed))
     await ctx.writer.write(result.decoded.batches)
@@ -158,8 +144,8 @@ async def post_lineage_batch(request: Request) -> BatchResponse:
 
 def _nudge(ctx: AppContext) -> None:
     """Committed lineage changes freshness now: ask the correlator for an early tick."""
-    correlator = ctx.extensions.get(CORRELATOR)
-    if ctx.settings.tick_on_lineage and isinstance(correlator, Correlator):
+    correlator = ctx.correlator
+    if ctx.settings.tick_on_lineage and correlator is not None:
         correlator.nudge()
 
 
@@ -187,3 +173,48 @@ def batch_response(result: BatchDecoded) -> BatchResponse:
             for f in result.failed
         ],
     )
+
+
+class Node(BaseModel):
+    id: str = Field(description="'dataset:<ns>/<name>', 'job:<ns>/<name>' or 'service:<name>'")
+    type: str
+    name: str
+
+
+class Edge(BaseModel):
+    source: str
+    target: str
+    relation: str = Field(description="writes (job->dataset), reads (dataset->job or service)")
+
+
+class Graph(BaseModel):
+    as_of: float
+    nodes: list[Node]
+    edges: list[Edge]
+
+
+@router.get(
+    "/lineage/graph",
+    dependencies=[Depends(require_read)],
+    response_model=Graph,
+    responses={
+        400: {"description": "Invalid parameter (the message names it)"},
+        401: {"description": "Missing or invalid bearer token"},
+        404: {"description": "The node is not in the graph"},
+    },
+)
+def get_lineage_graph(
+    request: Request,
+    node: str | None = Query(
+        None, description="'dataset:ns/name', 'job:ns/name', 'service:name' or a bare name"
+    ),
+    depth: int = Query(2, ge=0, le=20, description="Hops around the node"),
+) -> Graph:
+    """The lineage graph around a dataset, job or service, as of the latest tick."""
+    snap = running_correlator(request).snapshot
+    as_of_ns = snap.as_of_ns or time.time_ns()
+    graph = load_graph(context(request).storage, as_of_ns)
+    near = neighbourhood(graph, node, depth)
+    nodes = [Node(id=n, type=n.partition(":")[0], name=n.partition(":")[2]) for n in near.nodes]
+    edges = [Edge(source=s, target=t, relation=r) for s, t, r in near.edges]
+    return Graph(as_of=as_of_ns / NS_PER_S, nodes=nodes, edges=edges)

@@ -18,8 +18,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from loadsense.api.auth import require_ingest
-from loadsense.api.context import AppContext, context
-from loadsense.collectors.body import media_type, read_body
+from loadsense.api.body import read_body, request_media_type
+from loadsense.api.context import context
 from loadsense.collectors.contract import Decoded, Receiver
 from loadsense.collectors.otlp.http import (
     JSON,
@@ -33,6 +33,7 @@ from loadsense.collectors.otlp.http import (
 )
 from loadsense.collectors.otlp.receiver import MetricsReceiver, TracesReceiver
 from loadsense.collectors.retry_dedup import request_key
+from loadsense.context import AppContext
 from loadsense.errors import LoadsenseError, UnsupportedMediaType
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ async def _export(
 ) -> Response:
     ctx: AppContext = context(request)
     receiver = receiver_class(ctx.settings.retention_days)
-    media = media_type(request)
+    media = request_media_type(request)
     answer = response_media_type(media)
     try:
         require_ingest(request)
@@ -108,7 +109,7 @@ async def _export(
             return decoded
 
         key = request_key(request.url.path, media, body)
-        decoded, replayed = await ctx.replays.once(key, commit)
+        decoded, duplicate = await ctx.retry_dedup.once(key, commit)
     except LoadsenseError as err:
         logger.debug("OTLP %s export refused (%d): %s", table, err.status, err.message)
         return _answer(status_response(err, answer))
@@ -116,9 +117,9 @@ async def _export(
         logger.exception("OTLP %s export failed unexpectedly", table)
         internal = LoadsenseError("internal error")
         return _answer(status_response(internal, answer))
-    if replayed:
+    if duplicate:
         ctx.metrics.replayed_requests.labels(table).inc()
-        logger.debug("OTLP %s export replayed: acknowledged without storing again", table)
+        logger.debug("OTLP %s export retried: acknowledged without storing again", table)
     elif decoded.rejected:
         ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
         logger.info("OTLP %s: %s", table, decoded.rejection_reason)

@@ -15,86 +15,23 @@ from typing import Any
 
 from loadsense.collectors.openlineage import facets
 from loadsense.collectors.openlineage.validate import Checked
+from loadsense.storage.schema.lineage import (
+    DATASET_SCHEMAS,
+    DATASET_UPDATES,
+    LINEAGE_EDGES,
+    LINEAGE_EVENTS,
+    QUALITY_ASSERTIONS,
+    RUN_EVENTS,
+)
 from loadsense.storage.writer import RowBatch
 
-EVENT_COLUMNS = (
-    "event_time",
-    "received_at",
-    "kind",
-    "event_type",
-    "event_key",
-    "run_id",
-    "job_namespace",
-    "job_name",
-    "dataset_namespace",
-    "dataset_name",
-    "producer",
-    "schema_url",
-    "raw",
-    "event_hash",
-)
-RUN_COLUMNS = (
-    "run_id",
-    "event_type",
-    "event_time",
-    "job_namespace",
-    "job_name",
-    "nominal_start_time",
-    "nominal_end_time",
-    "parent_run_id",
-    "parent_job_namespace",
-    "parent_job_name",
-    "processing_type",
-    "integration",
-    "job_type",
-    "error_message",
-    "producer",
-    "event_hash",
-)
-UPDATE_COLUMNS = (
-    "dataset_namespace",
-    "dataset_name",
-    "event_time",
-    "run_id",
-    "job_namespace",
-    "job_name",
-    "row_count",
-    "size_bytes",
-    "file_count",
-    "lifecycle_state",
-    "event_hash",
-)
-EDGE_COLUMNS = (
-    "job_namespace",
-    "job_name",
-    "dataset_namespace",
-    "dataset_name",
-    "direction",
-    "run_id",
-    "source",
-    "event_time",
-)
-SCHEMA_COLUMNS = (
-    "dataset_namespace",
-    "dataset_name",
-    "event_time",
-    "run_id",
-    "schema_hash",
-    "field_names",
-    "field_types",
-    "event_hash",
-)
-ASSERTION_COLUMNS = (
-    "dataset_namespace",
-    "dataset_name",
-    "event_time",
-    "run_id",
-    "assertion",
-    "column",
-    "success",
-    "severity",
-    "event_hash",
-)
+EVENT_COLUMNS = LINEAGE_EVENTS.insert_columns
+RUN_COLUMNS = RUN_EVENTS.insert_columns
+UPDATE_COLUMNS = DATASET_UPDATES.insert_columns
+EDGE_COLUMNS = LINEAGE_EDGES.insert_columns
+SCHEMA_COLUMNS = DATASET_SCHEMAS.insert_columns
+ASSERTION_COLUMNS = QUALITY_ASSERTIONS.insert_columns
+"""Each row tuple below is built in its table's column order (storage/schema/lineage.py)."""
 
 _ROW_OVERHEAD = 256  # rough bytes per derived row, for the writer's queue bound
 
@@ -272,18 +209,18 @@ class LineageRows:
     def batches(self) -> tuple[RowBatch, ...]:
         """Column-oriented batches for the non-empty tables."""
         tables = (
-            ("lineage_events", EVENT_COLUMNS, self.events),
-            ("run_events", RUN_COLUMNS, self.runs),
-            ("dataset_updates", UPDATE_COLUMNS, self.updates),
-            ("lineage_edges", EDGE_COLUMNS, self.edges),
-            ("dataset_schemas", SCHEMA_COLUMNS, self.schemas),
-            ("quality_assertions", ASSERTION_COLUMNS, self.assertions),
+            (LINEAGE_EVENTS.name, EVENT_COLUMNS, self.events),
+            (RUN_EVENTS.name, RUN_COLUMNS, self.runs),
+            (DATASET_UPDATES.name, UPDATE_COLUMNS, self.updates),
+            (LINEAGE_EDGES.name, EDGE_COLUMNS, self.edges),
+            (DATASET_SCHEMAS.name, SCHEMA_COLUMNS, self.schemas),
+            (QUALITY_ASSERTIONS.name, ASSERTION_COLUMNS, self.assertions),
         )
         out: list[RowBatch] = []
         for table, columns, rows in tables:
             if not rows:
                 continue
             data = list(zip(*rows, strict=True))
-            share = self.nbytes if table == "lineage_events" else len(rows) * _ROW_OVERHEAD
+            share = self.nbytes if table == LINEAGE_EVENTS.name else len(rows) * _ROW_OVERHEAD
             out.append(RowBatch(table, columns, tuple(data), len(rows), share))
         return tuple(out)

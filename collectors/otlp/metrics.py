@@ -33,9 +33,10 @@ from loadsense.collectors.otlp.payload import parse_metrics, point_count
 from loadsense.collectors.otlp.report import Rejections
 from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
 from loadsense.collectors.otlp.semantic import MAPPERS, Derived, MetricContext, Sample
+from loadsense.storage.schema.telemetry import METRIC_POINTS
 from loadsense.storage.writer import RowBatch
 
-POINTS_TABLE = "metric_points"
+POINTS_TABLE = METRIC_POINTS.name
 
 NO_RECORDED_VALUE = 1  # DataPointFlags.DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 

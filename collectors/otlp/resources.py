@@ -11,9 +11,10 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+from loadsense.storage.schema.telemetry import RESOURCES
 from loadsense.storage.writer import RowBatch
 
-RESOURCES_TABLE = "resources"
+RESOURCES_TABLE = RESOURCES.name
 SERVICE_NAME = "service.name"
 HOST_NAME = "host.name"
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadsense.collectors.otlp.report import Rejections
+from loadsense.storage.schema.telemetry import HOST_SAMPLES, QUEUE_SAMPLES
 from loadsense.storage.writer import RowBatch
 
-HOST_TABLE = "host_samples"
-QUEUE_TABLE = "queue_samples"
+HOST_TABLE = HOST_SAMPLES.name
+QUEUE_TABLE = QUEUE_SAMPLES.name
 
 DELTA, CUMULATIVE = 1, 2
 
@@ -52,28 +53,9 @@ class MetricContext:
     resource: Mapping[str, str]
 
 
-_HOST_COLUMNS = (
-    "host_name",
-    "time",
-    "resource",
-    "stall",
-    "source",
-    "device",
-    "value",
-    "start_time",
-    "temporality",
-)
-_QUEUE_COLUMNS = (
-    "queue_name",
-    "field",
-    "source",
-    "time",
-    "start_time",
-    "value",
-    "service_name",
-    "host_name",
-    "temporality",
-)
+_HOST_COLUMNS = HOST_SAMPLES.insert_columns
+_QUEUE_COLUMNS = QUEUE_SAMPLES.insert_columns
+"""The row tuples :class:`Derived` builds follow these orders (storage/schema/telemetry.py)."""
 
 
 class Derived:

@@ -26,9 +26,10 @@ from loadsense.collectors.otlp.payload import parse_traces
 from loadsense.collectors.otlp.report import Rejections
 from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
 from loadsense.collectors.otlp.shadow import Span
+from loadsense.storage.schema.telemetry import SPANS
 from loadsense.storage.writer import RowBatch
 
-SPANS_TABLE = "spans"
+SPANS_TABLE = SPANS.name
 
 MODEL_NAME = "ml.model.name"
 MODEL_VERSION = "ml.model.version"

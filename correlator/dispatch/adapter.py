@@ -2,10 +2,11 @@
 
 Workloads are the ETL and training jobs of the lineage graph (``namespace/name``), the
 model services with latency rows (``service.name``) and the queues (queue name).
-Two things the snapshot does not carry are read here from storage, as of the same
-instant: each job's ``jobType`` facet (processingType, jobType, integration) and when
-Loadsense last heard from each workload's telemetry stream (see
-:func:`load_workload_facts`). Everything else is derived from the snapshot rows:
+Two things the snapshot does not carry come from the workload-activity signals
+(``signals/activity.py``), as of the same instant: each job's ``jobType`` facet
+(processingType, jobType, integration) and when Loadsense last heard from each
+workload's telemetry stream (see :func:`load_workload_facts`). Everything else is
+derived from the snapshot rows:
 
 * a dataset's ``criticality`` is its downstream request rate ``c`` normalised as
   ``c / (c + 10)`` (10 req/s -> 0.5); its ``exposure`` the worst ``exposure_ratio`` of
@@ -36,19 +37,16 @@ from loadsense.correlator.dispatch.inputs import (
     WorkloadInputs,
 )
 from loadsense.correlator.snapshot import Snapshot
-from loadsense.signals.contract import NS_PER_S
+from loadsense.signals.activity import (
+    JobFacet,
+    job_activity,
+    queues_last_seen,
+    services_last_seen,
+)
 from loadsense.storage.client import Storage
-from loadsense.storage.schema.telemetry import SPAN_STEP_S
 
 CRITICALITY_HALF_RPS = 10.0
 LOOKBACK_S = 7 * 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class JobFacet:
-    processing_type: str = ""
-    job_type: str = ""
-    integration: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,43 +60,6 @@ class WorkloadFacts:
     queue_last_seen: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
 
-_JOBS_SQL = """
-SELECT job_namespace, job_name,
-       maxIf(processing_type, processing_type != ''),
-       maxIf(job_type, job_type != ''),
-       maxIf(integration, integration != ''),
-       toUnixTimestamp64Nano(max(event_time))
-FROM run_events
-WHERE event_time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-  AND event_time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
-GROUP BY job_namespace, job_name
-"""
-
-_SERVICES_SQL = """
-SELECT service_name, toUnixTimestamp64Nano(max(t)) FROM (
-    -- the span_steps rollup: the step holding as_of may report as_of itself
-    SELECT service_name, least(last_start, fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')) AS t
-    FROM span_steps
-    WHERE step >= toStartOfInterval(fromUnixTimestamp64Nano({since:Int64}, 'UTC'),
-                                    INTERVAL @step@ SECOND)
-      AND step <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-      AND last_start >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
-      AND first_start <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-    UNION ALL
-    SELECT service_name, time AS t FROM metric_points
-    WHERE time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-      AND time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
-) WHERE service_name != '' GROUP BY service_name
-""".replace("@step@", str(SPAN_STEP_S))
-
-_QUEUES_SQL = """
-SELECT queue_name, toUnixTimestamp64Nano(max(time)) FROM queue_samples
-WHERE time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-  AND time >= fromUnixTimestamp64Nano({since:Int64}, 'UTC')
-GROUP BY queue_name
-"""
-
-
 def load_workload_facts(storage: Storage, as_of_ns: int, service_window_s: float) -> WorkloadFacts:
     """Job facets and last-heard times at or before ``as_of_ns`` (bound parameters only).
 
@@ -106,25 +67,16 @@ def load_workload_facts(storage: Storage, as_of_ns: int, service_window_s: float
     policy's ``telemetry_stale_s``: their telemetry is continuous, and anything older
     counts as missing anyway).
     """
-    client = storage.client
-    params = {"as_of": as_of_ns, "since": as_of_ns - int(LOOKBACK_S * NS_PER_S)}
     facets: dict[str, JobFacet] = {}
     job_seen: dict[str, float] = {}
     ns_seen: dict[str, float] = {}
-    for ns, name, ptype, jtype, integration, last_ns in client.query(
-        _JOBS_SQL, parameters=params
-    ).result_rows:
-        job = f"{ns}/{name}"
-        facets[job] = JobFacet(str(ptype), str(jtype), str(integration))
-        job_seen[job] = last_ns / NS_PER_S
-        ns_seen[ns] = max(ns_seen.get(ns, 0.0), last_ns / NS_PER_S)
-    short = {"as_of": as_of_ns, "since": as_of_ns - int(service_window_s * NS_PER_S)}
-    services = {
-        str(s): t / NS_PER_S for s, t in client.query(_SERVICES_SQL, parameters=short).result_rows
-    }
-    queues = {
-        str(q): t / NS_PER_S for q, t in client.query(_QUEUES_SQL, parameters=short).result_rows
-    }
+    for job in job_activity(storage, as_of_ns, LOOKBACK_S):
+        name = f"{job.namespace}/{job.name}"
+        facets[name] = job.facet
+        job_seen[name] = job.last_seen
+        ns_seen[job.namespace] = max(ns_seen.get(job.namespace, 0.0), job.last_seen)
+    services = services_last_seen(storage, as_of_ns, service_window_s)
+    queues = queues_last_seen(storage, as_of_ns, service_window_s)
     return WorkloadFacts(
         MappingProxyType(facets),
         MappingProxyType(job_seen),

@@ -12,23 +12,17 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
-ONLINE_INFERENCE = "online-inference"
-BATCH_SCORING = "batch-scoring"
-FEATURE_REFRESH = "feature-refresh"
-ETL_TRANSFORM = "etl-transform"
-VALIDATION = "validation"
-RETRAINING = "retraining"
-EXPLORATORY = "exploratory"
+from loadsense.vocabulary import CLASSES as CLASSES
+from loadsense.vocabulary import ClassName
 
-CLASSES: tuple[str, ...] = (
-    ONLINE_INFERENCE,
-    BATCH_SCORING,
-    FEATURE_REFRESH,
-    ETL_TRANSFORM,
-    VALIDATION,
-    RETRAINING,
-    EXPLORATORY,
-)
+# Names for the classes of loadsense.vocabulary (the type checker holds each to it).
+ONLINE_INFERENCE: ClassName = "online-inference"
+BATCH_SCORING: ClassName = "batch-scoring"
+FEATURE_REFRESH: ClassName = "feature-refresh"
+ETL_TRANSFORM: ClassName = "etl-transform"
+VALIDATION: ClassName = "validation"
+RETRAINING: ClassName = "retraining"
+EXPLORATORY: ClassName = "exploratory"
 
 ETL_CLASSES = frozenset({FEATURE_REFRESH, ETL_TRANSFORM, BATCH_SCORING, VALIDATION})
 """Classes whose work keeps datasets fresh (the freshness-critical envelope applies)."""

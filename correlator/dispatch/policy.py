@@ -28,8 +28,8 @@ from loadsense.correlator.dispatch.conditions import (
 )
 from loadsense.correlator.dispatch.regime import RegimeOptions
 from loadsense.errors import ConfigError
+from loadsense.vocabulary import ACTIONS
 
-ACTIONS: tuple[str, ...] = ("boost", "admit", "throttle", "defer", "pause")
 DEFAULT_POLICY = "default_policy.yaml"
 
 

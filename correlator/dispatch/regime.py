@@ -21,14 +21,16 @@ from dataclasses import dataclass, replace
 from statistics import fmean
 
 from loadsense.correlator.dispatch.inputs import RegimeInputs
+from loadsense.vocabulary import REGIMES as REGIMES
+from loadsense.vocabulary import RegimeName
 
 logger = logging.getLogger(__name__)
 
-CALM = "calm"
-ETL_HEAVY = "etl-heavy"
-SERVING_CRITICAL = "serving-critical"
-OVERLOAD = "overload"
-REGIMES: tuple[str, ...] = (CALM, ETL_HEAVY, SERVING_CRITICAL, OVERLOAD)
+# Names for the regimes of loadsense.vocabulary (the type checker holds each to it).
+CALM: RegimeName = "calm"
+ETL_HEAVY: RegimeName = "etl-heavy"
+SERVING_CRITICAL: RegimeName = "serving-critical"
+OVERLOAD: RegimeName = "overload"
 
 
 @dataclass(frozen=True)

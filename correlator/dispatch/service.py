@@ -4,7 +4,7 @@
 into recommendations: reload the policy if its file changed, read the workload facts
 the snapshot lacks, evaluate, append decision changes to the audit log, publish.
 :meth:`DispatchStep.run` takes policy inputs directly (tests, simulations).
-The running step is ``ctx.extensions["dispatch"]``.
+The running step is ``AppContext.dispatch``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from loadsense.api.context import AppContext
+from loadsense.context import AppContext
 from loadsense.correlator.dispatch.adapter import load_workload_facts, to_inputs
 from loadsense.correlator.dispatch.audit import append_changes
 from loadsense.correlator.dispatch.config import DispatchConfig, parse_dispatch_config
@@ -25,13 +25,10 @@ from loadsense.correlator.dispatch.metrics import metrics_source, signal_metrics
 from loadsense.correlator.dispatch.regime_history import append_regime_point
 from loadsense.correlator.dispatch.reload import PolicySource
 from loadsense.correlator.dispatch.store import RecommendationStore
-from loadsense.correlator.loop import EXTENSION_KEY as CORRELATOR_KEY
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
-
-EXTENSION_KEY = "dispatch"
 
 
 @dataclass(frozen=True)
@@ -100,13 +97,12 @@ def start_dispatch(ctx: AppContext) -> Callable[[], None] | None:
     """``STARTUP_HOOKS`` entry (after the correlator's): build the step, register it."""
     config = parse_dispatch_config(ctx.settings.dispatch)
     step = DispatchStep(ctx.storage, PolicySource(config.policy_file), config)
-    ctx.extensions[EXTENSION_KEY] = step
-    sources = ctx.extensions.setdefault("metrics_sources", [])
-    sources.append(metrics_source(step.store, lambda: step.stats))
-    correlator = ctx.extensions.get(CORRELATOR_KEY)
+    ctx.dispatch = step
+    ctx.metrics_sources.append(metrics_source(step.store, lambda: step.stats))
+    correlator = ctx.correlator
     if correlator is not None:
         correlator.add_step(step)
-        sources.append(signal_metrics_source(lambda: correlator.snapshot))
+        ctx.metrics_sources.append(signal_metrics_source(lambda: correlator.snapshot))
     else:
         logger.warning("no correlator running: recommendations will not be recomputed")
     logger.info("dispatch policy %s from %s", step.source.policy.version, step.source.policy.source)

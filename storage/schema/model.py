@@ -71,6 +71,12 @@ class Table:
     shard_key: str = "rand()"
     settings: tuple[str, ...] = ()  # ``name = value`` table settings
 
+    @property
+    def insert_columns(self) -> tuple[str, ...]:
+        """The columns an insert supplies, in table order (all but ``MATERIALIZED`` ones):
+        the receivers build their rows in exactly this shape."""
+        return tuple(c.name for c in self.columns if c.materialized is None)
+
 
 @dataclass(frozen=True)
 class View:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from loadsense.api.app import create_app
-from loadsense.api.context import AppContext
+from loadsense.bench.harness import free_port, loadsense_command, serve_in_thread, wait_ready
+from loadsense.context import AppContext
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 
@@ -50,28 +47,8 @@ def running_service(storage: Storage, settings: Settings | None = None) -> Itera
     """Serve ``create_app(settings, storage)`` on 127.0.0.1:<ephemeral> for the block."""
     settings = settings or Settings()
     app = create_app(settings, storage)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="test-service", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("test service failed to start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Service(url=f"http://127.0.0.1:{port}", settings=settings, app=app)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    with serve_in_thread(app, "test-service") as url:
+        yield Service(url=url, settings=settings, app=app)
 
 
 @dataclass
@@ -84,10 +61,6 @@ class ServiceProcess:
         self.process.send_signal(sig)
         out, _ = self.process.communicate(timeout=timeout)
         return self.process.returncode, out
-
-
-def loadsense_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "loadsense.api.cli", *args]
 
 
 @contextmanager
@@ -112,21 +85,6 @@ def service_process(
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=30)
-
-
-def wait_ready(url: str, proc: subprocess.Popen[str] | None = None, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read() if proc.stdout else ""
-            raise RuntimeError(f"service exited with {proc.returncode}:\n{out}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within {timeout}s")
 
 
 def poll_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:

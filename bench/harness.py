@@ -1,0 +1,98 @@
+"""Running a real Loadsense for a benchmark or a test: ports, commands, readiness, stop.
+
+The benchmarks drive services the way the tests do, so both use these helpers; they live
+here because ``bench/`` is distributed and ``tests/`` is not (``tests/support`` imports
+them). In-process services run uvicorn on a thread, on an ephemeral port; subprocesses
+run ``python -m loadsense.api.cli`` with the interpreter running the caller.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import uvicorn
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def loadsense_command(*args: str) -> list[str]:
+    """The ``loadsense`` command line with this interpreter (no console script needed)."""
+    return [sys.executable, "-m", "loadsense.api.cli", *args]
+
+
+def _output(proc: subprocess.Popen[Any]) -> str:
+    if proc.stdout is None:
+        return ""
+    out = proc.stdout.read()
+    return out.decode(errors="replace") if isinstance(out, bytes) else str(out)
+
+
+def wait_ready(url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60.0) -> None:
+    """Until ``GET {url}/readyz`` answers 200. RuntimeError (with the process's output,
+    when it is piped) if ``proc`` exits first; TimeoutError after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = _output(proc)
+            raise RuntimeError(
+                f"service exited with {proc.returncode} before it was ready"
+                + (f":\n{out}" if out else "")
+            )
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} not ready within {timeout:.0f}s")
+
+
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 60.0) -> bool:
+    """SIGTERM (a service drains its write queue), then SIGKILL after ``timeout`` seconds.
+    True when the process stopped on its own (or had already exited)."""
+    if proc.poll() is not None:
+        return True
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+        return True
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return False
+
+
+@contextmanager
+def serve_in_thread(app: Any, name: str = "loadsense", timeout: float = 30.0) -> Iterator[str]:
+    """Serve the ASGI ``app`` (with its lifespan) on 127.0.0.1:<ephemeral> on a thread;
+    yields its base URL and stops it when the block ends."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{name} failed to start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
