@@ -148,7 +148,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from loadsense.api.up import run_dashboard
 
     settings = load_settings(flags={"dashboard_api": args.api, "dashboard_token": args.token})
-    return run_dashboard(settings.dashboard_api, args.host, args.port, settings.dashboard_token)
+    return run_dashboard(
+        settings.dashboard_api,
+        args.host,
+        args.port,
+        settings.dashboard_token,
+        settings.dashboard_refresh_s,
+    )
 
 
 def _has_command(name: str) -> bool:

@@ -271,6 +271,11 @@ class LoadsenseClient:
         doc: dict[str, Any] = self._json("/api/v1/diagnostics")
         return doc
 
+    def producer_settings(self) -> dict[str, Any]:
+        """``GET /api/v1/producer-settings``: ``url`` and ``sections[{title, language, text}]``."""
+        doc: dict[str, Any] = self._json("/api/v1/producer-settings")
+        return doc
+
     def rules(self) -> dict[str, Any]:
         """``GET /api/v1/rules`` (Prometheus HTTP API shape: ``data.groups[].rules[]``)."""
         doc: dict[str, Any] = self._json("/api/v1/rules")

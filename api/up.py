@@ -9,6 +9,7 @@ next: the dashboard URL, the API docs URL and the producer settings
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -18,23 +19,32 @@ from pathlib import Path
 
 import httpx
 
-import loadsense.dashboard
 from loadsense.api.supervise import Child, supervise
 from loadsense.errors import LoadsenseError
 from loadsense.onboarding import producer_settings_text
 from loadsense.settings import (
     LOADSENSE_DASHBOARD_API,
+    LOADSENSE_DASHBOARD_REFRESH_S,
     LOADSENSE_DASHBOARD_TOKEN,
     LOADSENSE_DASHBOARD_URL,
 )
 
-APP = Path(loadsense.dashboard.__file__).parent / "app.py"
-READY_TIMEOUT_S = 180.0
-"""How long ``up`` waits for its children to answer (a first start applies migrations)."""
-
 
 class ChildFailed(LoadsenseError):
     code = "child_failed"
+
+
+def app_path() -> Path:
+    """The dashboard's entry script, found without importing the dashboard (the API
+    never imports it: data flows one way)."""
+    spec = importlib.util.find_spec("loadsense.dashboard")
+    if spec is None or spec.origin is None:
+        raise ChildFailed("the loadsense.dashboard package is not installed")
+    return Path(spec.origin).parent / "app.py"
+
+
+READY_TIMEOUT_S = 180.0
+"""How long ``up`` waits for its children to answer (a first start applies migrations)."""
 
 
 def streamlit_argv(host: str, port: int) -> list[str]:
@@ -44,7 +54,7 @@ def streamlit_argv(host: str, port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(APP),
+        str(app_path()),
         "--server.address",
         host,
         "--server.port",
@@ -62,10 +72,15 @@ def streamlit_argv(host: str, port: int) -> list[str]:
     ]
 
 
-def run_dashboard(api: str, host: str, port: int, token: str) -> int:
+def run_dashboard(api: str, host: str, port: int, token: str, refresh_s: float) -> int:
     """Replace this process with Streamlit serving the dashboard (the token travels in
     the environment, never on a command line others can read)."""
-    env = {**os.environ, LOADSENSE_DASHBOARD_API: api, LOADSENSE_DASHBOARD_TOKEN: token}
+    env = {
+        **os.environ,
+        LOADSENSE_DASHBOARD_API: api,
+        LOADSENSE_DASHBOARD_TOKEN: token,
+        LOADSENSE_DASHBOARD_REFRESH_S: str(refresh_s),
+    }
     argv = streamlit_argv(host, port)
     os.execve(argv[0], argv, env)  # noqa: S606 (our own argv)
     return 0  # not reached

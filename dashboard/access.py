@@ -9,13 +9,15 @@ Every page reads through :func:`fetch`, which
   service restarts, never a traceback;
 - returns ``None`` only when there never was an answer.
 
-The target (API URL and read token) comes from the settings (``loadsense dashboard``
-passes them in ``LOADSENSE_DASHBOARD_API`` / ``LOADSENSE_DASHBOARD_TOKEN``).
+The target (API URL, read token, refresh period) comes from the environment
+(``loadsense dashboard`` passes ``LOADSENSE_DASHBOARD_API`` and
+``LOADSENSE_DASHBOARD_TOKEN``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,6 @@ import httpx
 import streamlit as st
 
 from loadsense.api.client import LoadsenseAPIError, LoadsenseClient
-from loadsense.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +46,24 @@ class Target:
     refresh_s: float
 
 
+API_ENV = "LOADSENSE_DASHBOARD_API"
+TOKEN_ENV = "LOADSENSE_DASHBOARD_TOKEN"  # noqa: S105 (a variable name)
+REFRESH_ENV = "LOADSENSE_DASHBOARD_REFRESH_S"
+"""The dashboard's settings, documented with every other in ``loadsense/settings.py``
+(a test keeps the names equal). The dashboard imports nothing of the server but the
+client, so it reads them itself; ``loadsense dashboard`` has already validated them."""
+
+DEFAULT_API = "http://127.0.0.1:4318"
+DEFAULT_REFRESH_S = 10.0
+
+
 def target() -> Target:
-    settings = load_settings()
-    return Target(settings.dashboard_api, settings.dashboard_token, settings.dashboard_refresh_s)
+    refresh = os.environ.get(REFRESH_ENV, "")
+    return Target(
+        os.environ.get(API_ENV, DEFAULT_API).rstrip("/") or DEFAULT_API,
+        os.environ.get(TOKEN_ENV, ""),
+        float(refresh) if refresh else DEFAULT_REFRESH_S,
+    )
 
 
 @st.cache_resource(show_spinner=False)

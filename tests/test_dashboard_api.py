@@ -148,3 +148,23 @@ def test_timeline_and_regime_history_of_a_seeded_world(storage: Storage) -> None
         assert set(by_field) == {"etl", "ml"}
         # Both of this service's ticks are there (other services may add their own).
         assert {float(now // NS - 10), float(now // NS)} <= set(by_field["etl"])
+
+
+def test_the_dashboard_reads_the_settings_loadsense_documents() -> None:
+    from loadsense import settings
+    from loadsense.dashboard import access
+
+    assert access.API_ENV == settings.LOADSENSE_DASHBOARD_API
+    assert access.TOKEN_ENV == settings.LOADSENSE_DASHBOARD_TOKEN
+    assert access.REFRESH_ENV == settings.LOADSENSE_DASHBOARD_REFRESH_S
+    defaults = settings.Settings()
+    assert (
+        defaults.dashboard_api,
+        defaults.dashboard_refresh_s,
+    ) == (access.DEFAULT_API, access.DEFAULT_REFRESH_S)
+
+
+def test_producer_settings_route_fills_in_the_address_it_was_reached_at(service: Service) -> None:
+    doc = httpx.get(f"{service.url}/api/v1/producer-settings").json()
+    assert doc["url"] == service.url
+    assert [s["text"] for s in doc["sections"]] == [s.text for s in producer_settings(service.url)]

@@ -77,7 +77,7 @@ def charts(at: AppTest, kind: str) -> int:
 def test_overview_shows_the_regime_map_with_its_trail_and_the_headlines(
     world_service: tuple[Service, World], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    svc, world = world_service
+    svc, _world = world_service
     at = open_page(app(svc.url, monkeypatch), "overview")
     shown = text(at)
     assert "Regime: " in shown and "A pressure counts as high from" in shown
@@ -91,8 +91,13 @@ def test_overview_shows_the_regime_map_with_its_trail_and_the_headlines(
         "Oldest queue item",
         "Most contended host",
     ]
-    # The recent changes list this world's workloads (first decisions: "new -> ...").
-    assert world.job in shown and "new → " in shown
+    # The latest decision changes (the session's database holds other tests' too): at
+    # most 10, newest first, each "previous -> action".
+    changes = at.dataframe[0].value
+    assert 1 <= len(changes) <= 10
+    assert list(changes["at"]) == sorted(changes["at"], reverse=True)
+    actions = "(boost|admit|throttle|defer|pause)"
+    assert all(re.fullmatch(f"(new|{actions}) → {actions}", c) for c in changes["change"])
 
 
 def test_datasets_page_searches_pages_and_draws_the_selected_dataset(

@@ -1,9 +1,10 @@
 """What a person opening the service in a browser meets: ``/`` and the API docs.
 
 ``/`` is a small page linking the dashboard, the API docs, health and the producer
-settings (loadsense/onboarding.py). ``/docs`` is Swagger UI with its scripts and styles
-served from this process (the ``swagger-ui-bundle`` package), so it works on a machine
-without internet access; ReDoc has no such bundle and is not served. Neither page
+settings (loadsense/onboarding.py), which ``GET /api/v1/producer-settings`` also answers
+as JSON (the dashboard's onboarding panel shows them). ``/docs`` is Swagger UI with its
+scripts and styles served from this process (the ``swagger-ui-bundle`` package), so it
+works on a machine without internet access; ReDoc has no such bundle and is not served. Neither page
 carries data, so neither needs a token (like ``/openapi.json``).
 """
 
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 from html import escape
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from swagger_ui_bundle import swagger_ui_path
 
 from loadsense.api.context import context
@@ -50,8 +52,35 @@ def landing_html(api_url: str, dashboard_url: str) -> str:
     )
 
 
+class SectionModel(BaseModel):
+    title: str
+    language: str = Field(description="Language of the snippet: sh or yaml")
+    text: str
+
+
+class ProducerSettingsModel(BaseModel):
+    url: str = Field(description="This service's address as the request reached it")
+    sections: list[SectionModel]
+
+
+router = APIRouter(prefix="/api/v1", tags=["health"])
+
+
+@router.get(
+    "/producer-settings",
+    summary="The settings that point producers at this service (no token: no data)",
+    response_model=ProducerSettingsModel,
+)
+def get_producer_settings(request: Request) -> ProducerSettingsModel:
+    url = base_url(request)
+    return ProducerSettingsModel(
+        url=url, sections=[SectionModel(**vars(s)) for s in producer_settings(url)]
+    )
+
+
 def install_home(app: FastAPI) -> None:
     """Add ``/``, ``/docs`` and the docs' assets to ``app`` (created with ``docs_url=None``)."""
+    app.include_router(router)
     app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
