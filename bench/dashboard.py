@@ -52,7 +52,7 @@ def render_times(url: str, page: str, renders: int) -> dict[str, float]:
         started = time.perf_counter()
         at.run()  # within the answers' TTL: what a widget change costs
         cached.append(time.perf_counter() - started)
-        st.cache_data.clear()  # past the TTL: what each auto-refresh costs
+        st.cache_resource.clear()  # past the TTL: what each auto-refresh costs
         started = time.perf_counter()
         at.run()
         fresh.append(time.perf_counter() - started)

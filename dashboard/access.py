@@ -2,8 +2,9 @@
 
 Every page reads through :func:`fetch`, which
 
-- caches answers for :data:`TTL_S` seconds (``st.cache_data``), so a page that is
-  re-run by auto-refresh or by a widget does not hit the API again at once;
+- caches answers for :data:`TTL_S` seconds, shared by every session and handed out
+  as the same (read-only) objects, so a page re-run by a widget does not call the API
+  again and a hit costs nothing;
 - on failure shows what failed and which URL (a 401 names the missing read token) and
   returns the last answer it had for the same call, so a page keeps its data while the
   service restarts, never a traceback;
@@ -71,8 +72,11 @@ def _client(url: str, token: str) -> LoadsenseClient:
     return LoadsenseClient(url, token=token or None, timeout=TIMEOUT_S)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=256)
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=256)
 def _call(url: str, token: str, method: str, args: tuple[Any, ...]) -> Any:
+    # cache_resource, not cache_data: a hit hands out the same object instead of
+    # unpickling a copy (10k freshness rows cost seconds per page that way). Pages treat
+    # answers as read-only.
     return getattr(_client(url, token), method)(*args)
 
 

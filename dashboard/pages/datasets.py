@@ -3,6 +3,7 @@ datasets), and one dataset's freshness history, updates, schema and quality, lin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -33,49 +34,49 @@ SORTS = {
 }
 
 
-@st.cache_data(ttl=5.0, show_spinner=False, max_entries=8)
-def table(
-    freshness: tuple[tuple[Any, ...], ...], lineage: tuple[tuple[str, float], ...]
-) -> pd.DataFrame:
-    """The freshness table as one frame (built once per answer, then sliced)."""
+@dataclass(frozen=True)
+class Table:
+    """The freshness table of one pair of answers: the frame and the rows by name."""
+
+    fresh: Any  # the answers it was built from (kept: their identity is the cache key)
+    lineage: Any
+    frame: pd.DataFrame
+    rows: dict[str, dict[str, Any]]
+
+
+_TABLE: list[Table] = []
+"""The latest table: rebuilt only when an answer changes (answers are shared objects)."""
+
+
+def build(fresh: dict[str, Any], lineage: dict[str, Any] | None) -> Table:
+    crit = {r["subject"]: r["criticality"] for r in rows(lineage)}
+    raw = fresh["rows"]
     frame = pd.DataFrame(
-        list(freshness),
-        columns=[
-            "dataset",
-            "freshness",
-            "age_s",
-            "deadline_s",
-            "effective_freshness",
-            "depth",
-            "producer",
-        ],
+        {
+            "dataset": [r["subject"] for r in raw],
+            "freshness": [r["freshness"] for r in raw],
+            "age_s": [r["age"] for r in raw],
+            "deadline": pd.to_datetime([r["deadline"] for r in raw], unit="s", utc=True),
+            "effective_freshness": [r["effective_freshness"] for r in raw],
+            "criticality_rps": [crit.get(r["subject"]) for r in raw],
+            "depth": [r["depth"] for r in raw],
+            "producer": [r["producer"] for r in raw],
+        },
+        columns=COLUMNS,
     )
-    crit = dict(lineage)
-    frame["criticality_rps"] = frame["dataset"].map(crit)
-    frame["deadline"] = pd.to_datetime(frame["deadline_s"], unit="s", utc=True)
-    return frame[COLUMNS]
+    return Table(fresh, lineage, frame, {r["subject"]: r for r in raw})
 
 
-def freshness_frame() -> pd.DataFrame | None:
+def freshness_table() -> Table | None:
     fresh = fetch("freshness table", "signals", "freshness", None)
     if fresh is None:
         return None
-    lineage = rows(fetch("lineage signals", "signals", "lineage", None))
-    return table(
-        tuple(
-            (
-                r["subject"],
-                r["freshness"],
-                r["age"],
-                r["deadline"],
-                r["effective_freshness"],
-                r["depth"],
-                r["producer"],
-            )
-            for r in fresh["rows"]
-        ),
-        tuple((r["subject"], r["criticality"]) for r in lineage),
-    )
+    lineage = fetch("lineage signals", "signals", "lineage", None)
+    if _TABLE and _TABLE[0].fresh is fresh and _TABLE[0].lineage is lineage:
+        return _TABLE[0]
+    table = build(fresh, lineage)
+    _TABLE[:] = [table]
+    return table
 
 
 def filtered(frame: pd.DataFrame, search: str, sort: str) -> pd.DataFrame:
@@ -172,9 +173,10 @@ def _lineage(dataset: str) -> None:
 
 def render() -> None:
     span = timerange.current()
-    frame = freshness_frame()
-    if frame is None:
+    table = freshness_table()
+    if table is None:
         return
+    frame = table.frame
     if frame.empty:
         st.info(f"No datasets yet: send OpenLineage events to {target().url}/api/v1/lineage.")
         return
@@ -203,16 +205,14 @@ def render() -> None:
     )
     options = list(window["dataset"])
     wanted = st.query_params.get("dataset")
-    if wanted and wanted not in options and wanted in set(frame["dataset"]):
+    if wanted and wanted not in options and wanted in table.rows:
         options.insert(0, wanted)
     if not options:
         return
     dataset = st.selectbox(
         "Dataset", options, index=preselected("dataset", options), key="dataset_pick"
     )
-    # The whole table's answer is cached: look the row up there, no second request.
-    fresh = fetch("freshness table", "signals", "freshness", None)
-    row = next((r for r in rows(fresh) if r["subject"] == dataset), {})
+    row = table.rows.get(dataset, {})
     st.subheader(dataset)
     st.markdown(
         f"freshness **{number(row.get('freshness'))}**, "
