@@ -8,6 +8,7 @@ pairs per subject and field; :func:`series_frame` turns them into a long frame
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import altair as alt
@@ -119,9 +120,22 @@ def trail_frame(history: dict[str, Any] | None) -> pd.DataFrame:
     return wide.dropna(subset=["etl", "ml"])
 
 
+def _utc(epoch_s: float) -> alt.DateTime:
+    at = datetime.fromtimestamp(epoch_s, UTC)
+    return alt.DateTime(
+        year=at.year,
+        month=at.month,
+        date=at.day,
+        hours=at.hour,
+        minutes=at.minute,
+        seconds=at.second,
+        utc=True,
+    )
+
+
 def time_axis(domain: tuple[float, float] | None) -> alt.X:
     """The time axis (UTC, hours and minutes), spanning ``domain`` (epoch s) when given."""
-    scale = alt.Scale(domain=[domain[0] * 1000, domain[1] * 1000]) if domain else alt.Undefined
+    scale = alt.Scale(domain=[_utc(domain[0]), _utc(domain[1])]) if domain else alt.Undefined
     return alt.X("time:T", title="time (UTC)", axis=alt.Axis(format="%H:%M"), scale=scale)
 
 

@@ -56,7 +56,7 @@ def test_every_page_renders_in_a_browser(tmp_path: Path) -> None:
             "models": (f"models?service={quote(world.service)}", [world.service, world.features]),
             "queues": (f"queues?queue={quote(world.queue)}", [world.queue]),
             "hosts": ("hosts", [world.host, world.hostless]),
-            "recommendations": ("recommendations", [world.service, world.job]),
+            "recommendations": ("recommendations", [world.scorer, "defer"]),
             "alerts": ("alerts", ["Alerts"]),
         }
         with sync_playwright() as pw:
@@ -76,6 +76,9 @@ def test_every_page_renders_in_a_browser(tmp_path: Path) -> None:
                     graph = page.locator('[data-testid="stGraphVizChart"] svg')
                     expect(graph).to_be_visible(timeout=60_000)
                     expect(graph.locator("text", has_text=world.job)).to_be_visible()
+                if name == "recommendations":  # open the held job's reasons
+                    page.get_by_text(f"{world.scorer}: defer").click()
+                    expect(main).to_contain_text(f"upstream_schema_drift of {world.raw}")
                 page.wait_for_timeout(1500)  # let charts finish their transitions
                 page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
             browser.close()

@@ -109,8 +109,8 @@ def test_datasets_page_searches_pages_and_draws_the_selected_dataset(
     at.text_input(key="dataset_search").input(world.tag).run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert sorted(table["dataset"]) == sorted([world.features, world.raw])
-    assert "2 of " in text(at)
+    assert sorted(table["dataset"]) == sorted([world.features, world.raw, f"{world.tag}/scores"])
+    assert "3 of " in text(at)
     at.selectbox(key="dataset_pick").select(world.features).run()
     shown = text(at)
     # Three hourly runs; the latest ended 60 s after starting 3 h before the tick:
@@ -171,7 +171,10 @@ def test_recommendations_page_expands_reasons_and_filters_the_audit(
     at = open_page(app(svc.url, monkeypatch), "recommendations")
     current = at.dataframe[0].value.set_index("workload")
     assert current.loc[world.service, "class"] == "online-inference"
-    assert any(world.job in e.label for e in at.expander)
+    # The scorer read the raw table right after its schema changed: held, and why.
+    assert current.loc[world.scorer, "action"] == "defer"
+    why = next(e for e in at.expander if e.label.startswith(f"{world.scorer}: defer"))
+    assert any(f"upstream_schema_drift of {world.raw} = 2" in m.value for m in why.markdown)
     at.selectbox(key="audit_workload").select(world.service).run()
     audit = at.dataframe[1].value
     assert set(audit["workload"]) == {world.service}

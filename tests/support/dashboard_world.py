@@ -25,6 +25,7 @@ class World:
     raw: str  # dataset the refresh job reads (two schema versions minutes ago: drift)
     features: str  # dataset it writes (one failing assertion), the ranker's input
     job: str
+    scorer: str  # a job that ran a minute ago reading the raw table: held on its schema drift
     service: str  # a ranker on ``host`` whose p99 (300 ms) breaks its 250 ms SLO
     hostless: str  # a service that sends no host.name
     host: str
@@ -52,6 +53,7 @@ def seed(url: str, tag: str, now_ns: int) -> World:
         raw=f"{tag}/raw_orders",
         features=f"{tag}/order_features",
         job=f"{tag}/refresh_features",
+        scorer=f"{tag}/score_orders",
         service=f"{tag}-ranker",
         hostless=f"{tag}-hostless",
         host=f"{tag}-node-1",
@@ -67,6 +69,13 @@ def seed(url: str, tag: str, now_ns: int) -> World:
     # The raw table's schema changed minutes ago: the job reading it is held (unsafe input).
     feed.schema(world.raw, now_ns - 600 * NS, {"order_id": "int"})
     feed.schema(world.raw, now_ns - 300 * NS, {"order_id": "string", "total": "double"})
+    feed.run(
+        world.scorer,
+        now_ns - 120 * NS,
+        now_ns - 60 * NS,
+        inputs=[world.raw],
+        outputs=[f"{tag}/scores"],
+    )
     feed.assertions(world.features, base + 300 * NS, [True, False])
     feed.job_event(f"serving/{world.service}", [world.features], base)
     starts = [now_ns - k * NS for k in range(2, 42, 2)]  # 20 requests in the last 40 s
