@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing Loadsense and its dependencies into $(VENV) (a first install takes a minute or two)..."
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar on -e '.[dev]' | grep -E --line-buffered '^(Collecting|Successfully installed)' || true
+	$(BIN)/python -m pip install -e '.[dev]' | grep -E --line-buffered '^(Collecting|Successfully installed)' || true
 	@$(BIN)/python -c 'import loadsense.api.cli, streamlit' || (echo "install failed: run $(BIN)/python -m pip install -e '.[dev]' to see why" && exit 1)
 	@touch $(STAMP)
 

@@ -15,9 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
-from loadsense.api.routes.signals import parse_instant
 from loadsense.errors import InvalidInput
-from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.dataset_timeline import dataset_timeline
 
 router = APIRouter(prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_read)])
@@ -49,6 +47,16 @@ class TimelineModel(BaseModel):
     quality: list[QualityModel]
 
 
+LATEST_S = 4_102_444_800.0
+"""2100-01-01 in epoch seconds: the latest instant accepted."""
+
+
+def _bounded(value: float, name: str) -> float:
+    if not 0 <= value <= LATEST_S:  # also refuses NaN and infinities
+        raise InvalidInput(f"{name} must be epoch seconds within 1970..2100", field=name)
+    return value
+
+
 @router.get(
     "/datasets/timeline",
     summary="One dataset's updates, schema versions and quality results, newest first",
@@ -61,14 +69,22 @@ class TimelineModel(BaseModel):
 async def get_dataset_timeline(
     request: Request,
     dataset: str = Query(..., min_length=1, max_length=2048, description="namespace/name"),
-    start: str | None = Query(None, alias="from", description="Default: `to` - 24 h"),
-    end: str | None = Query(None, alias="to", description="Default: now"),
+    start: float | None = Query(
+        None,
+        alias="from",
+        description="Epoch seconds (inclusive); default: `to` - 24 h",
+        json_schema_extra={"minimum": 0, "maximum": LATEST_S},
+    ),
+    end: float | None = Query(
+        None,
+        alias="to",
+        description="Epoch seconds (inclusive); default: now. Before from: no rows",
+        json_schema_extra={"minimum": 0, "maximum": LATEST_S},
+    ),
     limit: int = Query(500, ge=1, le=10_000, description="Most rows of each list"),
 ) -> TimelineModel:
-    end_s = parse_instant(end, "to") / NS_PER_S if end else time.time()
-    start_s = parse_instant(start, "from") / NS_PER_S if start else end_s - 86_400
-    if start_s > end_s:
-        raise InvalidInput("from: must not be after 'to'", field="from")
+    end_s = _bounded(end, "to") if end is not None else time.time()
+    start_s = _bounded(start, "from") if start is not None else end_s - 86_400
     storage = context(request).storage
     found = await run_in_threadpool(dataset_timeline, storage, dataset, start_s, end_s, limit)
     return TimelineModel(
