@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 
 import loadsense
-from loadsense.api.auth import require_read
+from loadsense.api.auth import install_docs_gate, require_read
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.models import RegimeModel
 from loadsense.api.routes import (
@@ -27,7 +27,7 @@ from loadsense.api.routes import (
     recommendations,
     signals,
 )
-from loadsense.api.routes.home import install_home
+from loadsense.api.routes.home import DOCS_PATH, install_home
 from loadsense.api.routes.recommendations import DispatchUnavailable, regime_model
 from loadsense.collectors.openlineage import LineageReceiver
 from loadsense.collectors.retry_dedup import RetryDedup
@@ -51,6 +51,7 @@ ROUTERS: tuple[Any, ...] = (
     lineage.router,
     otlp.router,
     signals.router,
+    signals.control_router,
     recommendations.router,
     datasets.router,
     diagnostics.router,
@@ -168,6 +169,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
 
     install_error_handlers(app)
     install_home(app)
+    install_docs_gate(app, settings, extra_paths=(DOCS_PATH,))
 
     for router in ROUTERS:
         app.include_router(router)

@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 
+from loadsense.api.server import server_config
 from loadsense.errors import ConfigError, LoadsenseError
 from loadsense.settings import Settings, load_settings, settings_markdown
 
@@ -57,18 +58,6 @@ class _DrainingServer(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def _server_config(app: Any, settings: Settings, port: int) -> uvicorn.Config:
-    """The HTTP server both ``serve`` and ``replica`` run: no access log, bounded drain."""
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
-    )
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     from loadsense.api.app import create_app
     from loadsense.api.auth import check_exposure
@@ -84,7 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         app = create_app(settings, storage)
         tune_gc()
-        config = _server_config(app, settings, settings.port)
+        config = server_config(app, settings, settings.port)
         logger.info("listening on http://%s:%d", settings.host, settings.port)
         _DrainingServer(config).run()
     finally:
@@ -101,7 +90,7 @@ def cmd_replica(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     check_exposure(settings)
     app = create_replica_app(settings)
-    config = _server_config(app, settings, settings.replica_port)
+    config = server_config(app, settings, settings.replica_port)
     logger.info(
         "replica of %s listening on http://%s:%d",
         settings.replica_upstream,

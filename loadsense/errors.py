@@ -58,6 +58,30 @@ class UnsupportedMediaType(LoadsenseError):
     status = 415
 
 
+class RequestTimeout(LoadsenseError):
+    """The client sent its request head or body too slowly."""
+
+    code = "request_timeout"
+    status = 408
+
+
+class URITooLong(LoadsenseError):
+    code = "uri_too_long"
+    status = 414
+
+
+class HeadersTooLarge(LoadsenseError):
+    code = "headers_too_large"
+    status = 431
+
+
+class TooManyConnections(LoadsenseError):
+    """The server holds its maximum number of connections; retry later."""
+
+    code = "too_many_connections"
+    status = 503
+
+
 class Unauthorized(LoadsenseError):
     code = "unauthorized"
     status = 401
@@ -86,6 +110,19 @@ class WriteFailed(LoadsenseError):
     status = 503
 
 
+SHOWN_CHARS = 64
+"""Most characters of a client's value an error message echoes."""
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters (cut before
+    ``repr``, so a megabyte of input costs nothing to echo)."""
+    if isinstance(value, str | bytes) and len(value) > limit:
+        return repr(value[:limit]) + f"... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit + 2 else text[:limit] + "..."
+
+
 def http_error_body(err: LoadsenseError) -> dict[str, Any]:
     """The JSON body sent for ``err``: code, message and, when known, the field."""
     body: dict[str, Any] = {"error": err.code, "message": err.message}
@@ -98,6 +135,10 @@ def http_error_headers(err: LoadsenseError) -> dict[str, str]:
     """Headers that go with ``err``: ``Retry-After`` on backpressure, auth challenge on 401."""
     if isinstance(err, Backpressure):
         return {"Retry-After": str(max(1, round(err.retry_after)))}
+    if isinstance(err, TooManyConnections):
+        return {"Retry-After": "1", "Connection": "close"}
+    if isinstance(err, RequestTimeout | URITooLong | HeadersTooLarge):
+        return {"Connection": "close"}
     if isinstance(err, Unauthorized):
         return {"WWW-Authenticate": "Bearer"}
     return {}

@@ -47,7 +47,13 @@ LOADSENSE_INGEST_TOKENS = "LOADSENSE_INGEST_TOKENS"
 """Comma-separated bearer tokens allowed to write (ingest). Empty: no auth on loopback."""
 
 LOADSENSE_READ_TOKENS = "LOADSENSE_READ_TOKENS"
-"""Comma-separated bearer tokens allowed to read. Ingest tokens may read too."""
+"""Comma-separated bearer tokens allowed to read. When set, only these may read (an
+ingest token may not); when empty, ingest tokens may read too (single-token setups)."""
+
+LOADSENSE_PUBLIC_DOCS = "LOADSENSE_PUBLIC_DOCS"
+"""``true`` serves ``/openapi.json``, ``/docs`` and ``/redoc`` without a token even when
+tokens are configured. Default ``false``: they need a read token like the API they
+describe."""
 
 LOADSENSE_INSECURE = "LOADSENSE_INSECURE"
 """``true`` allows binding a non-loopback address without tokens. Default ``false``."""
@@ -72,6 +78,27 @@ LOADSENSE_RETRY_AFTER_S = "LOADSENSE_RETRY_AFTER_S"
 
 LOADSENSE_MAX_BODY_BYTES = "LOADSENSE_MAX_BODY_BYTES"
 """Largest request body accepted, measured after decompression. Default 20 MiB."""
+
+LOADSENSE_HTTP_MAX_CONNECTIONS = "LOADSENSE_HTTP_MAX_CONNECTIONS"
+"""Open HTTP connections the server holds; one more is answered 503 with
+``Retry-After`` and closed at once. Default 500."""
+
+LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S = "LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S"
+"""Seconds an idle keep-alive connection stays open after a response. Default 5."""
+
+LOADSENSE_HTTP_HEADER_TIMEOUT_S = "LOADSENSE_HTTP_HEADER_TIMEOUT_S"
+"""Seconds a client has to send a request's line and headers, from the connection's
+opening or its first byte after a response; then 408 and close. Default 10."""
+
+LOADSENSE_HTTP_BODY_TIMEOUT_S = "LOADSENSE_HTTP_BODY_TIMEOUT_S"
+"""Seconds a client has to send a request's body after its headers; then 408 and
+close. Default 60."""
+
+LOADSENSE_HTTP_MAX_URL_BYTES = "LOADSENSE_HTTP_MAX_URL_BYTES"
+"""Longest request target (path and query) accepted; longer is 414. Default 8192."""
+
+LOADSENSE_HTTP_MAX_HEADER_BYTES = "LOADSENSE_HTTP_MAX_HEADER_BYTES"
+"""Largest total of header names and values accepted; larger is 431. Default 65536."""
 
 LOADSENSE_MAX_FUTURE_SKEW_S = "LOADSENSE_MAX_FUTURE_SKEW_S"
 """How far ahead of the receiver's clock an event or span time may be (producer clock skew)
@@ -205,6 +232,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ingest_tokens", LOADSENSE_INGEST_TOKENS, _parse_tokens, "Write tokens"),
     Setting("read_tokens", LOADSENSE_READ_TOKENS, _parse_tokens, "Read tokens"),
     Setting("insecure", LOADSENSE_INSECURE, _parse_bool, "Allow exposure without tokens"),
+    Setting("public_docs", LOADSENSE_PUBLIC_DOCS, _parse_bool, "API docs without a token"),
     Setting("retention_days", LOADSENSE_RETENTION_DAYS, _positive(int), "Telemetry TTL in days"),
     Setting("batch_max_rows", LOADSENSE_BATCH_MAX_ROWS, _positive(int), "Rows per insert"),
     Setting("batch_max_delay_ms", LOADSENSE_BATCH_MAX_DELAY_MS, _positive(float), "Max batch wait"),
@@ -212,6 +240,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("queue_max_bytes", LOADSENSE_QUEUE_MAX_BYTES, _positive(int), "Queued bytes bound"),
     Setting("retry_after_s", LOADSENSE_RETRY_AFTER_S, _positive(float), "Retry-After on 503"),
     Setting("max_body_bytes", LOADSENSE_MAX_BODY_BYTES, _positive(int), "Body size limit"),
+    Setting(
+        "http_max_connections",
+        LOADSENSE_HTTP_MAX_CONNECTIONS,
+        _positive(int),
+        "Open connections bound",
+    ),
+    Setting(
+        "http_keepalive_timeout_s",
+        LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S,
+        _positive(float),
+        "Idle keep-alive timeout",
+    ),
+    Setting(
+        "http_header_timeout_s",
+        LOADSENSE_HTTP_HEADER_TIMEOUT_S,
+        _positive(float),
+        "Request head read timeout",
+    ),
+    Setting(
+        "http_body_timeout_s",
+        LOADSENSE_HTTP_BODY_TIMEOUT_S,
+        _positive(float),
+        "Request body read timeout",
+    ),
+    Setting("http_max_url_bytes", LOADSENSE_HTTP_MAX_URL_BYTES, _positive(int), "URL length limit"),
+    Setting(
+        "http_max_header_bytes",
+        LOADSENSE_HTTP_MAX_HEADER_BYTES,
+        _positive(int),
+        "Header size limit",
+    ),
     Setting("max_future_skew_s", LOADSENSE_MAX_FUTURE_SKEW_S, _positive(float), "Future skew"),
     Setting("clock", LOADSENSE_CLOCK, _clock, "Correlator clock"),
     Setting("tick_interval_s", LOADSENSE_TICK_INTERVAL_S, _positive(float), "Tick period"),
@@ -257,6 +316,7 @@ class Settings:
     ingest_tokens: tuple[str, ...] = ()
     read_tokens: tuple[str, ...] = ()
     insecure: bool = False
+    public_docs: bool = False
     retention_days: int = 30
     batch_max_rows: int = 10_000
     batch_max_delay_ms: float = 100.0
@@ -264,6 +324,12 @@ class Settings:
     queue_max_bytes: int = 512 * 1024 * 1024
     retry_after_s: float = 1.0
     max_body_bytes: int = 20 * 1024 * 1024
+    http_max_connections: int = 500
+    http_keepalive_timeout_s: float = 5.0
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 60.0
+    http_max_url_bytes: int = 8192
+    http_max_header_bytes: int = 65536
     max_future_skew_s: float = 300.0
     clock: str = "wall"
     tick_interval_s: float = 5.0

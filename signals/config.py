@@ -25,13 +25,13 @@ sets that key wins. Unknown keys raise :class:`ConfigError` naming the section a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from loadsense.errors import ConfigError
+from loadsense.globs import compile_glob
 
 RESOURCES = ("cpu", "memory", "io")
 
@@ -63,16 +63,9 @@ _SCALARS: Mapping[str, str] = MappingProxyType(
 
 
 def glob_regex(glob: str) -> str:
-    """An anchored RE2/Python regex for a shell glob (``*`` any run, ``?`` one char)."""
-    out = []
-    for ch in glob:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-    return "^" + "".join(out) + "$"
+    """The anchored RE2 regex (ClickHouse ``match``) of a glob, read by
+    loadsense/globs.py as every name filter is: ``*``, ``?``, ``[...]``."""
+    return compile_glob(glob).re2()
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,7 @@ class Rule:
         return glob_regex(self.glob)
 
     def matches(self, name: str) -> bool:
-        return re.match(self.regex, name) is not None
+        return compile_glob(self.glob).match(name)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from loadsense.errors import NotFound
+from loadsense.errors import NotFound, shown
 from loadsense.storage.client import Storage
 
 _EMPTY: Mapping[str, tuple[str, ...]] = MappingProxyType({})
@@ -179,7 +179,7 @@ def neighbourhood(graph: LineageGraph, node: str | None, depth: int) -> Neighbou
     else:
         starts = {n for n in adjacent if n == node or n.partition(":")[2] == node}
         if not starts:
-            raise NotFound(f"node {node!r} is not in the lineage graph", field="node")
+            raise NotFound(f"node {shown(node)} is not in the lineage graph", field="node")
         keep, frontier = set(starts), set(starts)
         for _ in range(depth):
             frontier = {m for n in frontier for m in adjacent.get(n, ())} - keep

@@ -69,7 +69,13 @@ def test_bad_instants_and_unknown_kinds(external: Service) -> None:
         assert r.status_code == 400
         assert r.json()["field"] == "as_of"
         assert http.post("/api/v1/evaluate", params={"as_of": "-5"}).status_code == 400
-        assert http.post("/api/v1/tick").status_code == 422  # as_of is required
+        missing = http.post("/api/v1/tick")  # as_of is required
+        assert missing.status_code == 400
+        assert missing.json() == {
+            "error": "invalid",
+            "message": "as_of: Field required",
+            "field": "as_of",
+        }
         r = http.get("/api/v1/signals/nope")
         assert r.status_code == 404 and "freshness" in r.json()["message"]
         assert http.get("/api/v1/signals/nope/history").status_code == 404

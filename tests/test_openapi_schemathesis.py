@@ -2,25 +2,33 @@
 
 Every read (GET) operation of the app is exercised with generated parameters and
 headers; each response must have a documented status code, conform to the documented
-schema and never be a 5xx. Writes (ingestion, ticks) are left out: generated bodies
-would only land in the session's shared database. The dispatch step has published a
-few recommendations first, so the per-workload routes have something to find, and the
-long-poll cap is tiny so a generated ``wait`` cannot stall the run.
+schema and never be a 5xx. The dispatch step has published a few recommendations
+first, so the per-workload routes have something to find, and the long-poll cap is tiny
+so a generated ``wait`` cannot stall the run.
+
+Then every operation, GET and POST (ingestion and ticks included), on a service process
+of its own: in the positive phase what the document allows must be accepted, in the
+negative phase what it forbids must be refused (the document states what the server
+enforces: required fields, formats, bounds).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from loadsense.correlator.dispatch.inputs import DispatchInputs, ServiceView, WorkloadInputs
 from loadsense.correlator.dispatch.service import DispatchStep
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
-from tests.support.service import Service, running_service
+from tests.support.service import Service, ServiceProcess, running_service, service_process
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +80,71 @@ def test_every_read_operation_conforms_to_the_openapi_document(api: Service) -> 
             case.call_and_validate(base_url=api.url)
 
         check()
+
+
+@pytest.fixture(scope="module")
+def writable(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A service of its own (generated writes must not land in the session's database),
+    on the external clock so generated ticks are accepted."""
+    root = tmp_path_factory.mktemp("schemathesis")
+    config = root / "loadsense.yaml"
+    config.write_text("dispatch:\n  max_wait_s: 0.05\n")  # a generated wait cannot stall
+    env = {"LOADSENSE_LOG_LEVEL": "WARNING"}
+    with service_process(
+        root / "data", "--clock", "external", "--config", str(config), env=env
+    ) as svc:
+        yield svc
+
+
+def _now_event_time(case: schemathesis.Case) -> None:
+    # eventTime must fall inside the retention window around the receiver's clock, which
+    # no JSON Schema can say; a positive case gets a valid one.
+    if isinstance(case.body, dict) and "eventTime" in case.body:
+        case.body["eventTime"] = datetime.now(UTC).isoformat()
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_operation_accepts_what_it_documents_and_rejects_the_rest(
+    writable: ServiceProcess, mode: GenerationMode
+) -> None:
+    operations = [
+        r.ok()
+        for r in schemathesis.openapi.from_url(f"{writable.url}/openapi.json").get_all_operations()
+    ]
+    methods = {op.method.upper() for op in operations}
+    assert methods == {"GET", "POST"}
+    acceptance = (
+        positive_data_acceptance if mode is GenerationMode.POSITIVE else negative_data_rejection
+    )
+    nothing_to_negate = set()
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @settings(
+            max_examples=10,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def check(case: schemathesis.Case) -> None:
+            if mode is GenerationMode.POSITIVE:
+                _now_event_time(case)
+            binary = case.media_type == "application/x-protobuf"
+            # A JSON Schema cannot describe protobuf's wire format: random bytes are
+            # neither promised to be accepted nor to be rejected.
+            extra = [] if binary else [acceptance]
+            case.call_and_validate(base_url=writable.url, additional_checks=extra)
+
+        try:
+            check()
+        except Unsatisfiable:
+            # No parameter or body to get wrong: nothing for the negative phase to send.
+            assert mode is GenerationMode.NEGATIVE
+            nothing_to_negate.add(operation.label)
+    assert nothing_to_negate <= {
+        "GET /healthz",
+        "GET /readyz",
+        "GET /version",
+        "GET /metrics",
+        "GET /api/v1/regime",
+    }

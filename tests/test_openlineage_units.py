@@ -12,9 +12,9 @@ import pytest
 from loadsense.collectors.openlineage import facets
 from loadsense.collectors.openlineage.normalise import event_key
 from loadsense.collectors.openlineage.receiver import LineageReceiver, split_array
-from loadsense.collectors.openlineage.timeparse import TimeFormatError, rfc3339_ns
 from loadsense.collectors.openlineage.validate import Checked
 from loadsense.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from loadsense.instants import TimeFormatError, rfc3339_ns
 
 
 @pytest.mark.parametrize(

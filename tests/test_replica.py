@@ -114,7 +114,7 @@ def _feed_and_tick(primary: ServiceProcess, seed: int, runs: int = 30) -> set[st
     tick = httpx.post(
         f"{primary.url}/api/v1/tick",
         params={"as_of": str(int(time.time()))},
-        headers=READER,
+        headers={"Authorization": f"Bearer {INGEST}"},  # a tick writes: ingest rights
         timeout=60,
     )
     assert tick.status_code == 200, tick.text
@@ -260,3 +260,21 @@ def test_not_ready_once_the_primary_is_gone_too_long(
         if line.startswith("loadsense_replica_upstream_failures_total")
     ]
     assert float(failures[0].split()[1]) >= 1
+
+
+def test_the_replica_is_hardened_like_the_primary(replica: Replica) -> None:
+    # Same server config and handlers: bounded URLs, globs and instants in the house format.
+    long_url = replica.get("/api/v1/recommendations?workload=" + "a" * 9000)
+    assert long_url.status_code == 414
+    assert long_url.json()["error"] == "uri_too_long"
+    assert "server" not in long_url.headers
+    glob = replica.get("/api/v1/recommendations?workload=" + "*" * 513)
+    assert glob.status_code == 400  # parameters are checked before the view is read
+    assert glob.json()["field"] == "workload"
+    junk = replica.get("/api/v1/recommendations?wait=1e400000")
+    assert junk.status_code == 400
+    assert junk.json() == {
+        "error": "invalid",
+        "message": "wait must be a number of seconds >= 0",
+        "field": "wait",
+    }

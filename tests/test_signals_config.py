@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 import pytest
 
 from loadsense.bench.harness import loadsense_command
 from loadsense.errors import ConfigError
-from loadsense.signals.config import SignalsConfig, glob_regex, parse_signals_config
+from loadsense.signals.config import Rule, SignalsConfig, glob_regex, parse_signals_config
 from loadsense.signals.sql import json_param
 from loadsense.storage.client import Storage
 from tests.support.service import service_process
@@ -82,12 +82,20 @@ def test_first_matching_rule_wins_per_key() -> None:
         ("*", "", True),
         ("x?", "x", False),
         ("tab\tname", "tab\tname", True),
+        ("gpu-[0-9]", "gpu-7", True),  # classes, as in every other name filter
+        ("gpu-[!0-9]", "gpu-7", False),
     ],
 )
-def test_glob_regex_is_literal_except_star_and_question_mark(
-    glob: str, name: str, matches: bool
+def test_glob_rules_match_as_every_name_filter_does(
+    storage: Storage, glob: str, name: str, matches: bool
 ) -> None:
-    assert (re.match(glob_regex(glob), name) is not None) is matches
+    rule = Rule(glob, MappingProxyType({}))
+    assert rule.matches(name) is matches
+    # The same glob as the engine runs it (signal SQL binds the regex).
+    engine = storage.client.query(
+        "SELECT match({n:String}, {re:String})", parameters={"n": name, "re": glob_regex(glob)}
+    ).result_rows[0][0]
+    assert bool(engine) is matches
 
 
 def test_serve_rejects_an_unknown_signals_key(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@
 settings (loadsense/onboarding.py), which ``GET /api/v1/producer-settings`` also answers
 as JSON (the dashboard's onboarding panel shows them). ``/docs`` is Swagger UI with its
 scripts and styles served from this process (the ``swagger-ui-bundle`` package), so it
-works on a machine without internet access; ReDoc has no such bundle and is not served. Neither page
-carries data, so neither needs a token (like ``/openapi.json``).
+works on a machine without internet access; ReDoc has no such bundle and is not served.
+``/`` and the producer settings carry no data and need no token; ``/docs`` is gated like
+``/openapi.json`` (api/auth.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from swagger_ui_bundle import swagger_ui_path
 
 from loadsense.api.context import context
 from loadsense.onboarding import producer_settings
+
+DOCS_PATH = "/docs"
+"""Swagger UI (a read route when tokens are configured, like ``/openapi.json``)."""
 
 DOCS_ASSETS = "/docs/assets"
 """Where Swagger UI's own files are served."""
@@ -88,7 +92,7 @@ def install_home(app: FastAPI) -> None:
         settings = context(request).settings
         return HTMLResponse(landing_html(base_url(request), settings.dashboard_url))
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get(DOCS_PATH, include_in_schema=False)
     def docs() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url="/openapi.json",

@@ -21,6 +21,7 @@ from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.body import read_body, request_media_type
 from loadsense.api.context import context, running_correlator
 from loadsense.collectors.openlineage import BatchDecoded
+from loadsense.collectors.openlineage.validate import EVENT_SCHEMA
 from loadsense.context import AppContext
 from loadsense.errors import InvalidInput
 from loadsense.signals.contract import NS_PER_S
@@ -36,15 +37,7 @@ INLINE_DECODE_BYTES = 256 * 1024
 _EVENT_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent "
-                    "(https://openlineage.io/spec/2-0-2/OpenLineage.json)",
-                }
-            }
-        },
+        "content": {"application/json": {"schema": EVENT_SCHEMA}},
     }
 }
 _BATCH_BODY: dict[str, Any] = {
@@ -54,8 +47,10 @@ _BATCH_BODY: dict[str, Any] = {
             "application/json": {
                 "schema": {
                     "type": "array",
-                    "items": {"type": "object"},
-                    "description": "OpenLineage events of any kind",
+                    "items": {},
+                    "description": "OpenLineage events of any kind; each is checked on its "
+                    "own (one event's schema: POST /api/v1/lineage), and one that is refused, "
+                    "even one that is not an object, is listed in failed_events",
                 }
             }
         },

@@ -22,7 +22,6 @@ replica process stays free of it.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 import time
 from datetime import UTC, datetime
@@ -46,7 +45,15 @@ from loadsense.api.models import (
 from loadsense.correlator.dispatch.reload import PolicySource
 from loadsense.correlator.dispatch.render import Entry, RenderedView
 from loadsense.correlator.dispatch.store import Published, ViewSource
-from loadsense.errors import InvalidInput, LoadsenseError, NotFound
+from loadsense.errors import InvalidInput, LoadsenseError, NotFound, shown
+from loadsense.globs import MAX_GLOB_CHARS, Glob, parse_glob
+from loadsense.instants import (
+    API_MAX_NS,
+    INSTANT_DESCRIPTION,
+    INSTANT_PATTERN,
+    MAX_INSTANT_CHARS,
+    parse_instant,
+)
 from loadsense.vocabulary import ACTIONS, CLASSES
 
 if TYPE_CHECKING:
@@ -139,7 +146,7 @@ def regime_model(pub: Published, source: PolicySource) -> RegimeModel:
 
 
 def _filtered(
-    view: RenderedView, cls: str | None, action: str | None, workload: str | None
+    view: RenderedView, cls: str | None, action: str | None, workload: Glob | None
 ) -> tuple[str, bytes]:
     if cls is None and action is None and workload is None:
         return view.full_tag, view.full_body
@@ -148,9 +155,18 @@ def _filtered(
         for e in view.items
         if (cls is None or e.cls == cls)
         and (action is None or e.action == action)
-        and (workload is None or fnmatch.fnmatchcase(e.workload, workload))
+        and (workload is None or workload.match(e.workload))
     ]
     return view.tag(chosen), view.body(chosen)
+
+
+async def _filtered_off_loop(
+    view: RenderedView, cls: str | None, action: str | None, workload: Glob | None
+) -> tuple[str, bytes]:
+    # A glob costs time in proportion to the names it scans: off the event loop.
+    if workload is None:
+        return _filtered(view, cls, action, workload)
+    return await run_in_threadpool(_filtered, view, cls, action, workload)
 
 
 def _matches(if_none_match: str | None, tag: str) -> bool:
@@ -177,7 +193,7 @@ def _entry_of(request: Request, workload: str) -> tuple[RenderedView, Entry]:
     view = _source(request).views().current.rendered
     found = view.by_workload.get(workload)
     if found is None:
-        raise NotFound(f"no recommendation for workload {workload!r}", field="workload")
+        raise NotFound(f"no recommendation for workload {shown(workload)}", field="workload")
     return view, found
 
 
@@ -201,7 +217,11 @@ def _query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any
 LIST_PARAMETERS = [
     _query("class", "Workload class", {"type": "string", "enum": list(CLASSES)}),
     _query("action", "Recommended action", {"type": "string", "enum": list(ACTIONS)}),
-    _query("workload", "Glob on the workload name", {"type": "string"}),
+    _query(
+        "workload",
+        "Glob on the workload name: `*`, `?`, `[...]` (docs/signals.md#filters)",
+        {"type": "string", "maxLength": MAX_GLOB_CHARS},
+    ),
     _query(
         "wait",
         "Long poll: seconds to wait for a change (capped by dispatch.max_wait_s)",
@@ -242,14 +262,15 @@ async def list_recommendations(request: Request) -> Response:
     source = _source(request)
     source.require_read(request)
     query = request.query_params
-    cls, action, workload = query.get("class"), query.get("action"), query.get("workload")
+    cls, action, pattern = query.get("class"), query.get("action"), query.get("workload")
     wait = _wait(query.get("wait"))
     _check_choice(cls, CLASSES, "class")
     _check_choice(action, ACTIONS, "action")
+    workload = parse_glob(pattern, "workload") if pattern is not None else None
     store = source.views()
     inm = request.headers.get("if-none-match")
     pub = store.current
-    tag, body = _filtered(pub.rendered, cls, action, workload)
+    tag, body = await _filtered_off_loop(pub.rendered, cls, action, workload)
     if not wait:
         if _matches(inm, tag):
             return Response(status_code=304, headers=_headers(tag))
@@ -268,19 +289,25 @@ async def list_recommendations(request: Request) -> Response:
         # Wait on the view this answer was filtered from, so a publish in between is not missed.
         await store.wait_for_change(pub.seq, remaining)
         pub = store.current
-        tag, body = _filtered(pub.rendered, cls, action, workload)
+        tag, body = await _filtered_off_loop(pub.rendered, cls, action, workload)
 
 
-HISTORY_END = 4_102_444_800.0
-"""2100-01-01T00:00:00Z, the latest instant history accepts."""
+HISTORY_END = API_MAX_NS / 1e9
+"""2200-01-01T00:00:00Z: after the latest instant an API route accepts."""
 
 
-def _bounded(value: float | None, name: str, default: float) -> float:
-    if value is None:
-        return default
-    if not (math.isfinite(value) and 0 <= value <= HISTORY_END):
-        raise InvalidInput(f"{name} must be epoch seconds within 1970..2100", field=name)
-    return value
+def _instant_s(value: str | None, name: str, default: float) -> float:
+    return default if value is None else parse_instant(value, name) / 1e9
+
+
+def _instant_query(alias: str | None, description: str) -> Any:
+    return Query(
+        None,
+        alias=alias,
+        max_length=MAX_INSTANT_CHARS,
+        description=f"{INSTANT_DESCRIPTION}; {description}",
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+    )
 
 
 def _history_entry(e: AuditEntry) -> HistoryEntryModel:
@@ -312,25 +339,16 @@ def _history_entry(e: AuditEntry) -> HistoryEntryModel:
 async def recommendation_history(
     request: Request,
     workload: str | None = Query(None, description="Exact workload name"),
-    from_: float | None = Query(
-        None,
-        alias="from",
-        description="Epoch seconds (inclusive); default: the beginning",
-        json_schema_extra={"minimum": 0, "maximum": HISTORY_END},
-    ),
-    to: float | None = Query(
-        None,
-        description="Epoch seconds (inclusive); default: 2100. Before from: no entries",
-        json_schema_extra={"minimum": 0, "maximum": HISTORY_END},
-    ),
+    from_: str | None = _instant_query("from", "inclusive; default: the beginning"),
+    to: str | None = _instant_query(None, "inclusive; default: 2200. Before from: no entries"),
     limit: int = Query(100, ge=1, le=10_000),
 ) -> HistoryModel:
     # Deferred: the audit module opens storage, which the replica never imports.
     from loadsense.api.context import context
     from loadsense.correlator.dispatch.audit import read_history
 
-    start = _bounded(from_, "from", 0.0)
-    end = _bounded(to, "to", HISTORY_END)
+    start = _instant_s(from_, "from", 0.0)
+    end = _instant_s(to, "to", HISTORY_END)
     if start > end:
         return HistoryModel(entries=[])
     storage = context(request).storage

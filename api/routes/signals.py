@@ -9,32 +9,37 @@
   at ``T`` and answer when it is done (409 on the wall clock).
 - ``POST /api/v1/evaluate?as_of=T``: every signal at ``T``, computed but not stored.
 
-Instants are epoch seconds (``1750000000.5``) or RFC 3339 (``2025-06-15T15:06:40Z``).
-Every route needs a read token: ``tick`` and ``evaluate`` compute from stored data and
-write nothing but the correlator's own history. See docs/signals.md.
+Instants are epoch seconds (``1750000000.5``) or RFC 3339 (``2025-06-15T15:06:40Z``),
+read by loadsense/instants.py; name filters are globs read by loadsense/globs.py.
+Every route needs a read token but ``tick``, which moves the published clock and writes
+history and audit rows, and so needs an ingest token. See docs/signals.md.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from loadsense.api.auth import require_read
+from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.context import context, running_correlator
 from loadsense.correlator.dispatch import regime_history
 from loadsense.correlator.history import read_history
 from loadsense.correlator.loop import Correlator
 from loadsense.correlator.snapshot import Snapshot
-from loadsense.errors import InvalidInput, LoadsenseError, NotFound
-from loadsense.signals.config import glob_regex
+from loadsense.errors import InvalidInput, LoadsenseError, NotFound, shown
+from loadsense.globs import MAX_GLOB_CHARS, parse_glob
+from loadsense.instants import (
+    INSTANT_DESCRIPTION,
+    INSTANT_PATTERN,
+    MAX_INSTANT_CHARS,
+    parse_instant,
+)
 from loadsense.signals.contract import KINDS, NS_PER_S
 from loadsense.signals.evaluate import FAMILIES
 from loadsense.signals.exposure import ExposureRow
@@ -45,6 +50,12 @@ from loadsense.signals.lineage import LineageRow
 from loadsense.signals.queues import QueueRow
 
 router = APIRouter(prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_read)])
+
+control_router = APIRouter(
+    prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_ingest)]
+)
+"""``POST /api/v1/tick`` moves the published clock and writes history and audit rows:
+it takes an ingest token, not a read token."""
 
 Row = TypeVar("Row")
 
@@ -103,35 +114,6 @@ class History(BaseModel):
     series: list[Series]
 
 
-def parse_instant(value: str, name: str) -> int:
-    """Epoch seconds (decimal, exact to the nanosecond) or RFC 3339, as int nanoseconds."""
-    text = value.strip()
-    try:
-        seconds = Decimal(text)
-        if not seconds.is_finite():
-            raise InvalidInput(f"{name}: must be finite, got {value!r}", field=name)
-        return _in_range(int(seconds * NS_PER_S), name, value)
-    except InvalidOperation:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{name}: expected epoch seconds or an RFC 3339 time, got {value!r}", field=name
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidInput(f"{name}: an RFC 3339 time needs a UTC offset", field=name)
-    delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
-    ns = (delta.days * 86_400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
-    return _in_range(ns, name, value)
-
-
-def _in_range(ns: int, name: str, value: str) -> int:
-    if not 0 <= ns < 2**63:
-        raise InvalidInput(f"{name}: out of range (1970 .. 2262), got {value!r}", field=name)
-    return ns
-
-
 def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
@@ -143,8 +125,8 @@ def _correlator(request: Request) -> Correlator:
 def _filter(rows: tuple[Any, ...], name: str | None) -> list[Any]:
     if not name:
         return list(rows)
-    pattern = re.compile(glob_regex(name))
-    return [r for r in rows if pattern.match(r.subject)]
+    glob = parse_glob(name, "name")
+    return [r for r in rows if glob.match(r.subject)]
 
 
 def _rows(kind: str, snap: Snapshot, name: str | None) -> dict[str, Any]:
@@ -163,7 +145,11 @@ def _all(snap: Snapshot) -> AllSignals:
     )
 
 
-NAME_QUERY = Query(None, description="Glob on the subject (`*`, `?`)")
+NAME_QUERY = Query(
+    None,
+    max_length=MAX_GLOB_CHARS,
+    description="Glob on the subject: `*`, `?`, `[...]` (docs/signals.md#filters)",
+)
 
 
 SUMMARIES: dict[str, str] = {
@@ -212,8 +198,20 @@ def get_history(
     request: Request,
     kind: str,
     name: str | None = NAME_QUERY,
-    start: str | None = Query(None, alias="from", description="Default: `to` - 1 h"),
-    end: str | None = Query(None, alias="to", description="Default: the latest tick"),
+    start: str | None = Query(
+        None,
+        alias="from",
+        max_length=MAX_INSTANT_CHARS,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=f"{INSTANT_DESCRIPTION}. Default: `to` - 1 h",
+    ),
+    end: str | None = Query(
+        None,
+        alias="to",
+        max_length=MAX_INSTANT_CHARS,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=f"{INSTANT_DESCRIPTION}. Default: the latest tick",
+    ),
 ) -> History:
     """Stored signal points per subject and field (docs/signals.md#history).
 
@@ -222,14 +220,15 @@ def get_history(
     """
     if kind not in HISTORY_KINDS:
         known = ", ".join(HISTORY_KINDS)
-        raise NotFound(f"unknown signal kind {kind!r} (known: {known})")
+        raise NotFound(f"unknown signal kind {shown(kind)} (known: {known})")
+    glob = parse_glob(name or "*", "name")
     snap = _correlator(request).snapshot
     end_ns = parse_instant(end, "to") if end else (snap.as_of_ns or time.time_ns())
     start_ns = parse_instant(start, "from") if start else end_ns - 3600 * NS_PER_S
     if start_ns > end_ns:
         raise InvalidInput("from: must not be after 'to'", field="from")
     storage = context(request).storage
-    page = read_history(storage, kind, glob_regex(name or "*"), start_ns, end_ns)
+    page = read_history(storage, kind, glob.re2(), start_ns, end_ns)
     return History.model_validate(
         {
             "kind": kind,
@@ -250,13 +249,18 @@ def get_history(
 )
 def get_unknown_kind(kind: str) -> None:
     """Every known kind has its own route above; anything else is a 404."""
-    raise NotFound(f"unknown signal kind {kind!r} (known: {', '.join(KINDS)})")
+    raise NotFound(f"unknown signal kind {shown(kind)} (known: {', '.join(KINDS)})")
 
 
-AS_OF_QUERY = Query(..., description="Epoch seconds or RFC 3339")
+AS_OF_QUERY = Query(
+    ...,
+    max_length=MAX_INSTANT_CHARS,
+    json_schema_extra={"pattern": INSTANT_PATTERN},
+    description=INSTANT_DESCRIPTION,
+)
 
 
-@router.post(
+@control_router.post(
     "/tick",
     response_model=TickResult,
     responses={

@@ -1,8 +1,8 @@
 """The OpenLineage receiver: validation, normalisation into the lineage tables, and the
 request-body decoding behind ``POST /api/v1/lineage`` and ``/api/v1/lineage/batch``.
 
-Modules: ``timeparse`` (RFC 3339 to nanoseconds), ``validate`` (accept or name the bad
-field), ``facets`` (tolerant facet readers), ``normalise`` (rows), ``receiver`` (bodies).
+Modules: ``validate`` (accept or name the bad field; instants via loadsense/instants.py),
+``facets`` (tolerant facet readers), ``normalise`` (rows), ``receiver`` (bodies).
 See docs/lineage.md.
 """
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from loadsense.collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
+from loadsense.instants import MAX_NS, TimeFormatError, rfc3339_ns
 
 _INT64_MAX = 9_223_372_036_854_775_807
 _END = object()

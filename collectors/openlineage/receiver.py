@@ -21,6 +21,7 @@ from typing import Any
 from loadsense.collectors.contract import Decoded
 from loadsense.collectors.openlineage.normalise import LineageRows
 from loadsense.collectors.openlineage.validate import DEFAULT_MAX_FUTURE_SKEW_S, check
+from loadsense.collectors.reasons import value_reason
 from loadsense.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 
 MAX_BATCH_EVENTS = 10_000
@@ -58,7 +59,7 @@ def _json_error(exc: ValueError | RecursionError) -> InvalidInput:
         return InvalidInput(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if isinstance(exc, RecursionError):
         return InvalidInput("invalid JSON: nested too deeply")
-    return InvalidInput(f"invalid JSON: {exc}")
+    return InvalidInput(f"invalid JSON: {value_reason(exc)}")
 
 
 def _expect(text: str, idx: int, what: str) -> InvalidInput:

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from loadsense.collectors.openlineage.facets import canonical_uuid
-from loadsense.collectors.openlineage.timeparse import MAX_NS, TimeFormatError, rfc3339_ns
 from loadsense.errors import InvalidInput
+from loadsense.instants import MAX_NS, TimeFormatError, rfc3339_ns
 
 RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
 
@@ -197,3 +197,69 @@ def check(event: Any, raw: str, now_ns: int, max_skew_ns: int, max_age_ns: int =
         _datasets(event, "inputs"),
         _datasets(event, "outputs"),
     )
+
+
+def _text_schema(description: str) -> dict[str, Any]:
+    # Not empty nor only whitespace (Python's str.isspace, as _required_string reads it).
+    return {"type": "string", "pattern": r"[^\s\x1c-\x1f\x85]", "description": description}
+
+
+_NAMED = {
+    "type": "object",
+    "required": ["namespace", "name"],
+    "properties": {"namespace": _text_schema("Namespace"), "name": _text_schema("Name")},
+}
+_DATASETS = {"type": ["array", "null"], "items": _NAMED}
+_CORE = {
+    "eventTime": {
+        "type": "string",
+        "format": "date-time",
+        "description": "RFC 3339 with offset; within the retention window before the "
+        "receiver's clock and at most max_future_skew_s after it",
+    },
+    "producer": _text_schema("URI of the producer"),
+    "schemaURL": _text_schema("URL of the event's schema (schemaUrl is read too)"),
+}
+_REQUIRED = ["eventTime", "producer", "schemaURL"]
+_EVENT_TYPES = sorted(RUN_EVENT_TYPES) + sorted(t.lower() for t in RUN_EVENT_TYPES)
+
+EVENT_SCHEMA: dict[str, Any] = {
+    "description": "An OpenLineage RunEvent, JobEvent or DatasetEvent "
+    "(https://openlineage.io/spec/2-0-2/OpenLineage.json): what check() enforces. "
+    "Facets are never validated.",
+    "anyOf": [
+        {
+            "title": "RunEvent",
+            "type": "object",
+            "required": [*_REQUIRED, "run", "job"],
+            "properties": {
+                **_CORE,
+                "eventType": {"type": "string", "enum": _EVENT_TYPES},
+                "run": {
+                    "type": "object",
+                    "required": ["runId"],
+                    "properties": {"runId": {"type": "string", "format": "uuid"}},
+                },
+                "job": _NAMED,
+                "inputs": _DATASETS,
+                "outputs": _DATASETS,
+            },
+        },
+        {
+            "title": "JobEvent",
+            "type": "object",
+            "required": [*_REQUIRED, "job"],
+            "not": {"anyOf": [{"required": ["run"]}, {"required": ["dataset"]}]},
+            "properties": {**_CORE, "job": _NAMED, "inputs": _DATASETS, "outputs": _DATASETS},
+        },
+        {
+            "title": "DatasetEvent",
+            "type": "object",
+            "required": [*_REQUIRED, "dataset"],
+            "not": {"required": ["run"]},
+            "properties": {**_CORE, "dataset": _NAMED},
+        },
+    ],
+}
+"""The JSON Schema of one event as :func:`check` accepts it (the OpenAPI document's
+request body): required fields, their types and formats."""

@@ -93,8 +93,8 @@ def key_value(encoded: bytes) -> tuple[str, str]:
             raise InvalidInput("attribute key or string value is not UTF-8") from None
     try:
         pair = KeyValue.FromString(encoded)
-    except DecodeError as exc:
-        raise InvalidInput(f"malformed attribute ({exc})") from None
+    except DecodeError:
+        raise InvalidInput("malformed attribute (truncated or corrupt protobuf)") from None
     key = pair.key
     if len(key) > MAX_KEY_LENGTH:
         raise ItemRejected(f"attribute key longer than {MAX_KEY_LENGTH} characters")

@@ -22,6 +22,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from loadsense.collectors.reasons import json_reason, otlp_json_error
 from loadsense.errors import InvalidInput
 
 _ID_FIELDS = frozenset(
@@ -57,7 +58,7 @@ def json_to_protobuf(body: bytes, message_class: Any) -> bytes:
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise InvalidInput(f"invalid JSON: {exc}") from None
+        raise InvalidInput(f"invalid JSON: {json_reason(exc)}") from None
     if not isinstance(document, dict):
         raise InvalidInput("invalid OTLP/JSON: the body must be a JSON object")
     _hex_ids_to_base64(document)
@@ -65,7 +66,7 @@ def json_to_protobuf(body: bytes, message_class: Any) -> bytes:
     try:
         json_format.ParseDict(document, message, ignore_unknown_fields=True)
     except (json_format.ParseError, ValueError, TypeError, binascii.Error) as exc:
-        raise InvalidInput(f"invalid OTLP/JSON: {exc}") from None
+        raise otlp_json_error(exc) from None
     except RecursionError:
         raise InvalidInput("invalid OTLP/JSON: nested too deeply") from None
     data: bytes = message.SerializeToString()

@@ -9,9 +9,9 @@ the result by glob on namespace, name, ``service.name`` or queue (first match wi
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 
+from loadsense.globs import compile_glob
 from loadsense.vocabulary import CLASSES as CLASSES
 from loadsense.vocabulary import ClassName
 
@@ -77,4 +77,4 @@ class ClassOverride:
             (self.service_name, service_name),
             (self.queue, queue),
         )
-        return all(glob is None or fnmatch.fnmatchcase(value, glob) for glob, value in pairs)
+        return all(glob is None or compile_glob(glob).match(value) for glob, value in pairs)

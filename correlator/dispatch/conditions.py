@@ -10,7 +10,6 @@ The vocabulary is documented in docs/dispatch.md.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any, NamedTuple
 
 from loadsense.correlator.dispatch.classes import CLASSES
 from loadsense.correlator.dispatch.regime import REGIMES
+from loadsense.globs import compile_glob
 
 Value = float | bool | str | None
 
@@ -99,7 +99,7 @@ class Comparison:
         if self.op == "ne":
             return text != self.threshold
         if self.op == "glob":
-            return fnmatch.fnmatchcase(text, str(self.threshold))
+            return compile_glob(str(self.threshold)).match(text)
         assert isinstance(self.threshold, tuple)
         return (text in self.threshold) == (self.op == "in")
 
