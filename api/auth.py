@@ -69,9 +69,7 @@ class DocsGate:
         await self.app(scope, receive, send)
 
 
-def install_docs_gate(
-    app: FastAPI, settings: Settings, extra_paths: Iterable[str] = ()
-) -> None:
+def install_docs_gate(app: FastAPI, settings: Settings, extra_paths: Iterable[str] = ()) -> None:
     """Make ``/openapi.json``, ``/docs``, ``/redoc`` need a read token when tokens are
     configured, unless ``public_docs`` opens them on purpose. ``extra_paths``: docs pages
     the app serves itself (``/docs`` with local assets, api/routes/home.py)."""
