@@ -27,7 +27,7 @@ from loadsense.api.routes import (
     recommendations,
     signals,
 )
-from loadsense.api.routes.home import DOCS_PATH, install_home
+from loadsense.api.routes.home import DOCS_PATH, REDOC_PATH, install_home
 from loadsense.api.routes.recommendations import DispatchUnavailable, regime_model
 from loadsense.collectors.openlineage import LineageReceiver
 from loadsense.collectors.retry_dedup import RetryDedup
@@ -169,7 +169,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
 
     install_error_handlers(app)
     install_home(app)
-    install_docs_gate(app, settings, extra_paths=(DOCS_PATH,))
+    install_docs_gate(app, settings, extra_paths=(DOCS_PATH, REDOC_PATH))
 
     for router in ROUTERS:
         app.include_router(router)

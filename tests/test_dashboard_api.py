@@ -34,14 +34,15 @@ def test_landing_page_links_dashboard_docs_health_and_shows_producer_settings(
     assert "OTEL_RESOURCE_ATTRIBUTES=host.name=" in r.text
 
 
-def test_api_docs_load_their_assets_from_this_service(service: Service) -> None:
-    page = httpx.get(f"{service.url}/docs").text
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_api_docs_load_their_assets_from_this_service(service: Service, path: str) -> None:
+    page = httpx.get(f"{service.url}{path}").text
     sources = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert sources and all(s.startswith("/docs/assets/") for s in sources), sources
     for source in sources:
         asset = httpx.get(f"{service.url}{source}")
         assert asset.status_code == 200 and len(asset.content) > 500, source
-    assert httpx.get(f"{service.url}/redoc").status_code == 404  # no local ReDoc bundle
+    assert "cdn" not in page.lower() and "googleapis" not in page
 
 
 def test_readme_gives_the_sdk_settings_the_service_prints() -> None:
@@ -175,3 +176,16 @@ def test_producer_settings_route_fills_in_the_address_it_was_reached_at(service:
     doc = httpx.get(f"{service.url}/api/v1/producer-settings").json()
     assert doc["url"] == service.url
     assert [s["text"] for s in doc["sections"]] == [s.text for s in producer_settings(service.url)]
+
+
+def test_with_tokens_docs_need_a_read_token_and_the_landing_page_does_not(
+    storage: Storage,
+) -> None:
+    settings = Settings(read_tokens=("r",), ingest_tokens=("i",))
+    with running_service(storage, settings) as svc:
+        read = {"Authorization": "Bearer r"}
+        assert httpx.get(f"{svc.url}/docs").status_code == 401
+        assert httpx.get(f"{svc.url}/docs", headers=read).status_code == 200
+        assert httpx.get(f"{svc.url}/").status_code == 200
+        assert httpx.get(f"{svc.url}/api/v1/producer-settings").status_code == 200
+        assert httpx.get(f"{svc.url}/docs/assets/swagger-ui.css").status_code == 200

@@ -147,4 +147,5 @@ def test_every_operation_accepts_what_it_documents_and_rejects_the_rest(
         "GET /version",
         "GET /metrics",
         "GET /api/v1/regime",
+        "GET /api/v1/producer-settings",
     }

@@ -47,6 +47,10 @@ class TimelineModel(BaseModel):
     quality: list[QualityModel]
 
 
+MAX_NAME_CHARS = 512
+"""Longest dataset name accepted (as long as a glob may be; the URL stays under the
+server's bound even in 4-byte characters)."""
+
 LATEST_S = 4_102_444_800.0
 """2100-01-01 in epoch seconds: the latest instant accepted."""
 
@@ -68,7 +72,9 @@ def _bounded(value: float, name: str) -> float:
 )
 async def get_dataset_timeline(
     request: Request,
-    dataset: str = Query(..., min_length=1, max_length=2048, description="namespace/name"),
+    dataset: str = Query(
+        ..., min_length=1, max_length=MAX_NAME_CHARS, description="namespace/name"
+    ),
     start: float | None = Query(
         None,
         alias="from",

@@ -41,7 +41,10 @@ class DiagnosticsModel(BaseModel):
     "/diagnostics",
     summary="Services sending telemetry that cannot be tied to a host",
     response_model=DiagnosticsModel,
-    responses={401: {"description": "Missing or invalid bearer token"}},
+    responses={
+        400: {"description": "Invalid parameter (the message names it)"},
+        401: {"description": "Missing or invalid bearer token"},
+    },
 )
 async def diagnostics(
     request: Request,

@@ -2,29 +2,33 @@
 
 ``/`` is a small page linking the dashboard, the API docs, health and the producer
 settings (loadsense/onboarding.py), which ``GET /api/v1/producer-settings`` also answers
-as JSON (the dashboard's onboarding panel shows them). ``/docs`` is Swagger UI with its
-scripts and styles served from this process (the ``swagger-ui-bundle`` package), so it
-works on a machine without internet access; ReDoc has no such bundle and is not served.
-``/`` and the producer settings carry no data and need no token; ``/docs`` is gated like
-``/openapi.json`` (api/auth.py).
+as JSON (the dashboard's onboarding panel shows them). ``/docs`` (Swagger UI) and ``/redoc``
+(ReDoc) load their scripts, styles and icon from this process (the files the
+``fastapi-offline`` package ships), never from a CDN, so they work on a machine without
+internet access. ``/`` and the producer settings carry no data and need no token; the
+docs are gated like ``/openapi.json`` (api/auth.py).
 """
 
 from __future__ import annotations
 
 from html import escape
+from importlib.resources import files
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from swagger_ui_bundle import swagger_ui_path
 
 from loadsense.api.context import context
 from loadsense.onboarding import producer_settings
 
 DOCS_PATH = "/docs"
-"""Swagger UI (a read route when tokens are configured, like ``/openapi.json``)."""
+REDOC_PATH = "/redoc"
+"""Swagger UI and ReDoc (read routes when tokens are configured, like ``/openapi.json``)."""
+
+ASSETS_DIR = str(files("fastapi_offline") / "static")
+"""swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js, favicon.png."""
 
 DOCS_ASSETS = "/docs/assets"
 """Where Swagger UI's own files are served."""
@@ -83,9 +87,10 @@ def get_producer_settings(request: Request) -> ProducerSettingsModel:
 
 
 def install_home(app: FastAPI) -> None:
-    """Add ``/``, ``/docs`` and the docs' assets to ``app`` (created with ``docs_url=None``)."""
+    """Add ``/``, ``/docs``, ``/redoc`` and their assets to ``app`` (created with
+    ``docs_url=None, redoc_url=None``)."""
     app.include_router(router)
-    app.mount(DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    app.mount(DOCS_ASSETS, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     def landing(request: Request) -> HTMLResponse:
@@ -99,5 +104,15 @@ def install_home(app: FastAPI) -> None:
             title="Loadsense API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get(REDOC_PATH, include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title="Loadsense API",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
         )
