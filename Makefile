@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test lint format bench clean deploy-schema mypy-tree chromium
+.PHONY: run serve test test-fast lint format bench clean deploy-schema mypy-tree chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
@@ -22,6 +22,10 @@ run: $(STAMP)
 ## test: set up .venv with dev extras and run the whole test suite (e2e needs chromium)
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
+
+## test-fast: the suite without the slow and end-to-end tests (CI runs them all)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 # The e2e tests drive Debian's Chromium (Playwright's own browser download cannot work here).
 chromium:

@@ -10,7 +10,6 @@ down service costs it neither its life nor unbounded memory.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import socket
 import threading
@@ -27,17 +26,12 @@ import loadsense
 from loadsense.agent.backlog import BacklogExporter
 from loadsense.agent.host import HostSampler
 from loadsense.errors import ConfigError
+from loadsense.settings import default_of
 
 logger = logging.getLogger(__name__)
 
-LOADSENSE_AGENT_TOKEN = "LOADSENSE_AGENT_TOKEN"  # noqa: S105 - a variable name, not a secret
-"""Bearer token the agent sends when ``--token`` is not given (keeps it out of ``ps``)."""
-
 SERVICE_NAME = "loadsense-agent"
 METRICS_PATH = "/v1/metrics"
-DEFAULT_INTERVAL_S = 10.0
-DEFAULT_MAX_BACKLOG = 360
-"""Collections kept while the service is down: one hour at the default interval."""
 DEFAULT_MAX_BACKOFF_S = 60.0
 
 
@@ -57,10 +51,10 @@ def metrics_url(endpoint: str) -> str:
 @dataclass(frozen=True)
 class AgentConfig:
     endpoint: str
-    interval_s: float = DEFAULT_INTERVAL_S
+    interval_s: float = default_of("agent_interval_s")
     token: str | None = None
     host_name: str = field(default_factory=socket.gethostname)
-    max_backlog: int = DEFAULT_MAX_BACKLOG
+    max_backlog: int = default_of("agent_max_backlog")
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
 
     def __post_init__(self) -> None:
@@ -176,7 +170,3 @@ def run_agent(config: AgentConfig, stop: threading.Event | None = None) -> int:
         pass
     agent.shutdown()
     return 0
-
-
-def token_from_env(flag: str | None) -> str | None:
-    return flag or os.environ.get(LOADSENSE_AGENT_TOKEN) or None

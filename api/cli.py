@@ -20,7 +20,8 @@ import uvicorn
 
 from loadsense.api.server import server_config
 from loadsense.errors import ConfigError, LoadsenseError
-from loadsense.settings import Settings, load_settings, settings_markdown
+from loadsense.settings import CLOCKS, Settings, load_settings, settings_markdown
+from loadsense.settings import default_of as _default
 
 logger = logging.getLogger("loadsense")
 
@@ -102,15 +103,18 @@ def cmd_replica(args: argparse.Namespace) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from loadsense.agent.run import AgentConfig, run_agent, token_from_env
+    from loadsense.agent.run import AgentConfig, run_agent
 
-    _configure_logging(args.log_level.upper())
+    settings = _settings(
+        args, ("agent_interval_s", "agent_token", "agent_max_backlog", "log_level")
+    )
+    _configure_logging(settings.log_level)
     extra = {"host_name": args.host_name} if args.host_name else {}
     config = AgentConfig(
         endpoint=args.endpoint,
-        interval_s=args.interval,
-        token=token_from_env(args.token),
-        max_backlog=args.max_backlog,
+        interval_s=settings.agent_interval_s,
+        token=settings.agent_token or None,
+        max_backlog=settings.agent_max_backlog,
         **extra,
     )
     return run_agent(config)
@@ -187,9 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service (ingestion, API, correlator)")
     _common_flags(serve)
-    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="bind port (default 4318)")
-    serve.add_argument("--clock", choices=["wall", "external"], help="correlator clock")
+    serve.add_argument("--host", help=f"bind address (default {_default('host')})")
+    serve.add_argument("--port", type=int, help=f"bind port (default {_default('port')})")
+    serve.add_argument("--clock", choices=CLOCKS, help="correlator clock")
     serve.add_argument(
         "--insecure",
         action="store_true",
@@ -204,10 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     replica.add_argument(
         "--upstream",
         dest="replica_upstream",
-        help="primary's base URL (default http://127.0.0.1:4318)",
+        help=f"primary's base URL (default {_default('replica_upstream')})",
     )
-    replica.add_argument("--host", help="bind address (default 127.0.0.1)")
-    replica.add_argument("--port", dest="replica_port", type=int, help="bind port (default 4319)")
+    replica.add_argument("--host", help=f"bind address (default {_default('host')})")
+    replica.add_argument(
+        "--port",
+        dest="replica_port",
+        type=int,
+        help=f"bind port (default {_default('replica_port')})",
+    )
     replica.add_argument(
         "--insecure",
         action="store_true",
@@ -217,23 +226,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     agent = sub.add_parser("agent", help="sample this host and export it over OTLP/HTTP")
     agent.add_argument("--endpoint", required=True, help="service URL, e.g. http://host:4318")
-    agent.add_argument("--interval", type=float, default=10.0, help="seconds between samples")
-    agent.add_argument("--token", help="ingest bearer token (also LOADSENSE_AGENT_TOKEN)")
+    agent.add_argument(
+        "--interval",
+        dest="agent_interval_s",
+        type=float,
+        help=f"seconds between samples (default {_default('agent_interval_s')})",
+    )
+    agent.add_argument(
+        "--token", dest="agent_token", help="ingest bearer token (also LOADSENSE_AGENT_TOKEN)"
+    )
     agent.add_argument("--host-name", dest="host_name", help="host.name (default: hostname)")
     agent.add_argument(
         "--max-backlog",
-        dest="max_backlog",
+        dest="agent_max_backlog",
         type=int,
-        default=360,
-        help="samples kept while the service is unreachable (oldest dropped past this)",
+        help="samples kept while the service is unreachable (oldest dropped past this; "
+        f"default {_default('agent_max_backlog')})",
     )
-    agent.add_argument("--log-level", dest="log_level", default="INFO", help="log level")
+    agent.add_argument("--log-level", dest="log_level", help="log level")
+    agent.add_argument("--config", help="YAML config file (also LOADSENSE_CONFIG)")
     agent.set_defaults(func=cmd_agent)
 
     schema = sub.add_parser("schema", help="print the DDL of every migration")
     _common_flags(schema)
     schema.add_argument("--cluster", help="render for this cluster (ON CLUSTER, Replicated*)")
-    schema.add_argument("--database", help="database name (default loadsense)")
+    schema.add_argument(
+        "--database", help=f"database name (default {_default('clickhouse_database')})"
+    )
     schema.set_defaults(func=cmd_schema)
 
     config = sub.add_parser("config", help="print the settings reference (markdown)")

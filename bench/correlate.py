@@ -46,7 +46,7 @@ from loadsense.correlator.history import HistorySubmitter
 from loadsense.correlator.loop import Correlator
 from loadsense.runtime import tune_gc
 from loadsense.selfmetrics import SelfMetrics
-from loadsense.settings import Settings
+from loadsense.settings import Settings, default_of
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage, open_storage
@@ -382,7 +382,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs, each in its own process")
     parser.add_argument("--ticks", type=int, default=5, help="timed ticks per run")
     parser.add_argument("--samples", type=int, default=20, help="e2e samples per run (0: skip)")
-    parser.add_argument("--interval", type=float, default=5.0, help="tick interval for e2e")
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=default_of("tick_interval_s"),
+        help="tick interval for e2e",
+    )
     parser.add_argument("--tmp", default=None, help="parent of the temporary data dirs")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)

@@ -78,10 +78,17 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 60.0) -> bool:
 
 
 @contextmanager
-def serve_in_thread(app: Any, name: str = "loadsense", timeout: float = 30.0) -> Iterator[str]:
+def serve_in_thread(
+    app: Any,
+    name: str = "loadsense",
+    timeout: float = 30.0,
+    config: uvicorn.Config | None = None,
+) -> Iterator[str]:
     """Serve the ASGI ``app`` (with its lifespan) on 127.0.0.1:<ephemeral> on a thread;
-    yields its base URL and stops it when the block ends."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    yields its base URL and stops it when the block ends. ``config`` replaces the plain
+    uvicorn configuration (e.g. the house server's, port 0)."""
+    if config is None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()

@@ -33,9 +33,10 @@ from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_mai
 from loadsense.bench.harness import free_port, loadsense_command, stop_process, wait_ready
 from loadsense.bench.raw import raw_main
 from loadsense.bench.report import write_results
+from loadsense.settings import CLOCKS, default_of
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DEFAULT_BATCH_ROWS = 10_000  # the writer's default batch_max_rows
+DEFAULT_BATCH_ROWS: int = default_of("batch_max_rows")  # the writer's batch size
 
 
 def default_phases(connections: int, single_connections: int) -> tuple[Phase, ...]:
@@ -81,7 +82,9 @@ class ServerSampler(threading.Thread):
         return peak, cores
 
 
-def start_server(data_dir: Path, port: int, clock: str = "wall") -> subprocess.Popen[bytes]:
+def start_server(
+    data_dir: Path, port: int, clock: str = default_of("clock")
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LOADSENSE_LOG_LEVEL": "WARNING"}
     cmd = loadsense_command("serve", "--data-dir", str(data_dir))
     cmd += ["--port", str(port), "--clock", clock]
@@ -229,8 +232,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--clock",
-        choices=["wall", "external"],
-        default="wall",
+        choices=CLOCKS,
+        default=default_of("clock"),
         help="server correlator clock: wall (ticks every 5 s, as deployed) or external "
         "(no ticks: ingest alone)",
     )

@@ -26,6 +26,7 @@ from loadsense.correlator.history import write_history
 from loadsense.correlator.snapshot import EMPTY, Snapshot
 from loadsense.correlator.steps import EvaluationGate, StepRunner
 from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import default_of
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.evaluate import evaluate_all
@@ -68,8 +69,8 @@ class Correlator:
         config: SignalsConfig,
         metrics: SelfMetrics,
         *,
-        interval_s: float = 5.0,
-        min_gap_s: float = 2.0,
+        interval_s: float = default_of("tick_interval_s"),
+        min_gap_s: float = default_of("tick_min_gap_s"),
         external_clock: bool = False,
         clock: Clock | None = None,
         history: HistoryWriter | None = None,

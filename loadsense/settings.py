@@ -3,7 +3,13 @@
 Precedence, highest first: command-line flags > ``LOADSENSE_*`` environment variables >
 the YAML config file (``--config`` or ``LOADSENSE_CONFIG``) > the defaults below.
 Unknown keys in the config file are an error naming the key. ``docs/configuration.md``
-is generated from :data:`SETTINGS` (``loadsense config --markdown``).
+is generated from :data:`SETTINGS` (``loadsense config``).
+
+Each setting is declared once, as a :class:`Setting` in :data:`SETTINGS` (key, environment
+variable, parser, meaning, ``default=``). Adding one takes that entry and a field of the
+same name and type in :class:`Settings` declared ``= _declared("key")``; the import-time
+check refuses a field without an entry, an entry without a field, or an entry without a
+default. Code that needs a default outside :class:`Settings` asks :func:`default_of`.
 """
 
 from __future__ import annotations
@@ -21,139 +27,50 @@ import yaml
 from loadsense.errors import ConfigError
 
 LOADSENSE_CONFIG = "LOADSENSE_CONFIG"
-"""Path of the optional YAML configuration file."""
+"""Path of the optional YAML configuration file (the ``--config`` flag wins)."""
 
+# The environment variable of each setting; what it means is said once, in SETTINGS.
 LOADSENSE_DATA_DIR = "LOADSENSE_DATA_DIR"
-"""Directory for embedded storage and local state. Default ``.loadsense``."""
-
 LOADSENSE_CLICKHOUSE_DSN = "LOADSENSE_CLICKHOUSE_DSN"
-"""Storage DSN: ``chdb:///path`` (embedded, default ``chdb://<data dir>/db``) or
-``http(s)://user:pass@host:8123/db`` for a ClickHouse server or cluster."""
-
 LOADSENSE_CLICKHOUSE_DATABASE = "LOADSENSE_CLICKHOUSE_DATABASE"
-"""Database holding Loadsense tables when the DSN names none. Default ``loadsense``."""
-
 LOADSENSE_CLICKHOUSE_CLUSTER = "LOADSENSE_CLICKHOUSE_CLUSTER"
-"""Cluster name: when set, migrations render ``ON CLUSTER`` with replicated local tables
-behind ``Distributed`` tables (see ``loadsense schema --cluster``). Default: none."""
-
 LOADSENSE_HOST = "LOADSENSE_HOST"
-"""Address the HTTP server binds. Default ``127.0.0.1`` (loopback only)."""
-
 LOADSENSE_PORT = "LOADSENSE_PORT"
-"""Port for ingestion and API alike. Default ``4318`` (the OTLP/HTTP default)."""
-
 LOADSENSE_INGEST_TOKENS = "LOADSENSE_INGEST_TOKENS"
-"""Comma-separated bearer tokens allowed to write (ingest). Empty: no auth on loopback."""
-
 LOADSENSE_READ_TOKENS = "LOADSENSE_READ_TOKENS"
-"""Comma-separated bearer tokens allowed to read. When set, only these may read (an
-ingest token may not); when empty, ingest tokens may read too (single-token setups)."""
-
 LOADSENSE_PUBLIC_DOCS = "LOADSENSE_PUBLIC_DOCS"
-"""``true`` serves ``/openapi.json``, ``/docs`` and ``/redoc`` without a token even when
-tokens are configured. Default ``false``: they need a read token like the API they
-describe."""
-
 LOADSENSE_INSECURE = "LOADSENSE_INSECURE"
-"""``true`` allows binding a non-loopback address without tokens. Default ``false``."""
-
 LOADSENSE_RETENTION_DAYS = "LOADSENSE_RETENTION_DAYS"
-"""Days telemetry is kept (table TTL). Default 30."""
-
 LOADSENSE_BATCH_MAX_ROWS = "LOADSENSE_BATCH_MAX_ROWS"
-"""A table's pending rows are inserted once they reach this many. Default 10000."""
-
 LOADSENSE_BATCH_MAX_DELAY_MS = "LOADSENSE_BATCH_MAX_DELAY_MS"
-"""...or once the oldest pending row has waited this long. Default 100 ms."""
-
 LOADSENSE_QUEUE_MAX_ROWS = "LOADSENSE_QUEUE_MAX_ROWS"
-"""Rows queued (not yet committed) across all tables before ingest answers 503. Default 2M."""
-
 LOADSENSE_QUEUE_MAX_BYTES = "LOADSENSE_QUEUE_MAX_BYTES"
-"""Approximate bytes queued across all tables before ingest answers 503. Default 512 MiB."""
-
 LOADSENSE_RETRY_AFTER_S = "LOADSENSE_RETRY_AFTER_S"
-"""Seconds advertised in ``Retry-After`` on 503. Default 1."""
-
 LOADSENSE_MAX_BODY_BYTES = "LOADSENSE_MAX_BODY_BYTES"
-"""Largest request body accepted, measured after decompression. Default 20 MiB."""
-
 LOADSENSE_HTTP_MAX_CONNECTIONS = "LOADSENSE_HTTP_MAX_CONNECTIONS"
-"""Open HTTP connections the server holds; one more is answered 503 with
-``Retry-After`` and closed at once. Default 500."""
-
 LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S = "LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S"
-"""Seconds an idle keep-alive connection stays open after a response. Default 5."""
-
 LOADSENSE_HTTP_HEADER_TIMEOUT_S = "LOADSENSE_HTTP_HEADER_TIMEOUT_S"
-"""Seconds a client has to send a request's line and headers, from the connection's
-opening or its first byte after a response; then 408 and close. Default 10."""
-
 LOADSENSE_HTTP_BODY_TIMEOUT_S = "LOADSENSE_HTTP_BODY_TIMEOUT_S"
-"""Seconds a client has to send a request's body after its headers; then 408 and
-close. Default 60."""
-
 LOADSENSE_HTTP_MAX_URL_BYTES = "LOADSENSE_HTTP_MAX_URL_BYTES"
-"""Longest request target (path and query) accepted; longer is 414. Default 8192."""
-
 LOADSENSE_HTTP_MAX_HEADER_BYTES = "LOADSENSE_HTTP_MAX_HEADER_BYTES"
-"""Largest total of header names and values accepted; larger is 431. Default 65536."""
-
 LOADSENSE_MAX_FUTURE_SKEW_S = "LOADSENSE_MAX_FUTURE_SKEW_S"
-"""How far ahead of the receiver's clock an event or span time may be (producer clock skew)
-before it is refused. Default 300 s."""
-
 LOADSENSE_CLOCK = "LOADSENSE_CLOCK"
-"""``wall`` (default) or ``external`` (time advances only by ``POST /api/v1/tick``)."""
-
 LOADSENSE_TICK_INTERVAL_S = "LOADSENSE_TICK_INTERVAL_S"
-"""Seconds between correlator ticks on the wall clock. Default 5."""
-
 LOADSENSE_TICK_ON_LINEAGE = "LOADSENSE_TICK_ON_LINEAGE"
-"""On the wall clock, tick early when OpenLineage events are committed (a dataset update
-changes freshness at once, not at the next scheduled tick). Default true."""
-
 LOADSENSE_TICK_MIN_GAP_S = "LOADSENSE_TICK_MIN_GAP_S"
-"""Seconds the correlator rests between the end of a tick and an early (event-triggered)
-one: bounds its share of the CPU (and the ingest it slows) under a steady stream of
-lineage events. Default 2."""
-
 LOADSENSE_LOG_LEVEL = "LOADSENSE_LOG_LEVEL"
-"""Python log level name. Default ``INFO``."""
-
 LOADSENSE_SHUTDOWN_TIMEOUT_S = "LOADSENSE_SHUTDOWN_TIMEOUT_S"
-"""Seconds allowed on SIGTERM to finish requests and flush queued rows. Default 30."""
-
 LOADSENSE_REPLICA_UPSTREAM = "LOADSENSE_REPLICA_UPSTREAM"
-"""``loadsense replica``: base URL of the primary it copies recommendations from.
-Default ``http://127.0.0.1:4318``."""
-
 LOADSENSE_REPLICA_PORT = "LOADSENSE_REPLICA_PORT"
-"""``loadsense replica``: port it serves the recommendation API on. Default ``4319``."""
-
 LOADSENSE_REPLICA_WAIT_S = "LOADSENSE_REPLICA_WAIT_S"
-"""``loadsense replica``: seconds each long poll upstream waits for a change. Decisions
-arrive as soon as the primary publishes them; ``as_of``, ``expires_at`` and the regime's
-pressures are refreshed at least this often. Default 5."""
-
 LOADSENSE_REPLICA_MAX_STALENESS_S = "LOADSENSE_REPLICA_MAX_STALENESS_S"
-"""``loadsense replica``: seconds without a successful exchange with the primary after
-which ``/readyz`` answers 503 (the last view is still served). Default 30."""
-
+LOADSENSE_AGENT_TOKEN = "LOADSENSE_AGENT_TOKEN"  # noqa: S105 - a variable name, not a secret
+LOADSENSE_AGENT_INTERVAL_S = "LOADSENSE_AGENT_INTERVAL_S"
+LOADSENSE_AGENT_MAX_BACKLOG = "LOADSENSE_AGENT_MAX_BACKLOG"
 LOADSENSE_DASHBOARD_URL = "LOADSENSE_DASHBOARD_URL"
-"""Where the dashboard is reachable: ``/`` links to it and ``loadsense up`` prints it.
-Default ``http://127.0.0.1:8501``."""
-
 LOADSENSE_DASHBOARD_API = "LOADSENSE_DASHBOARD_API"
-"""``loadsense dashboard``: base URL of the service whose API it reads.
-Default ``http://127.0.0.1:4318``."""
-
-LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"  # noqa: S105 (a variable name)
-"""``loadsense dashboard``: read token it sends (needed when tokens are configured)."""
-
+LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"  # noqa: S105 - a variable name
 LOADSENSE_DASHBOARD_REFRESH_S = "LOADSENSE_DASHBOARD_REFRESH_S"
-"""``loadsense dashboard``: seconds between automatic refreshes of a page. Default 10."""
 
 
 def _parse_bool(value: Any) -> bool:
@@ -199,9 +116,13 @@ def _http_url(value: Any) -> str:
     return text
 
 
+CLOCKS = ("wall", "external")
+"""The correlator's clocks (setting ``clock``)."""
+
+
 def _clock(value: Any) -> str:
     text = str(value)
-    if text not in {"wall", "external"}:
+    if text not in CLOCKS:
         raise ValueError(f"expected 'wall' or 'external', got {value!r}")
     return text
 
@@ -212,141 +133,406 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return MappingProxyType(dict(value))
 
 
+_NO_DEFAULT: Any = object()
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One setting: its key in the config file, its environment variable and parser."""
+    """One setting, declared once: its key in the config file, its environment variable,
+    the parser that turns a raw value (YAML, environment or flag) into its type, what it
+    means, and its default. :class:`Settings`, the config-file and environment parsing,
+    the command line's help and ``docs/configuration.md`` all read this declaration."""
 
     key: str
     env: str | None
     parse: Callable[[Any], Any]
     help: str
+    default: Any = _NO_DEFAULT
 
+    def __post_init__(self) -> None:
+        if self.default is _NO_DEFAULT:
+            raise TypeError(f"setting {self.key!r} declares no default")
+
+
+_MiB = 1024 * 1024
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("data_dir", LOADSENSE_DATA_DIR, str, "Embedded storage and state directory"),
-    Setting("clickhouse_dsn", LOADSENSE_CLICKHOUSE_DSN, str, "Storage DSN"),
-    Setting("clickhouse_database", LOADSENSE_CLICKHOUSE_DATABASE, str, "Database name"),
-    Setting("clickhouse_cluster", LOADSENSE_CLICKHOUSE_CLUSTER, str, "Cluster for DDL"),
-    Setting("host", LOADSENSE_HOST, str, "Bind address"),
-    Setting("port", LOADSENSE_PORT, _port, "Bind port"),
-    Setting("ingest_tokens", LOADSENSE_INGEST_TOKENS, _parse_tokens, "Write tokens"),
-    Setting("read_tokens", LOADSENSE_READ_TOKENS, _parse_tokens, "Read tokens"),
-    Setting("insecure", LOADSENSE_INSECURE, _parse_bool, "Allow exposure without tokens"),
-    Setting("public_docs", LOADSENSE_PUBLIC_DOCS, _parse_bool, "API docs without a token"),
-    Setting("retention_days", LOADSENSE_RETENTION_DAYS, _positive(int), "Telemetry TTL in days"),
-    Setting("batch_max_rows", LOADSENSE_BATCH_MAX_ROWS, _positive(int), "Rows per insert"),
-    Setting("batch_max_delay_ms", LOADSENSE_BATCH_MAX_DELAY_MS, _positive(float), "Max batch wait"),
-    Setting("queue_max_rows", LOADSENSE_QUEUE_MAX_ROWS, _positive(int), "Queued rows bound"),
-    Setting("queue_max_bytes", LOADSENSE_QUEUE_MAX_BYTES, _positive(int), "Queued bytes bound"),
-    Setting("retry_after_s", LOADSENSE_RETRY_AFTER_S, _positive(float), "Retry-After on 503"),
-    Setting("max_body_bytes", LOADSENSE_MAX_BODY_BYTES, _positive(int), "Body size limit"),
+    Setting(
+        "data_dir",
+        LOADSENSE_DATA_DIR,
+        str,
+        "Directory for embedded storage and local state",
+        default=".loadsense",
+    ),
+    Setting(
+        "clickhouse_dsn",
+        LOADSENSE_CLICKHOUSE_DSN,
+        str,
+        "Storage DSN: `chdb:///path` (embedded; empty means `chdb://<data_dir>/db`) or "
+        "`http(s)://user:pass@host:8123/db` for a ClickHouse server or cluster",
+        default="",
+    ),
+    Setting(
+        "clickhouse_database",
+        LOADSENSE_CLICKHOUSE_DATABASE,
+        str,
+        "Database holding Loadsense tables when the DSN names none",
+        default="loadsense",
+    ),
+    Setting(
+        "clickhouse_cluster",
+        LOADSENSE_CLICKHOUSE_CLUSTER,
+        str,
+        "Cluster name: when set, migrations render `ON CLUSTER` with replicated local tables "
+        "behind `Distributed` tables (see `loadsense schema --cluster`); empty: none",
+        default="",
+    ),
+    Setting(
+        "host",
+        LOADSENSE_HOST,
+        str,
+        "Address the HTTP server binds (loopback only by default)",
+        default="127.0.0.1",
+    ),
+    Setting(
+        "port",
+        LOADSENSE_PORT,
+        _port,
+        "Port for ingestion and API alike (the OTLP/HTTP default)",
+        default=4318,
+    ),
+    Setting(
+        "ingest_tokens",
+        LOADSENSE_INGEST_TOKENS,
+        _parse_tokens,
+        "Comma-separated bearer tokens allowed to write (ingest); empty: no auth on loopback",
+        default=(),
+    ),
+    Setting(
+        "read_tokens",
+        LOADSENSE_READ_TOKENS,
+        _parse_tokens,
+        "Comma-separated bearer tokens allowed to read. When set, only these may read (an "
+        "ingest token may not); when empty, ingest tokens may read too (single-token setups)",
+        default=(),
+    ),
+    Setting(
+        "insecure",
+        LOADSENSE_INSECURE,
+        _parse_bool,
+        "`true` allows binding a non-loopback address without tokens",
+        default=False,
+    ),
+    Setting(
+        "public_docs",
+        LOADSENSE_PUBLIC_DOCS,
+        _parse_bool,
+        "`true` serves `/openapi.json`, `/docs` and `/redoc` without a token even when tokens "
+        "are configured; `false`: they need a read token like the API they describe",
+        default=False,
+    ),
+    Setting(
+        "retention_days",
+        LOADSENSE_RETENTION_DAYS,
+        _positive(int),
+        "Days telemetry is kept (table TTL)",
+        default=30,
+    ),
+    Setting(
+        "batch_max_rows",
+        LOADSENSE_BATCH_MAX_ROWS,
+        _positive(int),
+        "A table's pending rows are inserted once they reach this many",
+        default=10_000,
+    ),
+    Setting(
+        "batch_max_delay_ms",
+        LOADSENSE_BATCH_MAX_DELAY_MS,
+        _positive(float),
+        "...or once the oldest pending row has waited this many milliseconds",
+        default=100.0,
+    ),
+    Setting(
+        "queue_max_rows",
+        LOADSENSE_QUEUE_MAX_ROWS,
+        _positive(int),
+        "Rows queued (not yet committed) across all tables before ingest answers 503",
+        default=2_000_000,
+    ),
+    Setting(
+        "queue_max_bytes",
+        LOADSENSE_QUEUE_MAX_BYTES,
+        _positive(int),
+        "Approximate bytes queued across all tables before ingest answers 503",
+        default=512 * _MiB,
+    ),
+    Setting(
+        "retry_after_s",
+        LOADSENSE_RETRY_AFTER_S,
+        _positive(float),
+        "Seconds advertised in `Retry-After` on 503",
+        default=1.0,
+    ),
+    Setting(
+        "max_body_bytes",
+        LOADSENSE_MAX_BODY_BYTES,
+        _positive(int),
+        "Largest request body accepted, measured after decompression",
+        default=20 * _MiB,
+    ),
     Setting(
         "http_max_connections",
         LOADSENSE_HTTP_MAX_CONNECTIONS,
         _positive(int),
-        "Open connections bound",
+        "Open HTTP connections the server holds; one more is answered 503 with `Retry-After` "
+        "and closed at once",
+        default=500,
     ),
     Setting(
         "http_keepalive_timeout_s",
         LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S,
         _positive(float),
-        "Idle keep-alive timeout",
+        "Seconds an idle keep-alive connection stays open after a response",
+        default=5.0,
     ),
     Setting(
         "http_header_timeout_s",
         LOADSENSE_HTTP_HEADER_TIMEOUT_S,
         _positive(float),
-        "Request head read timeout",
+        "Seconds a client has to send a request's line and headers, from the connection's "
+        "opening or its first byte after a response; then 408 and close",
+        default=10.0,
     ),
     Setting(
         "http_body_timeout_s",
         LOADSENSE_HTTP_BODY_TIMEOUT_S,
         _positive(float),
-        "Request body read timeout",
+        "Seconds a client has to send a request's body after its headers; then 408 and close",
+        default=60.0,
     ),
-    Setting("http_max_url_bytes", LOADSENSE_HTTP_MAX_URL_BYTES, _positive(int), "URL length limit"),
+    Setting(
+        "http_max_url_bytes",
+        LOADSENSE_HTTP_MAX_URL_BYTES,
+        _positive(int),
+        "Longest request target (path and query) accepted; longer is 414",
+        default=8192,
+    ),
     Setting(
         "http_max_header_bytes",
         LOADSENSE_HTTP_MAX_HEADER_BYTES,
         _positive(int),
-        "Header size limit",
+        "Largest total of header names and values accepted; larger is 431",
+        default=65536,
     ),
-    Setting("max_future_skew_s", LOADSENSE_MAX_FUTURE_SKEW_S, _positive(float), "Future skew"),
-    Setting("clock", LOADSENSE_CLOCK, _clock, "Correlator clock"),
-    Setting("tick_interval_s", LOADSENSE_TICK_INTERVAL_S, _positive(float), "Tick period"),
-    Setting("tick_on_lineage", LOADSENSE_TICK_ON_LINEAGE, _parse_bool, "Early tick on lineage"),
-    Setting("tick_min_gap_s", LOADSENSE_TICK_MIN_GAP_S, _positive(float), "Rest before early"),
-    Setting("log_level", LOADSENSE_LOG_LEVEL, str.upper, "Log level"),
-    Setting("shutdown_timeout_s", LOADSENSE_SHUTDOWN_TIMEOUT_S, _positive(float), "Drain time"),
-    Setting("replica_upstream", LOADSENSE_REPLICA_UPSTREAM, _http_url, "Replica: primary URL"),
-    Setting("replica_port", LOADSENSE_REPLICA_PORT, _port, "Replica: bind port"),
-    Setting("replica_wait_s", LOADSENSE_REPLICA_WAIT_S, _positive(float), "Replica: poll wait"),
+    Setting(
+        "max_future_skew_s",
+        LOADSENSE_MAX_FUTURE_SKEW_S,
+        _positive(float),
+        "How far ahead of the receiver's clock an event or span time may be (producer "
+        "clock skew) before it is refused",
+        default=300.0,
+    ),
+    Setting(
+        "clock",
+        LOADSENSE_CLOCK,
+        _clock,
+        "`wall`, or `external` (time advances only by `POST /api/v1/tick`)",
+        default="wall",
+    ),
+    Setting(
+        "tick_interval_s",
+        LOADSENSE_TICK_INTERVAL_S,
+        _positive(float),
+        "Seconds between correlator ticks on the wall clock",
+        default=5.0,
+    ),
+    Setting(
+        "tick_on_lineage",
+        LOADSENSE_TICK_ON_LINEAGE,
+        _parse_bool,
+        "On the wall clock, tick early when OpenLineage events are committed (a dataset "
+        "update changes freshness at once, not at the next scheduled tick)",
+        default=True,
+    ),
+    Setting(
+        "tick_min_gap_s",
+        LOADSENSE_TICK_MIN_GAP_S,
+        _positive(float),
+        "Seconds the correlator rests between the end of a tick and an early "
+        "(event-triggered) one: bounds its share of the CPU, and the ingest it slows, "
+        "under a steady stream of lineage events",
+        default=2.0,
+    ),
+    Setting("log_level", LOADSENSE_LOG_LEVEL, str.upper, "Python log level name", default="INFO"),
+    Setting(
+        "shutdown_timeout_s",
+        LOADSENSE_SHUTDOWN_TIMEOUT_S,
+        _positive(float),
+        "Seconds allowed on SIGTERM to finish requests and flush queued rows",
+        default=30.0,
+    ),
+    Setting(
+        "replica_upstream",
+        LOADSENSE_REPLICA_UPSTREAM,
+        _http_url,
+        "`loadsense replica`: base URL of the primary it copies recommendations from",
+        default="http://127.0.0.1:4318",
+    ),
+    Setting(
+        "replica_port",
+        LOADSENSE_REPLICA_PORT,
+        _port,
+        "`loadsense replica`: port it serves the recommendation API on",
+        default=4319,
+    ),
+    Setting(
+        "replica_wait_s",
+        LOADSENSE_REPLICA_WAIT_S,
+        _positive(float),
+        "`loadsense replica`: seconds each long poll upstream waits for a change; decisions "
+        "arrive as soon as the primary publishes them, while `as_of`, `expires_at` and the "
+        "regime's pressures are refreshed at least this often",
+        default=5.0,
+    ),
     Setting(
         "replica_max_staleness_s",
         LOADSENSE_REPLICA_MAX_STALENESS_S,
         _positive(float),
-        "Replica: not ready past this age",
+        "`loadsense replica`: seconds without a successful exchange with the primary after "
+        "which `/readyz` answers 503 (the last view is still served)",
+        default=30.0,
     ),
-    Setting("dashboard_url", LOADSENSE_DASHBOARD_URL, _http_url, "Dashboard address"),
-    Setting("dashboard_api", LOADSENSE_DASHBOARD_API, _http_url, "Dashboard: API it reads"),
-    Setting("dashboard_token", LOADSENSE_DASHBOARD_TOKEN, str, "Dashboard: read token"),
+    Setting(
+        "agent_token",
+        LOADSENSE_AGENT_TOKEN,
+        str,
+        "`loadsense agent`: ingest token it sends as `Authorization: Bearer` (prefer this "
+        "variable to `--token`: flags are visible in `ps`); empty: none",
+        default="",
+    ),
+    Setting(
+        "agent_interval_s",
+        LOADSENSE_AGENT_INTERVAL_S,
+        _positive(float),
+        "`loadsense agent`: seconds between samples",
+        default=10.0,
+    ),
+    Setting(
+        "agent_max_backlog",
+        LOADSENSE_AGENT_MAX_BACKLOG,
+        _positive(int),
+        "`loadsense agent`: samples kept while the service is unreachable (the oldest is "
+        "dropped past this; one hour at the default interval)",
+        default=360,
+    ),
+    Setting(
+        "dashboard_url",
+        LOADSENSE_DASHBOARD_URL,
+        _http_url,
+        "Where the dashboard is reachable: `/` links to it (`loadsense up` sets it)",
+        default="http://127.0.0.1:8501",
+    ),
+    Setting(
+        "dashboard_api",
+        LOADSENSE_DASHBOARD_API,
+        _http_url,
+        "`loadsense dashboard`: base URL of the service whose API it reads",
+        default="http://127.0.0.1:4318",
+    ),
+    Setting(
+        "dashboard_token",
+        LOADSENSE_DASHBOARD_TOKEN,
+        str,
+        "`loadsense dashboard`: the read token it sends (needed when tokens are configured)",
+        default="",
+    ),
     Setting(
         "dashboard_refresh_s",
         LOADSENSE_DASHBOARD_REFRESH_S,
         _positive(float),
-        "Dashboard: auto-refresh period",
+        "`loadsense dashboard`: seconds between automatic refreshes of a page",
+        default=10.0,
     ),
-    Setting("signals", None, _mapping, "Per-signal defaults and overrides (docs/signals.md)"),
-    Setting("dispatch", None, _mapping, "Dispatch policy options (docs/dispatch.md)"),
+    Setting(
+        "signals",
+        None,
+        _mapping,
+        "Per-signal defaults and overrides (docs/signals.md)",
+        default=_EMPTY,
+    ),
+    Setting(
+        "dispatch", None, _mapping, "Dispatch policy options (docs/dispatch.md)", default=_EMPTY
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
 
 
+def default_of(key: str) -> Any:
+    """The declared default of setting ``key`` (for code that needs one outside
+    :class:`Settings`, so no default is ever written twice)."""
+    return _BY_KEY[key].default
+
+
+def _declared(key: str) -> Any:
+    default = _BY_KEY[key].default
+    if default.__class__.__hash__ is None or isinstance(default, MappingProxyType):
+        return field(default_factory=lambda: default)
+    return field(default=default)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The typed, immutable configuration of one Loadsense process."""
+    """The typed, immutable configuration of one Loadsense process.
 
-    data_dir: str = ".loadsense"
-    clickhouse_dsn: str = ""
-    clickhouse_database: str = "loadsense"
-    clickhouse_cluster: str = ""
-    host: str = "127.0.0.1"
-    port: int = 4318
-    ingest_tokens: tuple[str, ...] = ()
-    read_tokens: tuple[str, ...] = ()
-    insecure: bool = False
-    public_docs: bool = False
-    retention_days: int = 30
-    batch_max_rows: int = 10_000
-    batch_max_delay_ms: float = 100.0
-    queue_max_rows: int = 2_000_000
-    queue_max_bytes: int = 512 * 1024 * 1024
-    retry_after_s: float = 1.0
-    max_body_bytes: int = 20 * 1024 * 1024
-    http_max_connections: int = 500
-    http_keepalive_timeout_s: float = 5.0
-    http_header_timeout_s: float = 10.0
-    http_body_timeout_s: float = 60.0
-    http_max_url_bytes: int = 8192
-    http_max_header_bytes: int = 65536
-    max_future_skew_s: float = 300.0
-    clock: str = "wall"
-    tick_interval_s: float = 5.0
-    tick_on_lineage: bool = True
-    tick_min_gap_s: float = 2.0
-    log_level: str = "INFO"
-    shutdown_timeout_s: float = 30.0
-    replica_upstream: str = "http://127.0.0.1:4318"
-    replica_port: int = 4319
-    replica_wait_s: float = 5.0
-    replica_max_staleness_s: float = 30.0
-    dashboard_url: str = "http://127.0.0.1:8501"
-    dashboard_api: str = "http://127.0.0.1:4318"
-    dashboard_token: str = field(default="", repr=False)
-    dashboard_refresh_s: float = 10.0
-    signals: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    dispatch: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    One field per entry of :data:`SETTINGS`, in the same order, typed as its parser
+    returns; the defaults come from the declarations (checked at import).
+    """
+
+    data_dir: str = _declared("data_dir")
+    clickhouse_dsn: str = _declared("clickhouse_dsn")
+    clickhouse_database: str = _declared("clickhouse_database")
+    clickhouse_cluster: str = _declared("clickhouse_cluster")
+    host: str = _declared("host")
+    port: int = _declared("port")
+    ingest_tokens: tuple[str, ...] = _declared("ingest_tokens")
+    read_tokens: tuple[str, ...] = _declared("read_tokens")
+    insecure: bool = _declared("insecure")
+    public_docs: bool = _declared("public_docs")
+    retention_days: int = _declared("retention_days")
+    batch_max_rows: int = _declared("batch_max_rows")
+    batch_max_delay_ms: float = _declared("batch_max_delay_ms")
+    queue_max_rows: int = _declared("queue_max_rows")
+    queue_max_bytes: int = _declared("queue_max_bytes")
+    retry_after_s: float = _declared("retry_after_s")
+    max_body_bytes: int = _declared("max_body_bytes")
+    http_max_connections: int = _declared("http_max_connections")
+    http_keepalive_timeout_s: float = _declared("http_keepalive_timeout_s")
+    http_header_timeout_s: float = _declared("http_header_timeout_s")
+    http_body_timeout_s: float = _declared("http_body_timeout_s")
+    http_max_url_bytes: int = _declared("http_max_url_bytes")
+    http_max_header_bytes: int = _declared("http_max_header_bytes")
+    max_future_skew_s: float = _declared("max_future_skew_s")
+    clock: str = _declared("clock")
+    tick_interval_s: float = _declared("tick_interval_s")
+    tick_on_lineage: bool = _declared("tick_on_lineage")
+    tick_min_gap_s: float = _declared("tick_min_gap_s")
+    log_level: str = _declared("log_level")
+    shutdown_timeout_s: float = _declared("shutdown_timeout_s")
+    replica_upstream: str = _declared("replica_upstream")
+    replica_port: int = _declared("replica_port")
+    replica_wait_s: float = _declared("replica_wait_s")
+    replica_max_staleness_s: float = _declared("replica_max_staleness_s")
+    agent_token: str = _declared("agent_token")
+    agent_interval_s: float = _declared("agent_interval_s")
+    agent_max_backlog: int = _declared("agent_max_backlog")
+    dashboard_url: str = _declared("dashboard_url")
+    dashboard_api: str = _declared("dashboard_api")
+    dashboard_token: str = _declared("dashboard_token")
+    dashboard_refresh_s: float = _declared("dashboard_refresh_s")
+    signals: Mapping[str, Any] = _declared("signals")
+    dispatch: Mapping[str, Any] = _declared("dispatch")
 
     @property
     def dsn(self) -> str:
@@ -411,14 +597,24 @@ def load_settings(
 
 
 def settings_markdown() -> str:
-    """The settings table for ``docs/configuration.md``."""
-    defaults = {f.name: f.default for f in fields(Settings)}
+    """The settings table for ``docs/configuration.md``, from :data:`SETTINGS`."""
     lines = [
         "| key (config file) | environment variable | default | meaning |",
         "| --- | --- | --- | --- |",
     ]
     for s in SETTINGS:
-        default = defaults.get(s.key)
-        shown = "" if s.key in {"signals", "dispatch"} else repr(default)
-        lines.append(f"| `{s.key}` | {f'`{s.env}`' if s.env else '-'} | {shown} | {s.help} |")
+        shown = "" if isinstance(s.default, Mapping) else f"`{s.default!r}`"
+        env = f"`{s.env}`" if s.env else "-"
+        lines.append(f"| `{s.key}` | {env} | {shown} | {s.help} |")
     return "\n".join(lines) + "\n"
+
+
+def _check_declared() -> None:
+    """Fail at import when :class:`Settings` and :data:`SETTINGS` drift apart."""
+    names = tuple(f.name for f in fields(Settings))
+    keys = tuple(s.key for s in SETTINGS)
+    if names != keys:
+        raise TypeError(f"Settings fields {names} differ from SETTINGS keys {keys}")
+
+
+_check_declared()

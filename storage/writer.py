@@ -25,6 +25,7 @@ from typing import Any
 
 from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
+from loadsense.settings import default_of
 from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,13 @@ class RowBatch:
 
 @dataclass(frozen=True)
 class WriterLimits:
-    batch_max_rows: int = 10_000
-    batch_max_delay_s: float = 0.1
-    queue_max_rows: int = 2_000_000
-    queue_max_bytes: int = 512 * 1024 * 1024
-    retry_after_s: float = 1.0
+    """The writer's bounds; the defaults are the declared settings' (loadsense/settings.py)."""
+
+    batch_max_rows: int = default_of("batch_max_rows")
+    batch_max_delay_s: float = default_of("batch_max_delay_ms") / 1000
+    queue_max_rows: int = default_of("queue_max_rows")
+    queue_max_bytes: int = default_of("queue_max_bytes")
+    retry_after_s: float = default_of("retry_after_s")
 
 
 class _Budget:

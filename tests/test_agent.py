@@ -275,6 +275,7 @@ def agent_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "loadsense.api.cli", "agent", *args]
 
 
+@pytest.mark.slow
 def test_agent_with_service_down_keeps_running_and_stops_cleanly_on_sigterm() -> None:
     port = free_port()  # nothing listens here
     proc = subprocess.Popen(
@@ -363,6 +364,7 @@ def _points(storage: Storage, host: str) -> list[tuple[Any, ...]]:
     )
 
 
+@pytest.mark.slow
 def test_agent_samples_arrive_in_the_service(storage: Storage) -> None:
     host = f"agent-{uuid.uuid4().hex[:10]}"
     expected = dict(AGENT_METRICS)
@@ -434,6 +436,7 @@ def _service_on_port(storage: Storage, port: int) -> Iterator[str]:
         thread.join(timeout=60)
 
 
+@pytest.mark.slow
 def test_agent_started_before_the_service_delivers_its_backlog_once_it_is_up(
     storage: Storage,
 ) -> None:

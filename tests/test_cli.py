@@ -6,9 +6,12 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import pytest
 
 from loadsense.bench.harness import loadsense_command
 from tests.support.service import service_process
+
+pytestmark = pytest.mark.slow  # each test runs the command line as a process
 
 ROOT = Path(__file__).parents[1]
 

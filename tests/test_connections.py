@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,11 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.server import server_config
+from loadsense.bench.harness import serve_in_thread
 from loadsense.settings import Settings
 from tests.support.service import ServiceProcess, service_process
 
@@ -178,19 +177,8 @@ def failing_app(tmp_path: Path) -> Iterator[str]:
         return {"ok": True}
 
     config = server_config(app, Settings(log_level="CRITICAL"), 0)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(app, "failing-app", config=config) as url:
+        yield url
 
 
 def test_an_unexpected_exception_is_a_house_500_on_a_live_connection(failing_app: str) -> None:

@@ -16,6 +16,8 @@ from loadsense.storage.client import Storage
 from tests.support.service import Service, running_service
 from tests.support.signals_feed import NS, T0, Feed, unique
 
+pytestmark = pytest.mark.e2e  # producers to recommendations through a real service
+
 
 @pytest.fixture(scope="module")
 def external(storage: Storage, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:

@@ -30,6 +30,8 @@ from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.support.service import Service, ServiceProcess, running_service, service_process
 
+pytestmark = pytest.mark.slow  # thousands of generated requests
+
 
 @pytest.fixture(scope="module")
 def api(storage: Storage) -> Iterator[Service]:

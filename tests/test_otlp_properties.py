@@ -19,8 +19,9 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from loadsense.collectors.otlp.metrics import decode_metrics
-from loadsense.collectors.otlp.traces import decode_traces
+from loadsense.collectors.otlp.metrics import POINTS_TABLE, decode_metrics
+from loadsense.collectors.otlp.payload import all_metrics, parse_metrics, parse_traces, point_count
+from loadsense.collectors.otlp.traces import SPANS_TABLE, decode_traces
 from loadsense.errors import InvalidInput, PayloadTooLarge
 from tests.support.otlp import JSON, PROTOBUF
 
@@ -177,6 +178,15 @@ def _trace_request(resources: list[Any]) -> trace_service_pb2.ExportTraceService
     return request
 
 
+def _span_count(body: bytes, media: str) -> int:
+    request = parse_traces(body, media)
+    return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
+
+
+def _point_count(body: bytes, media: str) -> int:
+    return sum(point_count(m) for m in all_metrics(parse_metrics(body, media)))
+
+
 def _rows(decoded: Any) -> list[dict[str, Any]]:
     if not decoded.batches:
         return []
@@ -321,11 +331,19 @@ def test_arbitrary_or_corrupted_bodies_never_crash_the_decoder(noise: bytes, see
     corrupted = bytearray(valid)
     for _ in range(rng.randint(1, 4)):
         corrupted[rng.randrange(len(corrupted))] = rng.randrange(256)
+    decoders = (
+        (decode_traces, _span_count, SPANS_TABLE),
+        (decode_metrics, _point_count, POINTS_TABLE),
+    )
     for body in (noise, bytes(corrupted)):
-        for decode in (decode_traces, decode_metrics):
+        for decode, count_items, table in decoders:
             for media in (PROTOBUF, JSON):
                 try:
                     result = decode(body, media, time.time_ns())
                 except (InvalidInput, PayloadTooLarge):
                     continue
-                assert result.accepted >= 0 and result.rejected >= 0
+                # Whatever the bytes parsed into, every item is accounted for exactly once:
+                # written to the item table or counted as rejected, never lost or doubled.
+                assert result.accepted + result.rejected == count_items(body, media)
+                written = sum(b.rows for b in result.batches if b.table == table)
+                assert written == result.accepted

@@ -25,6 +25,8 @@ from loadsense.bench import payloads
 from loadsense.bench.harness import free_port, loadsense_command, wait_ready
 from tests.support.service import ServiceProcess, poll_until
 
+pytestmark = pytest.mark.e2e  # a primary and a replica, each a real process
+
 INGEST, READ = "replica-test-ingest", "replica-test-read"
 TOKENS = {"LOADSENSE_INGEST_TOKENS": INGEST, "LOADSENSE_READ_TOKENS": READ}
 READER = {"Authorization": f"Bearer {READ}"}
@@ -98,6 +100,14 @@ def primary(replica: Replica, tmp_path_factory: pytest.TempPathFactory) -> Itera
         if proc.poll() is None:
             proc.kill()
         proc.communicate(timeout=30)
+
+
+def _long_polls_waiting(replica: Replica) -> float:
+    """The replica's own count of parked long polls, from its ``/metrics``."""
+    for line in replica.get("/metrics").text.splitlines():
+        if line.startswith("loadsense_replica_long_polls_waiting "):
+            return float(line.split()[1])
+    raise AssertionError("/metrics has no loadsense_replica_long_polls_waiting")
 
 
 def _feed_and_tick(primary: ServiceProcess, seed: int, runs: int = 30) -> set[str]:
@@ -209,7 +219,7 @@ def test_long_poll_returns_when_the_primary_changes(
         )
     )
     poll.start()
-    time.sleep(0.3)  # the poll is waiting on the replica
+    poll_until(lambda: _long_polls_waiting(replica) == 1, timeout=10)
     new = _feed_and_tick(primary, seed=2)
     changed_at = time.monotonic()
     poll.join(timeout=20)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
+from types import MappingProxyType
+from typing import get_origin, get_type_hints
 
 import pytest
 
 from loadsense.errors import ConfigError
-from loadsense.settings import SETTINGS, Settings, load_settings, settings_markdown
+from loadsense.settings import SETTINGS, Setting, Settings, load_settings, settings_markdown
 
 
 def test_defaults_bind_loopback_on_the_otlp_port() -> None:
@@ -77,3 +81,30 @@ def test_settings_are_immutable() -> None:
     s = Settings()
     with pytest.raises(AttributeError):
         s.port = 1  # type: ignore[misc]
+
+
+def test_settings_fields_are_the_declarations_with_their_types() -> None:
+    hints = get_type_hints(Settings)
+    assert [f.name for f in fields(Settings)] == [s.key for s in SETTINGS]
+    defaults = Settings()
+    for setting in SETTINGS:
+        value = getattr(defaults, setting.key)
+        assert value == setting.default
+        expected = get_origin(hints[setting.key]) or hints[setting.key]
+        if expected is Mapping:
+            expected = MappingProxyType
+        assert isinstance(value, expected), (setting.key, value, expected)
+        # the default survives its own parser (what a config file spelling it out gets)
+        if not isinstance(value, Mapping):
+            assert setting.parse(value) == value, setting.key
+
+
+def test_a_setting_without_default_is_refused() -> None:
+    with pytest.raises(TypeError, match="setting 'x' declares no default"):
+        Setting("x", "LOADSENSE_X", str, "an undeclared default")
+
+
+def test_agent_settings_come_from_the_environment() -> None:
+    env = {"LOADSENSE_AGENT_INTERVAL_S": "2.5", "LOADSENSE_AGENT_TOKEN": "t"}
+    s = load_settings(env=env)
+    assert (s.agent_interval_s, s.agent_token, s.agent_max_backlog) == (2.5, "t", 360)

@@ -98,6 +98,7 @@ def test_glob_rules_match_as_every_name_filter_does(
     assert bool(engine) is matches
 
 
+@pytest.mark.slow
 def test_serve_rejects_an_unknown_signals_key(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("signals:\n  queues:\n    'orders*': {depth_limt: 5}\n")
@@ -114,6 +115,7 @@ def test_serve_rejects_an_unknown_signals_key(tmp_path: Path) -> None:
     assert not (tmp_path / "db").exists()  # refused before touching storage
 
 
+@pytest.mark.slow
 def test_serve_with_external_clock_ticks_only_on_request(tmp_path: Path) -> None:
     with service_process(tmp_path, "--clock", "external") as svc:
         before = httpx.get(f"{svc.url}/api/v1/signals/latency").json()

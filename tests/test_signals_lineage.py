@@ -111,9 +111,21 @@ def test_a_failing_family_fails_the_evaluation_in_either_lane(
     families = dict(evaluate.FAMILIES)
     families[failing] = dataclasses.replace(families[failing], compute=broken)
     monkeypatch.setattr(evaluate, "FAMILIES", families)
+    # The lanes this call starts (services of other tests may be evaluating meanwhile,
+    # with lanes of their own): threads created by this thread while it evaluates.
+    caller, started = threading.current_thread(), []
+
+    class Recorded(threading.Thread):
+        def start(self) -> None:
+            if threading.current_thread() is caller:
+                started.append(self)
+            super().start()
+
+    monkeypatch.setattr(evaluate.threading, "Thread", Recorded)
     with pytest.raises(RuntimeError, match=f"{failing} broke"):
         evaluate_all(storage, AS_OF, SignalsConfig())  # raises, does not hang
-    assert not [t for t in threading.enumerate() if t.name.startswith("evaluate-lane")]
+    assert [t.name for t in started] == ["evaluate-lane-1"]
+    assert not [t for t in started if t.is_alive()]
 
 
 def test_a_family_sees_only_the_rows_it_needs(

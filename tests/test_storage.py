@@ -128,6 +128,7 @@ def test_latest_version_is_recorded(storage: Storage) -> None:
     assert LATEST_VERSION in applied_versions(storage)
 
 
+@pytest.mark.slow
 def test_schema_command_renders_cluster_ddl() -> None:
     out = subprocess.run(
         [

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
@@ -121,6 +122,7 @@ print(s.client.query("SELECT count() FROM lineage_events FINAL").result_rows[0][
 """
 
 
+@pytest.mark.slow
 def test_sigterm_flushes_everything_acknowledged(tmp_path: Path) -> None:
     env = {"LOADSENSE_BATCH_MAX_DELAY_MS": "60000", "LOADSENSE_BATCH_MAX_ROWS": "1000000"}
     statuses: list[int] = []

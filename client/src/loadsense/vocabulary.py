@@ -1,0 +1,1 @@
+../../../loadsense/vocabulary.py
