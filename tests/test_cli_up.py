@@ -17,6 +17,8 @@ import pytest
 
 from tests.support.service import free_port, loadsense_command, poll_until
 
+pytestmark = pytest.mark.slow  # starts loadsense up: a service and a Streamlit process
+
 
 @dataclass
 class Up:

@@ -219,6 +219,7 @@ def test_missing_read_token_is_named(storage: Storage, monkeypatch: pytest.Monke
         assert not right.error
 
 
+@pytest.mark.slow  # a service process of its own: an empty database
 def test_an_empty_service_shows_the_onboarding_panel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
