@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test test-fast lint format bench clean deploy-schema mypy-tree chromium
+.PHONY: run serve test test-fast peers lint format bench bench-scenarios clean deploy-schema mypy-tree chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
@@ -20,11 +20,22 @@ run: $(STAMP)
 	$(BIN)/loadsense up
 
 ## test: set up .venv with dev extras and run the whole test suite (e2e needs chromium)
-test: $(STAMP) chromium
+test: $(STAMP) peers chromium
 	$(BIN)/python -m pytest -q
 
+# The alerting tests run Debian's Prometheus, promtool and Alertmanager as real peers
+# (tests start them on ephemeral ports); install them once when missing (as root, no stdin).
+PEERS := promtool prometheus prometheus-alertmanager
+peers:
+	@for b in $(PEERS); do command -v $$b >/dev/null || missing=1; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's prometheus and prometheus-alertmanager for the tests"; \
+	  apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
+	fi
+
 ## test-fast: the suite without the slow and end-to-end tests (CI runs them all)
-test-fast: $(STAMP)
+test-fast: $(STAMP) peers
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 # The e2e tests drive Debian's Chromium (Playwright's own browser download cannot work here).
@@ -52,6 +63,10 @@ format: $(STAMP)
 ## bench: ingest throughput benchmark (numbers go to docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python -m loadsense.bench.ingest
+
+## bench-scenarios: every scenario under every policy -> bench/results/scenarios.md and plots
+bench-scenarios: $(STAMP)
+	$(BIN)/python -m loadsense.bench.scenarios --all
 
 clean:
 	rm -rf $(VENV) .loadsense .pytest_cache .mypy_cache .mypy-tree .ruff_cache

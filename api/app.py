@@ -19,6 +19,7 @@ from loadsense.api.auth import install_docs_gate, require_read
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.models import RegimeModel
 from loadsense.api.routes import (
+    alerts,
     datasets,
     diagnostics,
     health,
@@ -32,6 +33,7 @@ from loadsense.api.routes.recommendations import DispatchUnavailable, regime_mod
 from loadsense.collectors.openlineage import LineageReceiver
 from loadsense.collectors.retry_dedup import RetryDedup
 from loadsense.context import AppContext
+from loadsense.correlator.alerts.service import start_alerts
 from loadsense.correlator.dispatch.service import DispatchStep, start_dispatch
 from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
@@ -53,12 +55,13 @@ ROUTERS: tuple[Any, ...] = (
     signals.router,
     signals.control_router,
     recommendations.router,
+    alerts.router,
     datasets.router,
     diagnostics.router,
 )
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
-STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch)
+STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch, start_alerts)
 """Components started with the app (the correlator), stopped in reverse order."""
 
 

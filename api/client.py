@@ -277,27 +277,35 @@ class LoadsenseClient:
         return doc
 
     def rules(self) -> dict[str, Any]:
-        """``GET /api/v1/rules`` (Prometheus HTTP API shape: ``data.groups[].rules[]``)."""
-        doc: dict[str, Any] = self._json("/api/v1/rules")
-        return doc
+        """``GET /api/v1/rules``: ``{"groups": [...]}`` in Prometheus' shape (the
+        ``data`` of the answer); docs/alerts.md."""
+        data: dict[str, Any] = self._get("/api/v1/rules").json()["data"]
+        return data
 
-    def alerts(self) -> dict[str, Any]:
-        """``GET /api/v1/alerts`` (Prometheus HTTP API shape: ``data.alerts[]``)."""
-        doc: dict[str, Any] = self._json("/api/v1/alerts")
-        return doc
+    def alerts(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/alerts``: pending and firing alerts (``labels``, ``annotations``,
+        ``state``, ``activeAt``, ``value``)."""
+        alerts: list[dict[str, Any]] = self._get("/api/v1/alerts").json()["data"]["alerts"]
+        return alerts
 
     def alert_history(
         self,
-        start: float | None = None,
-        end: float | None = None,
+        start: str | float | None = None,
+        end: str | float | None = None,
         alertname: str | None = None,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Alert state transitions, newest first; ``start``/``end`` in epoch seconds."""
-        params = {"from": _seconds(start), "to": _seconds(end), "alertname": alertname}
-        doc = self._json("/api/v1/alerts/history", {**params, "limit": limit})
-        transitions: list[dict[str, Any]] = doc["transitions"]
-        return transitions
+        limit: int = 1000,
+    ) -> dict[str, Any]:
+        """``GET /api/v1/alerts/history``: ``{"transitions": [...]}``, newest first;
+        ``start``/``end`` are epoch seconds or RFC 3339."""
+        params: dict[str, str | int | float] = {"limit": limit}
+        if start is not None:
+            params["from"] = start
+        if end is not None:
+            params["to"] = end
+        if alertname:
+            params["alertname"] = alertname
+        body: dict[str, Any] = self._get("/api/v1/alerts/history", params=params).json()
+        return body
 
 
 def _seconds(value: float | None) -> str | None:

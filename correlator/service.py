@@ -8,6 +8,7 @@ from collections.abc import Callable
 from loadsense.context import AppContext
 from loadsense.correlator.history import HistorySubmitter
 from loadsense.correlator.loop import Correlator
+from loadsense.correlator.signal_metrics import signal_metrics_source
 from loadsense.signals.config import parse_signals_config
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
         history=HistorySubmitter(ctx.writer, wait=external),
     )
     ctx.correlator = correlator
+    # the signal gauges belong to the correlator: exported whether or not dispatch runs
+    ctx.metrics_sources.append(signal_metrics_source(lambda: correlator.snapshot))
     correlator.start()
     logger.info(
         "correlator started (clock %s, interval %.1fs)",

@@ -1,7 +1,7 @@
 """The wiring context of a running service: what the API and the correlator share.
 
 ``serve`` builds one :class:`AppContext` at start-up (``loadsense.api.app``), hands it
-to each start-up hook (the correlator, then dispatch), and every route reaches it as
+to each start-up hook (the correlator, then dispatch, then alerts), and every route reaches it as
 ``request.app.state.ctx``. It lives below every room so that the correlator can be
 wired without importing the HTTP edge.
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from loadsense.collectors.openlineage import LineageReceiver
     from loadsense.collectors.retry_dedup import RetryDedup
+    from loadsense.correlator.alerts.service import AlertStep
     from loadsense.correlator.dispatch.service import DispatchStep
     from loadsense.correlator.loop import Correlator
     from loadsense.selfmetrics import SelfMetrics
@@ -49,5 +50,7 @@ class AppContext:
     """The running correlator (set by its start-up hook)."""
     dispatch: DispatchStep | None = None
     """The running dispatch step (set by its start-up hook, after the correlator's)."""
+    alerts: AlertStep | None = None
+    """The running alert evaluator step (set by its start-up hook, after dispatch's)."""
     metrics_sources: list[MetricsSource] = field(default_factory=list)
     """Components' extra ``/metrics`` text, appended in registration order."""

@@ -464,6 +464,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "dispatch", None, _mapping, "Dispatch policy options (docs/dispatch.md)", default=_EMPTY
     ),
+    Setting(
+        "alerts",
+        None,
+        _mapping,
+        "Alerting: `alerts.rule_files`, `alerts.alertmanagers`, `alerts.webhooks`, "
+        "`alerts.resend_delay`, `alerts.outage_tolerance`, `alerts.external_url` "
+        "(docs/alerts.md)",
+        default=_EMPTY,
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -533,6 +542,7 @@ class Settings:
     dashboard_refresh_s: float = _declared("dashboard_refresh_s")
     signals: Mapping[str, Any] = _declared("signals")
     dispatch: Mapping[str, Any] = _declared("dispatch")
+    alerts: Mapping[str, Any] = _declared("alerts")
 
     @property
     def dsn(self) -> str:

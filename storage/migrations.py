@@ -47,6 +47,7 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", (*lineage.TABLES, *telemetry.TABLES, *state.TABLES)),
     Migration(2, "span steps rollup and time-ordered span projection", telemetry.SPAN_ROLLUP),
+    Migration(3, "alert transitions", (state.ALERT_TRANSITIONS,)),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

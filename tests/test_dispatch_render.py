@@ -1,11 +1,10 @@
-"""The rendered JSON matches the API's pydantic models; signal gauge names."""
+"""The rendered JSON matches the API's pydantic models."""
 
 from __future__ import annotations
 
 import json
 
 from loadsense.api.models import RecommendationList
-from loadsense.correlator.dispatch.metrics import signal_metric_name
 from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
 from loadsense.correlator.dispatch.render import RenderedView
 
@@ -49,12 +48,3 @@ def test_etag_follows_decisions_not_reason_values_or_expiry() -> None:
     assert a.full_tag == b.full_tag
     assert len({a.full_tag, c.full_tag, d.full_tag}) == 3
     assert a.full_body != b.full_body  # as_of and the reason value did change
-
-
-def test_signal_metric_names() -> None:
-    assert signal_metric_name("freshness", "freshness") == "loadsense_freshness"
-    assert signal_metric_name("latency", "latency_slack") == "loadsense_latency_slack"
-    assert signal_metric_name("exposure", "exposure_ratio") == "loadsense_exposure_ratio"
-    assert signal_metric_name("hosts", "host_cpu") == "loadsense_host_cpu"
-    assert signal_metric_name("hosts", "contention") == "loadsense_hosts_contention"
-    assert signal_metric_name("queues", "oldest_age") == "loadsense_queues_oldest_age"

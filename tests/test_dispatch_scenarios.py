@@ -4,6 +4,7 @@ behaviour of docs/dispatch.md, with the arithmetic of every expected number."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 import pytest
@@ -284,14 +285,52 @@ def test_unsafe_upstream_holds_the_job_until_its_input_is_clean(
     assert rec(ev, job).action == "admit"
 
 
-def test_stale_telemetry_gives_a_neutral_low_confidence_recommendation() -> None:
+def test_a_job_that_has_not_run_lately_is_not_missing_telemetry() -> None:
+    # Its lineage is an hour old and it touches no service: the rules decide (here the
+    # overload deferral), not the stale-telemetry envelope.
     job = "research/retrain_ranker_experiment"
     wf = facts(T0, {job: "EXPLORATORY_TRAINING"})
-    stale = WorkloadFacts(facets=wf.facets, job_last_seen=MappingProxyType({job: T0 - 3600}))
-    ev = tick(DispatchEngine(), _overload_snapshot(T0, 900.0, -0.2), stale)
-    r = rec(ev, job)
+    old = WorkloadFacts(facets=wf.facets, job_last_seen=MappingProxyType({job: T0 - 3600}))
+    r = rec(tick(DispatchEngine(), _overload_snapshot(T0, 900.0, -0.2), old), job)
+    assert (r.action, r.confidence) == ("defer", "high")
+
+
+def test_the_stale_input_of_a_serving_model_gets_its_producer_boosted() -> None:
+    # As a new user met it: the feature job last ran 2313 s ago, its output is stale and
+    # feeds a model serving 20 req/s, all of it stale. The model's telemetry is current
+    # (5 s), so the decision rests on live data: boost (refresh-stale-model-inputs).
+    job, ds = "feast/refresh_user_features", "features/user"
+    snap = Snapshot(
+        as_of=T0,
+        freshness=(fresh(ds, 0.2, T0 - 600),),
+        exposure=(exposure("ranker", 1.0),),
+        latency=(latency("ranker", 0.5, 20.0),),
+        lineage=(lineage(ds, ("ranker",), 20.0),),
+        graph=graph({job: (ds,)}),
+    )
+    wf = facts(T0, {job: "FEATURE_REFRESH"}, ("ranker",))
+    old = replace(wf, job_last_seen=MappingProxyType({job: T0 - 2313}))
+    r = rec(tick(DispatchEngine(), snap, old), job)
+    assert (r.action, r.priority, r.confidence) == ("boost", 90, "high")
+    assert reasons(r)["feeds_stale_model"] == (1.0, 0.1, ds, "refresh-stale-model-inputs")
+
+
+def test_silent_services_give_a_neutral_low_confidence_recommendation() -> None:
+    # The job shares a host with ranker, which has sent nothing within telemetry_stale_s:
+    # what the decision depends on is missing. The reason is a true comparison: unknown.
+    job = "etl/nightly_orders"
+    snap = Snapshot(
+        as_of=T0,
+        latency=(latency("ranker", -0.2, 120.0),),
+        hosts=(host("shared-1", ("ranker",), (job,)),),
+        graph=graph({job: ("warehouse/orders",)}),
+    )
+    r = rec(tick(DispatchEngine(), snap, facts(T0, {job: "QUERY"})), job)
     assert (r.action, r.priority, r.confidence, r.max_concurrency) == ("admit", 50, "low", None)
-    assert reasons(r)["telemetry_age_s"] == (3600.0, 900.0, job, "envelope:stale-telemetry")
+    (why,) = r.reasons
+    assert (why.signal, why.value, why.op, why.threshold, why.rule) == (
+        "telemetry_age_s", None, "eq", None, "envelope:stale-telemetry",
+    )  # fmt: skip
 
 
 def test_a_replay_from_an_earlier_instant_starts_afresh() -> None:

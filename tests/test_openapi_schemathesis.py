@@ -67,6 +67,9 @@ def test_every_read_operation_conforms_to_the_openapi_document(api: Service) -> 
         "GET /api/v1/recommendations/{workload}",
         "GET /api/v1/keda/{workload}",
         "GET /api/v1/regime",
+        "GET /api/v1/rules",
+        "GET /api/v1/alerts",
+        "GET /api/v1/alerts/history",
     ):
         assert expected in labels
     for operation in operations:
@@ -149,5 +152,7 @@ def test_every_operation_accepts_what_it_documents_and_rejects_the_rest(
         "GET /version",
         "GET /metrics",
         "GET /api/v1/regime",
+        "GET /api/v1/rules",
+        "GET /api/v1/alerts",
         "GET /api/v1/producer-settings",
     }

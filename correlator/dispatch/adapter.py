@@ -15,10 +15,13 @@ derived from the snapshot rows:
 * upstream health is the worst of the job's direct inputs: schema drift summed, the
   lowest validation confidence, and one failing assertion counted per input whose
   validation confidence is below 1 (the snapshot carries the share, not the count);
-* ``telemetry_age_s`` of a job is the time since the newest run event of the job or of
-  any job in its namespace (its scheduler is still reporting: a nightly job that ran
-  20 h ago is not "unknown" while its siblings report); of a service, since its newest
-  span or metric point; of a queue, since its newest sample.
+* ``telemetry_age_s`` is the age of the telemetry a workload's decision depends on
+  (docs/dispatch.md#telemetry-age): for a service, since its newest span or metric
+  point; for a queue, since its newest sample; for a job that shares hosts with
+  services or whose outputs feed services, the age of the freshest of those services'
+  telemetry; for any other job 0 while its namespace has sent any lineage in the
+  lookback, else unknown. A job that has not run lately is what freshness is about,
+  never "missing telemetry": its producer must still be boosted when a model waits.
 """
 
 from __future__ import annotations
@@ -159,6 +162,16 @@ def to_inputs(snapshot: Snapshot, facts: WorkloadFacts) -> DispatchInputs:
                 worst = conf
         return UpstreamHealth(drift, failing, worst, subject)
 
+    def job_telemetry_age(
+        job: str, namespace: str, produced: tuple[DatasetView, ...], near: tuple[ServiceView, ...]
+    ) -> float | None:
+        touched = {v.name for v in near} | {c for d in produced for c in d.consumers}
+        if touched:
+            ages = [_age(as_of, facts.service_last_seen.get(name)) for name in touched]
+            return min((a for a in ages if a is not None), default=None)
+        heard = facts.job_last_seen.get(job) or facts.namespace_last_seen.get(namespace)
+        return None if heard is None else 0.0
+
     service_names = set(latency) | set(graph.service_inputs)
     workloads: list[WorkloadInputs] = []
     jobs = set(graph.produces) | set(graph.consumes) | set(job_rows) | set(facts.facets)
@@ -170,8 +183,7 @@ def to_inputs(snapshot: Snapshot, facts: WorkloadFacts) -> DispatchInputs:
         produced = tuple(dataset_view(d) for d in graph.produces.get(job, ()))
         costs = [lineage[d].recompute_cost for d in graph.produces.get(job, ()) if d in lineage]
         rates = [lineage[d].failure_rate for d in graph.produces.get(job, ()) if d in lineage]
-        heard = (facts.job_last_seen.get(job), facts.namespace_last_seen.get(namespace))
-        known = [t for t in heard if t is not None]
+        near = colocated(job)
         qrow = job_rows.get(job)
         workloads.append(
             WorkloadInputs(
@@ -182,13 +194,13 @@ def to_inputs(snapshot: Snapshot, facts: WorkloadFacts) -> DispatchInputs:
                 job_type=facet.job_type,
                 integration=facet.integration,
                 produces=produced,
-                colocated=colocated(job),
+                colocated=near,
                 upstream=upstream(job),
                 dispatch_delay_s=qrow.dispatch_delay if qrow else None,
                 host_contention=contention(job),
                 recompute_cost_s=max((c for c in costs if c is not None), default=None),
                 failure_rate=max((r for r in rates if r is not None), default=None),
-                telemetry_age_s=_age(as_of, max(known) if known else None),
+                telemetry_age_s=job_telemetry_age(job, namespace, produced, near),
             )
         )
     for name in sorted(service_names):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from loadsense.correlator.dispatch.attributes import Attributes, derive
 from loadsense.correlator.dispatch.conditions import Comparison
 from loadsense.correlator.dispatch.envelope import Guard, enforce, limit_changes
+from loadsense.correlator.dispatch.feedback import ConcurrencyController, FeedbackOptions
 from loadsense.correlator.dispatch.inputs import DispatchInputs, WorkloadInputs
 from loadsense.correlator.dispatch.policy import Policy, Rule
 from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
@@ -28,6 +29,7 @@ _YIELD_EVERY = 256
 
 DEFAULT_RULE = "default"
 DEFAULT_BOOST = 20
+FEEDBACK_RULE = "feedback:aimd"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,15 @@ class Deferral:
 class Change:
     recommendation: Recommendation
     previous_action: str  # '' for a workload seen for the first time
+
+
+@dataclass(frozen=True)
+class Restored:
+    """State read back from the audit log after a restart (restore.py)."""
+
+    latest: float  # issued_at of the newest logged row
+    previous: dict[str, Recommendation]
+    regime: RegimeState | None
 
 
 @dataclass(frozen=True)
@@ -89,16 +100,29 @@ class DispatchEngine:
         self.tracker = RegimeTracker()
         self.previous: dict[str, Recommendation] = {}
         self.deferrals: dict[str, Deferral] = {}
+        self.feedback = ConcurrencyController()
         self._policy_version = ""
-        self._last_as_of: float | None = None
+        self.last_as_of: float | None = None
+        self.restored: Restored | None = None
 
     def evaluate(self, inputs: DispatchInputs, policy: Policy) -> Evaluation:
         as_of = inputs.as_of
         options = policy.options
-        if self._last_as_of is not None and as_of < self._last_as_of:
+        # Restored state waits for the first tick that sees workloads (not an empty start).
+        restored = self.restored if inputs.workloads else None
+        if restored is not None:
+            self.restored = None
+            names = {w.name for w in inputs.workloads}
+            known = {k: v for k, v in restored.previous.items() if k in names}
+            if known and as_of >= restored.latest:
+                self.previous, self.last_as_of = known, restored.latest
+                if restored.regime is not None:
+                    self.tracker.state = restored.regime
+        if self.last_as_of is not None and as_of < self.last_as_of:
             # The clock went backwards (a replay from an earlier instant): start afresh.
             self.previous, self.deferrals = {}, {}
-        self._last_as_of = as_of
+            self.feedback = ConcurrencyController(options.feedback)
+        self.last_as_of = as_of
         if policy.version != self._policy_version:
             names = {r.name for r in policy.rules}
             self.deferrals = {k: d for k, d in self.deferrals.items() if d.rule.name in names}
@@ -117,8 +141,10 @@ class DispatchEngine:
             guard = Guard.of(attrs, workload.telemetry_age_s)
             guards[workload.name] = guard
             rec = self._decide(workload, attrs, policy, state, as_of)
+            rec = self._correct(workload, attrs, rec, options.feedback)
             proposed.append(enforce(rec, guard, options))
         self.deferrals = {k: d for k, d in self.deferrals.items() if k in seen}
+        self.feedback.forget(seen)
         limited = limit_changes(proposed, self.previous, guards, options)
         final: list[Recommendation] = []
         changes: list[Change] = []
@@ -153,7 +179,12 @@ class DispatchEngine:
             policy_version=policy.version,
             reasons=(
                 Reason(
-                    "urgency", attrs.facts["urgency"].subject, attrs.urgency, None, DEFAULT_RULE
+                    "urgency",
+                    attrs.facts["urgency"].subject,
+                    attrs.urgency,
+                    0.0,
+                    DEFAULT_RULE,
+                    "ge",
                 ),
             ),
         )
@@ -175,6 +206,40 @@ class DispatchEngine:
         if matched is None:
             return rec
         return self._apply(rec, matched[0], matched[1], base, None)
+
+    def _correct(
+        self,
+        workload: WorkloadInputs,
+        attrs: Attributes,
+        rec: Recommendation,
+        options: FeedbackOptions,
+    ) -> Recommendation:
+        """Let the AIMD controller set the cap of admitted or throttled jobs (feedback.py).
+
+        Its reasons are true comparisons: the co-located slack against the target (below
+        it the cap shrinks, at or above it grows), and the cap it holds.
+        """
+        if workload.kind in ("service", "queue") or rec.action not in ("admit", "throttle"):
+            return rec
+        self.feedback.options = options
+        fact = attrs.facts["colocated_min_slack"]
+        slack = fact.value if isinstance(fact.value, int | float) else None
+        rule_cap = rec.max_concurrency if rec.action == "throttle" else None
+        cap = self.feedback.update(workload.name, slack, rule_cap)
+        if cap is None or cap == rule_cap:
+            return rec  # the rule's own cap and reasons stand
+        reasons = [Reason("feedback_cap", workload.name, cap, cap, FEEDBACK_RULE, "eq")]
+        if slack is not None:
+            op = "lt" if slack < options.target_slack else "ge"
+            reasons.insert(
+                0,
+                Reason(
+                    "colocated_min_slack", fact.subject, slack, options.target_slack,
+                    FEEDBACK_RULE, op,
+                ),
+            )  # fmt: skip
+        kept = rec.reasons if rec.action == "throttle" else ()
+        return replace(rec, action="throttle", max_concurrency=cap, reasons=(*kept, *reasons))
 
     @staticmethod
     def _ended(deferral: Deferral, attrs: Attributes, as_of: float) -> bool:

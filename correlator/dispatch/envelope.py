@@ -80,16 +80,7 @@ def enforce(rec: Recommendation, guard: Guard, options: PolicyOptions) -> Recomm
             rate_per_s=None,
             defer_until=None,
             resume_when=None,
-            reasons=(
-                Reason(
-                    "telemetry_age_s",
-                    rec.workload,
-                    age if age is not None and math.isfinite(age) else None,
-                    options.telemetry_stale_s,
-                    rule,
-                    "le",
-                ),
-            ),
+            reasons=(_stale_reason(rec.workload, age, options, rule),),
         )
     if broken == "protected":
         return replace(rec, action="admit", defer_until=None, resume_when=None).with_reason(
@@ -105,6 +96,13 @@ def enforce(rec: Recommendation, guard: Guard, options: PolicyOptions) -> Recomm
     ).with_reason(
         Reason("max_concurrency", rec.workload, cap, float(options.min_concurrency), rule, "ge")
     )
+
+
+def _stale_reason(workload: str, age: float | None, options: PolicyOptions, rule: str) -> Reason:
+    """A true comparison: the age above the limit, or the age unknown (``eq null``)."""
+    if age is None or not math.isfinite(age):
+        return Reason("telemetry_age_s", workload, None, None, rule, "eq")
+    return Reason("telemetry_age_s", workload, age, options.telemetry_stale_s, rule, "gt")
 
 
 def change_budget(workloads: int, options: PolicyOptions) -> int:
@@ -156,7 +154,7 @@ def limit_changes(
                         float(pending),
                         float(budget),
                         BUDGET_RULE,
-                        "le",
+                        "gt",
                     ),
                 ),
             )

@@ -13,10 +13,7 @@ Alertmanager can use them:
   ``loadsense_dispatch_changes_total``, ``loadsense_dispatch_audit_failures_total``,
   ``loadsense_dispatch_workloads``, ``loadsense_dispatch_tick_seconds``.
 
-The correlator's latest snapshot is exposed too, one gauge per numeric signal field
-(:func:`signal_metric_name`: ``loadsense_freshness{dataset}``,
-``loadsense_latency_slack{service}``, ``loadsense_hosts_contention{host}``,
-``loadsense_queues_oldest_age{queue, type}``...).
+The signal gauges are not dispatch's: ``correlator/signal_metrics.py`` exports them.
 
 Rendered at scrape time by custom collectors, in registries of their own (names never
 collide with self-metrics).
@@ -33,8 +30,6 @@ from prometheus_client.registry import Collector
 
 from loadsense.correlator.dispatch.regime import REGIMES
 from loadsense.correlator.dispatch.store import RecommendationStore
-from loadsense.correlator.snapshot import Snapshot
-from loadsense.signals.contract import KINDS, numeric_fields
 
 
 class _RecommendationCollector(Collector):
@@ -111,64 +106,6 @@ def metrics_source(
     """A ``metrics_sources`` entry rendering ``store`` (and the step's ``stats``)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_RecommendationCollector(store, stats))
-
-    def render() -> bytes:
-        return generate_latest(registry)
-
-    return render
-
-
-SUBJECT_LABELS = {
-    "freshness": "dataset",
-    "exposure": "service",
-    "queues": "queue",
-    "latency": "service",
-    "hosts": "host",
-    "lineage": "dataset",
-}
-"""The label naming each signal kind's subject."""
-
-
-def signal_metric_name(kind: str, field: str) -> str:
-    """``loadsense_<kind>`` for the kind's own field, ``loadsense_<field>`` when the field
-    already starts with the kind, else ``loadsense_<kind>_<field>``."""
-    if field == kind:
-        return f"loadsense_{kind}"
-    if field.startswith(f"{kind}_") or field.startswith(f"{kind.rstrip('s')}_"):
-        return f"loadsense_{field}"
-    return f"loadsense_{kind}_{field}"
-
-
-class _SignalCollector(Collector):
-    """Every numeric field of every row of the correlator's latest snapshot."""
-
-    def __init__(self, snapshot: Callable[[], Snapshot]) -> None:
-        self.snapshot = snapshot
-
-    def collect(self) -> Iterator[Metric]:
-        snap = self.snapshot()
-        families: dict[str, GaugeMetricFamily] = {}
-        for kind in KINDS:
-            label = SUBJECT_LABELS.get(kind, "subject")
-            for row in snap.rows(kind):
-                labels = [label, "type"] if kind == "queues" else [label]
-                values = [row.subject, row.type] if kind == "queues" else [row.subject]
-                for field, value in numeric_fields(row):
-                    name = signal_metric_name(kind, field)
-                    family = families.get(name)
-                    if family is None:
-                        family = GaugeMetricFamily(
-                            name, f"Signal {kind}.{field} (docs/signals.md)", labels=labels
-                        )
-                        families[name] = family
-                    family.add_metric(values, value)
-        yield from families.values()
-
-
-def signal_metrics_source(snapshot: Callable[[], Snapshot]) -> Callable[[], bytes]:
-    """A ``metrics_sources`` entry rendering the latest snapshot's signals as gauges."""
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_SignalCollector(snapshot))
 
     def render() -> bytes:
         return generate_latest(registry)

@@ -26,6 +26,7 @@ from loadsense.correlator.dispatch.conditions import (
     ConditionError,
     parse_condition,
 )
+from loadsense.correlator.dispatch.feedback import FeedbackOptions
 from loadsense.correlator.dispatch.regime import RegimeOptions
 from loadsense.errors import ConfigError
 from loadsense.vocabulary import ACTIONS
@@ -53,6 +54,7 @@ class PolicyOptions:
     stale_theta: float = 0.5  # freshness below this is "stale" for causes_colocated_staleness
     protected_classes: tuple[str, ...] = ("online-inference",)
     regime: RegimeOptions = field(default_factory=RegimeOptions)
+    feedback: FeedbackOptions = field(default_factory=FeedbackOptions)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def _mapping(raw: Any, file: str, where: str) -> Mapping[str, Any]:
 def _options(raw: Any, file: str) -> PolicyOptions:
     data = dict(_mapping(raw, file, "options"))
     regime_raw = _mapping(data.pop("regime", None), file, "options.regime")
-    known = {f.name for f in fields(PolicyOptions)} - {"regime"}
+    feedback = _feedback(_mapping(data.pop("feedback", None), file, "options.feedback"), file)
+    known = {f.name for f in fields(PolicyOptions)} - {"regime", "feedback"}
     _known_keys(data, known, file, "options")
     values: dict[str, Any] = {}
     for key, value in data.items():
@@ -145,7 +148,29 @@ def _options(raw: Any, file: str) -> PolicyOptions:
     for key in ("queue_age_limit_s", "dispatch_delay_limit_s", "slack_reference", "rps_reference"):
         if getattr(regime, key) <= 0:
             raise _fail(file, f"options.regime.{key}", "must be > 0")
-    return PolicyOptions(**values, regime=regime)
+    return PolicyOptions(**values, regime=regime, feedback=feedback)
+
+
+def _feedback(raw: Mapping[str, Any], file: str) -> FeedbackOptions:
+    """``options.feedback``: the AIMD controller of throttled concurrency (feedback.py)."""
+    where = "options.feedback"
+    _known_keys(raw, {f.name for f in fields(FeedbackOptions)}, file, where)
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise _fail(file, f"{where}.enabled", f"expected true or false, got {value!r}")
+            values[key] = value
+        elif key in {"increase", "min_concurrency", "max_concurrency"}:
+            values[key] = _number(value, file, f"{where}.{key}", minimum=1, integer=True)
+        elif key == "target_slack":
+            values[key] = float(_number(value, file, f"{where}.{key}", minimum=-1.0))
+        else:
+            values[key] = float(_number(value, file, f"{where}.{key}"))
+    try:
+        return FeedbackOptions(**values)
+    except ValueError as exc:
+        raise _fail(file, where, str(exc).removeprefix("feedback.")) from exc
 
 
 def _class_list(raw: Any, file: str, where: str) -> list[str]:

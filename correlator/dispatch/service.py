@@ -21,9 +21,10 @@ from loadsense.correlator.dispatch.audit import append_changes
 from loadsense.correlator.dispatch.config import DispatchConfig, parse_dispatch_config
 from loadsense.correlator.dispatch.engine import DispatchEngine, Evaluation
 from loadsense.correlator.dispatch.inputs import DispatchInputs
-from loadsense.correlator.dispatch.metrics import metrics_source, signal_metrics_source
+from loadsense.correlator.dispatch.metrics import metrics_source
 from loadsense.correlator.dispatch.regime_history import append_regime_point
 from loadsense.correlator.dispatch.reload import PolicySource
+from loadsense.correlator.dispatch.restore import restore
 from loadsense.correlator.dispatch.store import RecommendationStore
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.storage.client import Storage
@@ -55,6 +56,11 @@ class DispatchStep:
         self.audit_failures = 0
         self.stats = StepStats()
         self._lock = threading.Lock()
+        if self.config.audit:
+            try:
+                restore(storage, self.engine)
+            except Exception:  # start blank rather than not at all
+                logger.exception("could not restore dispatch state from the audit log")
 
     def on_tick(self, snapshot: Snapshot) -> None:
         started = time.perf_counter()
@@ -102,7 +108,6 @@ def start_dispatch(ctx: AppContext) -> Callable[[], None] | None:
     correlator = ctx.correlator
     if correlator is not None:
         correlator.add_step(step)
-        ctx.metrics_sources.append(signal_metrics_source(lambda: correlator.snapshot))
     else:
         logger.warning("no correlator running: recommendations will not be recomputed")
     logger.info("dispatch policy %s from %s", step.source.policy.version, step.source.policy.source)

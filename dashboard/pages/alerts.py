@@ -27,7 +27,7 @@ def render() -> None:
             "last error": r.get("lastError", ""),
             "active": len(r.get("alerts", [])),
         }
-        for g in doc.get("data", {}).get("groups", [])
+        for g in doc.get("groups", [])
         for r in g.get("rules", [])
         if r.get("type", "alerting") == "alerting"
     ]
@@ -36,7 +36,7 @@ def render() -> None:
     st.markdown(f"**{len(rules)} rules**: {firing} firing, {pending} pending.")
     if rules:
         st.dataframe(pd.DataFrame(rules), hide_index=True)
-    active = (fetch("alerts", "alerts") or {}).get("data", {}).get("alerts", [])
+    active = fetch("alerts", "alerts") or []
     st.subheader("Active alerts")
     if not active:
         st.success("No alert is pending or firing.", icon=":material/check_circle:")
@@ -60,7 +60,8 @@ def render() -> None:
             hide_index=True,
         )
     st.subheader("Recent transitions")
-    transitions = fetch("alert history", "alert_history", span.start, span.end, None, 200) or []
+    history = fetch("alert history", "alert_history", span.start, span.end, None, 200)
+    transitions = (history or {}).get("transitions", [])
     if not transitions:
         st.caption(f"No transitions over {span.label}.")
         return

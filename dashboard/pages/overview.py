@@ -67,7 +67,7 @@ def _alerts() -> None:
     if doc is None:
         st.caption("Alerting is not available from this service.")
         return
-    firing = [a for a in doc.get("data", {}).get("alerts", []) if a.get("state") == "firing"]
+    firing = [a for a in doc if a.get("state") == "firing"]
     if not firing:
         st.success("No alert is firing.", icon=":material/check_circle:")
         return

@@ -378,3 +378,21 @@ ALTER TABLE `loadsense`.`spans_local` ON CLUSTER `loadsense` MODIFY SETTING dedu
 
 ALTER TABLE `loadsense`.`spans_local` ON CLUSTER `loadsense` ADD PROJECTION IF NOT EXISTS by_time (SELECT kind, start_time, service_name, host_name, duration_ns, status_code ORDER BY kind, start_time);
 
+CREATE TABLE IF NOT EXISTS `loadsense`.`alert_transitions_local` ON CLUSTER `loadsense`
+(
+    `at` DateTime64(3, 'UTC') CODEC(Delta, ZSTD),
+    `rule` LowCardinality(String),
+    `fingerprint` String,
+    `from_state` LowCardinality(String),
+    `to_state` LowCardinality(String),
+    `value` Nullable(Float64),
+    `labels` Map(LowCardinality(String), String)
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loadsense/alert_transitions_local', '{replica}')
+PARTITION BY toDate(at)
+ORDER BY (rule, at)
+TTL toDateTime(at) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`alert_transitions` ON CLUSTER `loadsense` AS `loadsense`.`alert_transitions_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `alert_transitions_local`, cityHash64(rule, fingerprint));
+

@@ -43,6 +43,7 @@ RECOMMENDATION_LOG = Table(
 )
 
 ALERT_STATES = Table(
+    # one row per (rule, series fingerprint): its latest state, active_at in ``since``
     name="alert_states",
     columns=(
         Column("rule", LC),
@@ -59,5 +60,25 @@ ALERT_STATES = Table(
     ttl_column="updated_at",
     shard_key="cityHash64(rule, subject)",
 )
+
+ALERT_TRANSITIONS = Table(
+    name="alert_transitions",
+    columns=(
+        Column("at", TS_MS, "Delta, ZSTD"),
+        Column("rule", LC),
+        Column("fingerprint", "String"),
+        Column("from_state", LC),  # inactive | pending | firing
+        Column("to_state", LC),  # pending | firing | resolved
+        Column("value", "Nullable(Float64)"),
+        Column("labels", ATTRS),
+    ),
+    order_by=("rule", "at"),
+    engine="MergeTree",
+    partition_by="toDate(at)",
+    ttl_column="at",
+    shard_key="cityHash64(rule, fingerprint)",
+)
+"""Every alert state change, appended (``GET /api/v1/alerts/history``); ``alert_states``
+keeps only each series' latest state, which a restart restores."""
 
 TABLES = (SIGNAL_POINTS, RECOMMENDATION_LOG, ALERT_STATES)
