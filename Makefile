@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -c 'import loadsense.api.cli, streamlit' || (echo "install failed: run $(BIN)/python -m pip install -e '.[dev]' to see why" && exit 1)
 	@touch $(STAMP)
 
-## run: set up .venv and start Loadsense and its dashboard on embedded storage
+## run: set up .venv and start Loadsense, its dashboard and the live demo on embedded storage
 run: $(STAMP)
-	$(BIN)/loadsense up
+	$(BIN)/loadsense up --demo
 
 ## test: set up .venv with dev extras and run the whole test suite (e2e needs chromium)
 test: $(STAMP) peers chromium

@@ -188,7 +188,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.demo:
         if not _has_command("demo"):
             raise ConfigError("--demo: this version has no 'loadsense demo' subcommand yet")
-        extra.append(Child("demo", cli("demo", "--api", api)))
+        ingest = settings.ingest_tokens[:1]
+        extra.append(
+            Child("demo", cli("demo", "--api", api, *(("--token", *ingest) if ingest else ())))
+        )
     serve_args = ["--port", str(settings.port)]
     for flag, value in (("--config", args.config), ("--data-dir", args.data_dir)):
         if value:
@@ -303,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action=argparse.BooleanOptionalAction,
         default=False,
-        help="also run the live demo (loadsense demo), when this version has it",
+        help="also run the live demo (loadsense demo: a simulated world sent to the service)",
     )
     up.set_defaults(func=cmd_up)
     return parser

@@ -38,7 +38,9 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def up(tmp_path: Path, *extra: str) -> Iterator[Up]:
+def up(
+    tmp_path: Path, *extra: str, children: tuple[str, ...] = ("serve", "dashboard")
+) -> Iterator[Up]:
     api_port, dash_port = free_port(), free_port()
     proc = subprocess.Popen(
         loadsense_command(
@@ -65,7 +67,7 @@ def up(tmp_path: Path, *extra: str) -> Iterator[Up]:
                 handle.children[started.group(1)] = int(started.group(2))
             if "Ctrl-C stops everything" in line:
                 break
-        assert set(handle.children) == {"serve", "dashboard"}, "".join(handle.lines)
+        assert set(handle.children) == set(children), "".join(handle.lines)
         yield handle
     finally:
         if proc.poll() is None:
@@ -104,9 +106,10 @@ def test_a_killed_supervisor_leaves_no_orphans(tmp_path: Path) -> None:
             poll_until(lambda pid=pid: not _alive(pid), timeout=60)
 
 
-def test_demo_is_refused_while_there_is_no_demo_command() -> None:
-    if "demo" in subprocess.run(loadsense_command("--help"), capture_output=True, text=True).stdout:
-        pytest.skip("this version has a demo subcommand")
-    done = subprocess.run(loadsense_command("up", "--demo"), capture_output=True, text=True)
-    assert done.returncode == 1
-    assert "--demo: this version has no 'loadsense demo' subcommand yet" in done.stderr
+def test_demo_joins_as_a_third_child_and_stops_with_the_others(tmp_path: Path) -> None:
+    with up(tmp_path, "--demo", children=("serve", "dashboard", "demo")) as u:
+        assert _alive(u.children["demo"])
+        u.process.send_signal(signal.SIGINT)
+        assert u.process.wait(timeout=60) == 0
+        for pid in u.children.values():
+            poll_until(lambda pid=pid: not _alive(pid), timeout=30)

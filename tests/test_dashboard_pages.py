@@ -4,15 +4,13 @@ external clock; plus what a page says when the API is down or wants a token."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -185,15 +183,15 @@ def test_recommendations_page_expands_reasons_and_filters_the_audit(
     assert "No decision changes" in text(at)
 
 
-def test_alerts_page_says_what_failed_when_the_routes_are_missing(
+def test_alerts_page_reads_the_real_alert_routes(
     world_service: tuple[Service, World], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     svc, _ = world_service
     at = open_page(app(svc.url, monkeypatch), "alerts")
-    errors = [e.value for e in at.error]
-    assert errors == [
-        f"Could not load alert rules: {svc.url}/api/v1/rules answered 404 not_found: Not Found."
-    ]
+    assert not at.error, [e.value for e in at.error]
+    rules = httpx.get(f"{svc.url}/api/v1/rules").json()["data"]["groups"]
+    count = sum(len(g["rules"]) for g in rules)
+    assert f"**{count} rules**" in text(at)
 
 
 @pytest.mark.parametrize("page", ["overview", "datasets", "models", "hosts"])
@@ -230,101 +228,3 @@ def test_an_empty_service_shows_the_onboarding_panel(
         assert "OTEL_RESOURCE_ATTRIBUTES=host.name=" in code
         assert f"OPENLINEAGE_URL={svc.url}" in code
         assert f"loadsense agent --endpoint {svc.url}" in code
-
-
-RULES = {
-    "status": "success",
-    "data": {
-        "groups": [
-            {
-                "name": "loadsense",
-                "file": "rules.yaml",
-                "interval": 15,
-                "rules": [
-                    {
-                        "type": "alerting",
-                        "name": "StalePredictions",
-                        "query": "loadsense_exposure_ratio > 0.05",
-                        "duration": 300,
-                        "keepFiringFor": 0,
-                        "labels": {"severity": "page"},
-                        "annotations": {"summary": "stale predictions"},
-                        "state": "firing",
-                        "health": "ok",
-                        "lastError": "",
-                        "alerts": [{}],
-                        "lastEvaluation": "2026-01-01T00:00:00Z",
-                        "evaluationTime": 0.001,
-                    }
-                ],
-            }
-        ]
-    },
-}
-ALERTS = {
-    "status": "success",
-    "data": {
-        "alerts": [
-            {
-                "labels": {"alertname": "StalePredictions", "service": "ranker-x"},
-                "annotations": {"summary": "ranker-x serves stale predictions"},
-                "state": "firing",
-                "activeAt": "2026-01-01T00:00:00Z",
-                "value": "0.42",
-            }
-        ]
-    },
-}
-HISTORY = {
-    "transitions": [
-        {
-            "at": "2026-01-01T00:05:00Z",
-            "alertname": "StalePredictions",
-            "labels": {"service": "ranker-x"},
-            "from_state": "pending",
-            "to_state": "firing",
-            "value": 0.42,
-        }
-    ]
-}
-
-
-@pytest.fixture()
-def alerts_contract() -> Iterator[str]:
-    """Stands in for the alert routes (``/api/v1/rules``, ``/alerts``,
-    ``/alerts/history``) with the shared contract's exact shapes, until they land on
-    main; every other route answers 404 as an older service would."""
-    answers = {"/api/v1/rules": RULES, "/api/v1/alerts": ALERTS, "/api/v1/alerts/history": HISTORY}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = answers.get(self.path.split("?")[0])
-            payload = json.dumps(body or {"error": "not_found", "message": "Not Found"}).encode()
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-
-
-def test_alerts_page_reads_the_prometheus_shaped_contract(
-    alerts_contract: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    at = open_page(app(alerts_contract, monkeypatch), "alerts")
-    assert "**1 rules**: 1 firing, 0 pending." in text(at)
-    rules, active, transitions = (d.value for d in at.dataframe)
-    assert list(rules["rule"]) == ["StalePredictions"] and list(rules["state"]) == ["firing"]
-    assert list(active["labels"]) == ["service=ranker-x"]
-    assert list(active["summary"]) == ["ranker-x serves stale predictions"]
-    assert list(transitions["change"]) == ["pending → firing"]
