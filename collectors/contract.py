@@ -23,10 +23,16 @@ from loadsense.storage.writer import RowBatch
 
 @dataclass(frozen=True)
 class Decoded:
+    """``lenient``: (reason, count) of items accepted only under a documented leniency
+    (counted in ``/metrics``). ``content_key``: a digest of what the request carries,
+    equal for every encoding of the same content (b"" when the receiver has none)."""
+
     batches: tuple[RowBatch, ...]
     accepted: int
     rejected: int = 0
     rejection_reason: str = ""
+    lenient: tuple[tuple[str, int], ...] = ()
+    content_key: bytes = b""
 
 
 class Receiver(Protocol):

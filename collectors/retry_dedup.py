@@ -7,12 +7,20 @@ commit). Rows that are replaced by identity in storage survive that, but the
 ``span_steps`` rollup counts spans as they are inserted, so a retried request would
 count twice in the served-request signals.
 
-A request is identified by a digest of its route, media type and decompressed body.
-Digests of committed requests are kept for ``window_s`` (bounded by ``max_entries``,
-oldest first). A request that arrives while an identical one is still being written
-waits for it: it is acknowledged with the first one's outcome when that commits, and
-written itself when that fails. Failed writes are not remembered. The memory is per
-process: a retry that arrives after a restart is stored again (docs/telemetry.md).
+A request is identified by its content, not its bytes: the receiver's
+``Decoded.content_key``, a digest of the decoded message's deterministic serialization
+(collectors/otlp/payload.py), is the same for an export sent once as OTLP/JSON and once
+as protobuf. :func:`request_key` (route, media type and decompressed body) serves a
+receiver that has none. Keying on bytes first and content second would cost a second
+digest on every request to save a decode on the rare retry, so there is one key.
+
+Keys of committed requests are kept for ``window_s`` (bounded by ``max_entries``,
+oldest first) with the outcome they were answered with, which should be small (the
+answer, never the rows: remembered outcomes live for the whole window). A request
+that arrives while one with its key is still being written waits for it: it is
+acknowledged with the first one's outcome when that commits, and written itself when
+that fails. Failed writes are not remembered. The memory is per process: a retry that
+arrives after a restart is stored again (docs/telemetry.md).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ _RFC3339 = re.compile(  # [0-9], not \d: \d also matches other scripts' digits
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
     r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
 )
+_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?")
 _EPOCH = re.compile(r"([0-9]{1,10})(?:\.([0-9]{1,9}))?")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _NS = 1_000_000_000
@@ -95,6 +96,19 @@ def rfc3339_ns(text: str) -> int:
         seconds += -offset if sign == "+" else offset
     nanos = int(fraction[:9].ljust(9, "0")) if fraction else 0
     return seconds * _NS + nanos
+
+
+def naive_as_utc_ns(text: str) -> int | None:
+    """Nanoseconds for an RFC 3339 date-time written *without* an offset, read as UTC;
+    None when ``text`` is not of that shape (:class:`TimeFormatError` for a bad date).
+
+    Only for producers' timestamps where a documented leniency applies (OpenLineage
+    ``eventTime`` from ``datetime.now().isoformat()``); :func:`rfc3339_ns` and
+    :func:`parse_instant` stay strict.
+    """
+    if _NAIVE.fullmatch(text) is None:
+        return None
+    return rfc3339_ns(text + "Z")
 
 
 def parse_instant(value: str, field: str) -> int:

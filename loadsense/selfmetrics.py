@@ -54,6 +54,13 @@ class SelfMetrics:
             ["table"],
             registry=r,
         )
+        self.lineage_lenient = Counter(
+            "loadsense_lineage_lenient",
+            "OpenLineage events accepted only under a documented leniency, by reason "
+            "(event_time_without_offset, missing_schema_url; docs/lineage.md)",
+            ["reason"],
+            registry=r,
+        )
         self.flush_failures = Counter(
             "loadsense_flush_failures", "Batches whose insert failed", ["table"], registry=r
         )

@@ -4,8 +4,9 @@ Names: a dataset or job is ``namespace/name``; a model service is its ``service.
 :func:`neighbourhood` walks the graph around one node (``GET /api/v1/lineage/graph``).
 A service's inputs are the inputs a JobEvent declared for the job whose *name* equals
 the service name (static lineage, any job namespace), plus the datasets bound to it in
-the ``signals.services`` config section. The graph is small (one edge per distinct
-job/dataset/direction), so it is aggregated in SQL and walked in Python.
+the ``signals.services`` config section. Such a job *is* the service: the neighbourhood
+shows it as one node, ``service:<name>`` (docs/lineage.md). The graph is small (one edge
+per distinct job/dataset/direction), so it is aggregated in SQL and walked in Python.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class LineageGraph:
     """job -> datasets it read (run inputs and static inputs)."""
     service_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _EMPTY)
     """service name -> datasets it serves from (static lineage + config bindings)."""
+    service_jobs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """job -> the service it declares: the jobs whose JobEvents gave static inputs."""
     _derived: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derived(self, key: Any, build: Callable[[], T]) -> T:
@@ -119,6 +122,7 @@ def _build(
     produces: list[tuple[str, str]] = []
     consumes: list[tuple[str, str]] = []
     service_inputs: list[tuple[str, str]] = []
+    service_jobs: dict[str, str] = {}
     for job_ns, job_name, ds_ns, ds_name, direction, source in rows:
         job = f"{job_ns}/{job_name}"
         dataset = f"{ds_ns}/{ds_name}"
@@ -128,12 +132,14 @@ def _build(
             consumes.append((job, dataset))
             if source == "job":
                 service_inputs.append((str(job_name), dataset))
+                service_jobs[job] = str(job_name)
     for service, datasets in (bindings or {}).items():
         service_inputs.extend((service, d) for d in datasets)
     return LineageGraph(
         produces=_freeze(produces),
         consumes=_freeze(consumes),
         service_inputs=_freeze(service_inputs),
+        service_jobs=MappingProxyType(dict(sorted(service_jobs.items()))),
     )
 
 
@@ -159,15 +165,27 @@ def neighbourhood(graph: LineageGraph, node: str | None, depth: int) -> Neighbou
     """The nodes within ``depth`` hops of ``node`` (edges followed in both directions)
     and the edges among them; all of the graph when ``node`` is None.
 
+    A job that declares a service (``graph.service_jobs``) is that service's node: its
+    edges are the service's, and its job id (or bare ``ns/name``) finds the service.
+
     ``node`` is a node id or a bare name, which starts from every node of that name (a
-    job and a service may share one). :class:`~loadsense.errors.NotFound` when no node
+    job and a dataset may share one). :class:`~loadsense.errors.NotFound` when no node
     has it.
     """
+    aliases = {
+        _node_id("job", job): _node_id("service", service)
+        for job, service in graph.service_jobs.items()
+    }
+
+    def job_node(job: str) -> str:
+        job_id = _node_id("job", job)
+        return aliases.get(job_id, job_id)
+
     edges: set[Edge] = set()
     for job, datasets in graph.produces.items():
-        edges |= {(_node_id("job", job), _node_id("dataset", d), "writes") for d in datasets}
+        edges |= {(job_node(job), _node_id("dataset", d), "writes") for d in datasets}
     for job, datasets in graph.consumes.items():
-        edges |= {(_node_id("dataset", d), _node_id("job", job), "reads") for d in datasets}
+        edges |= {(_node_id("dataset", d), job_node(job), "reads") for d in datasets}
     for service, datasets in graph.service_inputs.items():
         edges |= {(_node_id("dataset", d), _node_id("service", service), "reads") for d in datasets}
     adjacent: dict[str, set[str]] = {}
@@ -178,6 +196,11 @@ def neighbourhood(graph: LineageGraph, node: str | None, depth: int) -> Neighbou
         keep = set(adjacent)
     else:
         starts = {n for n in adjacent if n == node or n.partition(":")[2] == node}
+        starts |= {
+            service
+            for job_id, service in aliases.items()
+            if node in (job_id, job_id.partition(":")[2]) and service in adjacent
+        }
         if not starts:
             raise NotFound(f"node {shown(node)} is not in the lineage graph", field="node")
         keep, frontier = set(starts), set(starts)

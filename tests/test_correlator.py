@@ -111,20 +111,22 @@ def test_lineage_graph_around_a_node(storage: Storage, external: Service) -> Non
     with external.client() as http:
         http.post("/api/v1/tick", params={"as_of": str((T0 + 10 * NS) // NS)})
         g = http.get("/api/v1/lineage/graph", params={"node": out, "depth": 1}).json()
+        job_node = {"node": f"job:serving/{ns}-svc", "depth": 1}
+        via_job = http.get("/api/v1/lineage/graph", params=job_node).json()
         assert http.get("/api/v1/lineage/graph", params={"node": "nothing"}).status_code == 404
-    # One hop from the output: its writer, the service and the job that declared the
-    # service's inputs (a JobEvent named like the service); not the writer's input.
+    # One hop from the output: its writer and the service, one node although a JobEvent
+    # named like the service (job serving/<svc>) declared its input; not the writer's input.
     assert {n["id"] for n in g["nodes"]} == {
         f"dataset:{out}",
         f"job:{ns}/build",
         f"service:{ns}-svc",
-        f"job:serving/{ns}-svc",
     }
     assert {(e["source"], e["target"], e["relation"]) for e in g["edges"]} == {
         (f"job:{ns}/build", f"dataset:{out}", "writes"),
         (f"dataset:{out}", f"service:{ns}-svc", "reads"),
-        (f"dataset:{out}", f"job:serving/{ns}-svc", "reads"),
     }
+    # The declaring job's id finds the same node.
+    assert {n["id"] for n in via_job["nodes"]} == {f"dataset:{out}", f"service:{ns}-svc"}
 
 
 def test_openapi_documents_every_signal_route(external: Service) -> None:

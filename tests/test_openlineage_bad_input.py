@@ -78,8 +78,14 @@ INVALID_EVENTS: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str 
     ("numeric runId", lambda e: _with(e, 42, "run", "runId"), "run.runId", "must be a string"),
     ("missing eventTime", lambda e: _without(e, "eventTime"), "eventTime", "required"),
     (
-        "eventTime without offset",
-        lambda e: _with(e, "2024-05-01T12:00:00", "eventTime"),
+        "eventTime without offset, of a date that does not exist",
+        lambda e: _with(e, "2024-02-30T12:00:00", "eventTime"),
+        "eventTime",
+        "invalid date",
+    ),
+    (
+        "eventTime without offset or seconds",
+        lambda e: _with(e, "2024-05-01T12:00", "eventTime"),
         "eventTime",
         "not an RFC 3339",
     ),
@@ -109,7 +115,8 @@ INVALID_EVENTS: list[tuple[str, Callable[[dict[str, Any]], dict[str, Any]], str 
     ),
     ("missing producer", lambda e: _without(e, "producer"), "producer", "required"),
     ("empty producer", lambda e: _with(e, " ", "producer"), "producer", "empty"),
-    ("missing schemaURL", lambda e: _without(e, "schemaURL"), "schemaURL", "required"),
+    ("empty schemaURL", lambda e: _with(e, " ", "schemaURL"), "schemaURL", "empty"),
+    ("numeric schemaURL", lambda e: _with(e, 2, "schemaURL"), "schemaURL", "must be a string"),
     ("missing job", lambda e: _without(e, "job"), "job", "required"),
     (
         "job without namespace",

@@ -179,12 +179,12 @@ def _trace_request(resources: list[Any]) -> trace_service_pb2.ExportTraceService
 
 
 def _span_count(body: bytes, media: str) -> int:
-    request = parse_traces(body, media)
+    request = parse_traces(body, media).request
     return sum(len(s.spans) for r in request.resource_spans for s in r.scope_spans)
 
 
 def _point_count(body: bytes, media: str) -> int:
-    return sum(point_count(m) for m in all_metrics(parse_metrics(body, media)))
+    return sum(point_count(m) for m in all_metrics(parse_metrics(body, media).request))
 
 
 def _rows(decoded: Any) -> list[dict[str, Any]]:

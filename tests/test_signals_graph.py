@@ -1,8 +1,8 @@
 """The lineage neighbourhood walk (signals/graph.py) on a graph built in memory.
 
 Job l/ingest writes l/raw; job l/clean reads l/raw and writes the dataset l/clean (same
-name as the job); job l/feat reads l/clean and writes l/f; the service ``scorer`` and
-the job s/scorer (its static-lineage declaration) read l/f.
+name as the job); job l/feat reads l/clean and writes l/f; the service ``scorer``, which
+the job s/scorer declares (a JobEvent named like the service), reads l/f.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ GRAPH = LineageGraph(
         {"l/clean": ("l/raw",), "l/feat": ("l/clean",), "s/scorer": ("l/f",)}
     ),
     service_inputs=MappingProxyType({"scorer": ("l/f",)}),
+    service_jobs=MappingProxyType({"s/scorer": "scorer"}),
 )
 
 
@@ -49,9 +50,37 @@ def test_a_bare_name_starts_from_every_node_of_that_name() -> None:
 
 def test_no_node_means_the_whole_graph_and_an_unknown_one_is_not_found() -> None:
     whole = neighbourhood(GRAPH, None, 0)
-    # Datasets raw, clean, f (3) + jobs ingest, clean, feat, s/scorer (4) + the service
-    # (1) = 8 nodes; 3 writes + 3 job reads + 1 service read = 7 edges.
-    assert len(whole.nodes) == 8 and len(whole.edges) == 7
+    # Datasets raw, clean, f (3) + jobs ingest, clean, feat (3) + the service, which is
+    # also the job s/scorer (1) = 7 nodes; 3 writes + 2 job reads + 1 service read = 6.
+    assert len(whole.nodes) == 7 and len(whole.edges) == 6
     assert whole.edges == tuple(sorted(whole.edges))
     with pytest.raises(NotFound, match="node 'nothing' is not in the lineage graph"):
         neighbourhood(GRAPH, "nothing", 2)
+
+
+def test_the_job_that_declares_a_service_is_the_service_node() -> None:
+    # The job's own read of l/f and the service's are one edge; no job:s/scorer node.
+    whole = neighbourhood(GRAPH, None, 0)
+    assert "job:s/scorer" not in whole.nodes
+    assert ("dataset:l/f", "service:scorer", "reads") in whole.edges
+    # Its job id, its bare ns/name and the service name all start from that node.
+    for name in ("job:s/scorer", "s/scorer", "scorer", "service:scorer"):
+        near = neighbourhood(GRAPH, name, 1)
+        assert near.nodes == ("dataset:l/f", "service:scorer"), name
+        assert near.edges == (("dataset:l/f", "service:scorer", "reads"),), name
+
+
+def test_a_declared_service_that_also_writes_keeps_its_writes() -> None:
+    # s/scorer also declares an output l/scores: service:scorer -> l/scores.
+    graph = LineageGraph(
+        produces=MappingProxyType({"s/scorer": ("l/scores",)}),
+        consumes=MappingProxyType({"s/scorer": ("l/f",)}),
+        service_inputs=MappingProxyType({"scorer": ("l/f",)}),
+        service_jobs=MappingProxyType({"s/scorer": "scorer"}),
+    )
+    near = neighbourhood(graph, "job:s/scorer", 1)
+    assert near.nodes == ("dataset:l/f", "dataset:l/scores", "service:scorer")
+    assert near.edges == (
+        ("dataset:l/f", "service:scorer", "reads"),
+        ("service:scorer", "dataset:l/scores", "writes"),
+    )

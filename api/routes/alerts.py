@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
+from loadsense.correlator.alerts.rules import ALERT_NAME_PATTERN
 from loadsense.correlator.alerts.service import AlertStep
 from loadsense.correlator.alerts.state import Alert, RuleState
 from loadsense.correlator.alerts.store import read_history
@@ -153,20 +154,13 @@ def _rule(r: RuleState) -> RuleModel:
     )
 
 
-def rules_view(
-    ev: AlertEvaluator,
-    tick_s: float,
-    rule_names: Sequence[str] = (),
-    group_names: Sequence[str] = (),
-) -> RulesResponse:
-    """Every group, or as Prometheus filters: only rules named in ``rule_names`` and groups
-    named in ``group_names`` (exact names), leaving out groups with no rule left."""
+def rules_view(ev: AlertEvaluator, tick_s: float, rule_names: Sequence[str] = ()) -> RulesResponse:
+    """Every group, or as Prometheus filters: only rules named in ``rule_names`` (exact
+    names), leaving out groups with no rule left."""
     groups = []
     for g in ev.groups:
-        if group_names and g.group.name not in group_names:
-            continue
         rules = [_rule(r) for r in g.rules if not rule_names or r.rule.name in rule_names]
-        if not rules and (rule_names or group_names):
+        if not rules and rule_names:
             continue
         groups.append(
             GroupModel(
@@ -185,21 +179,17 @@ def rules_view(
 def get_rules(
     request: Request,
     rule_names: Annotated[
-        list[str] | None,
+        list[Annotated[str, StringConstraints(pattern=ALERT_NAME_PATTERN, max_length=200)]] | None,
         Query(
             alias="rule_name[]",
             max_length=100,
             description="Only rules with these names (the link in each alert's generatorURL)",
         ),
     ] = None,
-    group_names: Annotated[
-        list[str] | None,
-        Query(alias="rule_group[]", max_length=100, description="Only groups with these names"),
-    ] = None,
 ) -> RulesResponse:
     """Alerting rules with their state (Prometheus' ``/api/v1/rules`` shape)."""
     tick = context(request).settings.tick_interval_s
-    return rules_view(_step(request).evaluator, tick, rule_names or (), group_names or ())
+    return rules_view(_step(request).evaluator, tick, rule_names or ())
 
 
 @router.get("/alerts", response_model=AlertsResponse, responses=_ERRORS)

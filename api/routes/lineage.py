@@ -114,6 +114,7 @@ async def post_lineage(request: Request) -> Response:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc()
         raise
     await ctx.writer.write(decoded.batches)
+    _count_lenient(ctx, decoded.lenient)
     _nudge(ctx)
     return Response(status_code=201)
 
@@ -132,9 +133,17 @@ async def post_lineage_batch(request: Request) -> BatchResponse:
     if result.failed:
         ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc(len(result.failed))
     await ctx.writer.write(result.decoded.batches)
+    _count_lenient(ctx, result.decoded.lenient)
     if result.decoded.batches:
         _nudge(ctx)
     return batch_response(result)
+
+
+def _count_lenient(ctx: AppContext, lenient: tuple[tuple[str, int], ...]) -> None:
+    """Committed events that needed a leniency, by reason (after the commit: a refused
+    or failed write counts nothing)."""
+    for reason, n in lenient:
+        ctx.metrics.lineage_lenient.labels(reason).inc(n)
 
 
 def _nudge(ctx: AppContext) -> None:

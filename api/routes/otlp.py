@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import APIRouter, Request, Response
 
@@ -46,6 +46,14 @@ so that one big request does not stall reading the next (the GIL still serialise
 CPU work; see docs/performance.md)."""
 
 Respond = Callable[[int, str, str], Encoded]
+
+
+class Answer(NamedTuple):
+    """What a committed export was answered with, remembered for its retries (never the
+    rows: collectors/retry_dedup.py keeps outcomes for its whole window)."""
+
+    rejected: int
+    reason: str
 
 
 def _openapi(message: str, response: str) -> dict[str, Any]:
@@ -103,13 +111,14 @@ async def _export(
         body = await read_body(request, ctx.settings.max_body_bytes)
         received_at_ns = time.time_ns()
 
-        async def commit() -> Decoded:
-            decoded = await _decode(receiver, body, media, received_at_ns)
-            await ctx.writer.write(decoded.batches)
-            return decoded
+        decoded = await _decode(receiver, body, media, received_at_ns)
 
-        key = request_key(request.url.path, media, body)
-        decoded, duplicate = await ctx.retry_dedup.once(key, commit)
+        async def commit() -> Answer:
+            await ctx.writer.write(decoded.batches)
+            return Answer(decoded.rejected, decoded.rejection_reason)
+
+        key = decoded.content_key or request_key(request.url.path, media, body)
+        answer_of, duplicate = await ctx.retry_dedup.once(key, commit)
     except LoadsenseError as err:
         logger.debug("OTLP %s export refused (%d): %s", table, err.status, err.message)
         return _answer(status_response(err, answer))
@@ -120,10 +129,10 @@ async def _export(
     if duplicate:
         ctx.metrics.replayed_requests.labels(table).inc()
         logger.debug("OTLP %s export retried: acknowledged without storing again", table)
-    elif decoded.rejected:
-        ctx.metrics.rows_rejected.labels(table, "invalid").inc(decoded.rejected)
-        logger.info("OTLP %s: %s", table, decoded.rejection_reason)
-    return _answer(respond(decoded.rejected, decoded.rejection_reason, answer))
+    elif answer_of.rejected:
+        ctx.metrics.rows_rejected.labels(table, "invalid").inc(answer_of.rejected)
+        logger.info("OTLP %s: %s", table, answer_of.reason)
+    return _answer(respond(answer_of.rejected, answer_of.reason, answer))
 
 
 @router.post(

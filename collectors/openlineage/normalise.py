@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from functools import lru_cache
 from typing import Any
 
@@ -72,10 +73,13 @@ class LineageRows:
         self.edges: list[tuple[Any, ...]] = []
         self.schemas: list[tuple[Any, ...]] = []
         self.assertions: list[tuple[Any, ...]] = []
+        self.lenient: Counter[str] = Counter()
         self.nbytes = 0
 
     def add(self, c: Checked, received_ns: int) -> None:
         h = hash64(c.raw)
+        if c.lenient:
+            self.lenient.update(c.lenient)
         self.events.append(
             (
                 c.event_time,

@@ -109,6 +109,10 @@ def split_array(text: str, limit: int) -> list[tuple[Any, str]]:
     return items
 
 
+def _lenient(rows: LineageRows) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(rows.lenient.items()))
+
+
 class LineageReceiver:
     """Decodes OpenLineage request bodies; pure apart from the clock it is given."""
 
@@ -144,7 +148,7 @@ class LineageReceiver:
         rows = LineageRows()
         checked = check(event, text.strip(), received_at_ns, self.max_skew_ns, self.max_age_ns)
         rows.add(checked, received_at_ns)
-        return Decoded(batches=rows.batches(), accepted=1)
+        return Decoded(batches=rows.batches(), accepted=1, lenient=_lenient(rows))
 
     def decode_batch(self, body: bytes, media_type: str, received_at_ns: int) -> BatchDecoded:
         """A JSON array (``POST /api/v1/lineage/batch``): good events in, bad ones listed."""
@@ -165,5 +169,6 @@ class LineageReceiver:
             accepted=accepted,
             rejected=len(failed),
             rejection_reason=failed[0].reason if failed else "",
+            lenient=_lenient(rows),
         )
         return BatchDecoded(decoded=decoded, received=len(items), failed=tuple(failed))

@@ -10,6 +10,11 @@ never rejects an event (the raw event keeps it).
 Leniency for producers seen in the wild: ``schemaUrl`` for ``schemaURL``, ``null`` for
 ``facets``, ``inputs`` and ``outputs``, a lower-case ``eventType``. A RunEvent without
 ``eventType`` is stored as ``OTHER`` (the spec's type for extra metadata about a run).
+Two more, which hand-written producers need, are reported in ``Checked.lenient`` (the
+route counts them in ``loadsense_lineage_lenient_total``) so an operator can find who
+leans on them: an ``eventTime`` without an offset (``datetime.now().isoformat()`` in
+user code) is read as UTC (Marquez reads it in its server's zone; UTC does not depend on
+where Loadsense runs), and a missing or null ``schemaURL`` is stored as empty.
 """
 
 from __future__ import annotations
@@ -18,13 +23,19 @@ from typing import Any, NamedTuple
 
 from loadsense.collectors.openlineage.facets import canonical_uuid
 from loadsense.errors import InvalidInput
-from loadsense.instants import MAX_NS, TimeFormatError, rfc3339_ns
+from loadsense.instants import MAX_NS, TimeFormatError, naive_as_utc_ns, rfc3339_ns
 
 RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
 
 DEFAULT_MAX_FUTURE_SKEW_S = 300.0
 """An eventTime more than this far ahead of the receiver's clock is refused (clock bugs
 would otherwise pin runs in the future and hide them from every time-window signal)."""
+
+NAIVE_EVENT_TIME = "event_time_without_offset"
+"""Leniency reason: ``eventTime`` had no UTC offset and was read as UTC."""
+MISSING_SCHEMA_URL = "missing_schema_url"
+"""Leniency reason: the event had no ``schemaURL`` (nor ``schemaUrl``)."""
+LENIENCY_REASONS = (NAIVE_EVENT_TIME, MISSING_SCHEMA_URL)
 
 _SHOWN = 80  # characters of a bad value echoed back in a message
 
@@ -46,6 +57,7 @@ class Checked(NamedTuple):
     schema_url: str
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
+    lenient: tuple[str, ...] = ()  # LENIENCY_REASONS this event was accepted under
 
 
 def _shown(value: Any) -> str:
@@ -90,12 +102,24 @@ def _datasets(event: dict[str, Any], key: str) -> list[dict[str, Any]]:
     return value
 
 
-def _event_time(event: dict[str, Any], now_ns: int, max_skew_ns: int, max_age_ns: int) -> int:
+def _event_time(
+    event: dict[str, Any], now_ns: int, max_skew_ns: int, max_age_ns: int
+) -> tuple[int, bool]:
+    """``(ns, naive)``: the instant, and whether it was read as UTC for want of an offset."""
     text = _required_string(event, "eventTime", "eventTime")
+    naive = False
     try:
         ns = rfc3339_ns(text)
     except TimeFormatError as exc:
-        raise InvalidInput(f"eventTime {_shown(text)}: {exc}", field="eventTime") from None
+        try:
+            naive_ns = naive_as_utc_ns(text)
+        except TimeFormatError as naive_exc:
+            raise InvalidInput(
+                f"eventTime {_shown(text)}: {naive_exc}", field="eventTime"
+            ) from None
+        if naive_ns is None:
+            raise InvalidInput(f"eventTime {_shown(text)}: {exc}", field="eventTime") from None
+        ns, naive = naive_ns, True
     if ns < 0 or ns > MAX_NS:
         raise InvalidInput(
             f"eventTime {_shown(text)} is outside 1970-01-01..2262-04-11", field="eventTime"
@@ -113,7 +137,15 @@ def _event_time(event: dict[str, Any], now_ns: int, max_skew_ns: int, max_age_ns
             f"({max_age_ns / 86400e9:g} days): it would expire on arrival",
             field="eventTime",
         )
-    return ns
+    return ns, naive
+
+
+def _schema_url(event: dict[str, Any]) -> str | None:
+    """The event's ``schemaURL`` (or ``schemaUrl``); None when neither is there or null."""
+    key = "schemaUrl" if event.get("schemaURL") is None and "schemaUrl" in event else "schemaURL"
+    if event.get(key) is None:
+        return None
+    return _required_string(event, key, "schemaURL")
 
 
 def _run_id(run: dict[str, Any]) -> str:
@@ -143,12 +175,13 @@ def check(event: Any, raw: str, now_ns: int, max_skew_ns: int, max_age_ns: int =
     """
     if not isinstance(event, dict):
         raise InvalidInput(f"an event must be a JSON object, got {type(event).__name__}")
-    event_time = _event_time(event, now_ns, max_skew_ns, max_age_ns)
+    event_time, naive = _event_time(event, now_ns, max_skew_ns, max_age_ns)
     producer = _required_string(event, "producer", "producer")
-    if "schemaURL" in event or "schemaUrl" not in event:
-        schema_url = _required_string(event, "schemaURL", "schemaURL")
-    else:
-        schema_url = _required_string(event, "schemaUrl", "schemaURL")
+    schema_url = _schema_url(event)
+    lenient: tuple[str, ...] = ()
+    if naive or schema_url is None:
+        lenient = (NAIVE_EVENT_TIME,) * naive + (MISSING_SCHEMA_URL,) * (schema_url is None)
+        schema_url = schema_url or ""
     if "run" in event:
         run_id = _run_id(_object(event, "run", "run"))
         event_type = _event_type(event)
@@ -171,6 +204,7 @@ def check(event: Any, raw: str, now_ns: int, max_skew_ns: int, max_age_ns: int =
             schema_url,
             [],
             [],
+            lenient,
         )
     elif "job" in event:
         run_id, event_type, kind = "", "", "job"
@@ -196,6 +230,7 @@ def check(event: Any, raw: str, now_ns: int, max_skew_ns: int, max_age_ns: int =
         schema_url,
         _datasets(event, "inputs"),
         _datasets(event, "outputs"),
+        lenient,
     )
 
 
@@ -213,14 +248,20 @@ _DATASETS = {"type": ["array", "null"], "items": _NAMED}
 _CORE = {
     "eventTime": {
         "type": "string",
-        "format": "date-time",
-        "description": "RFC 3339 with offset; within the retention window before the "
-        "receiver's clock and at most max_future_skew_s after it",
+        # Not "format: date-time": that requires the offset, which is optional here.
+        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+        r"([Zz]|[+-][0-9]{2}:[0-9]{2})?$",
+        "description": "RFC 3339 date-time; without an offset it is read as UTC. Within "
+        "the retention window before the receiver's clock and at most max_future_skew_s "
+        "after it",
     },
     "producer": _text_schema("URI of the producer"),
-    "schemaURL": _text_schema("URL of the event's schema (schemaUrl is read too)"),
+    "schemaURL": {
+        **_text_schema("URL of the event's schema (schemaUrl is read too); may be omitted"),
+        "type": ["string", "null"],
+    },
 }
-_REQUIRED = ["eventTime", "producer", "schemaURL"]
+_REQUIRED = ["eventTime", "producer"]
 _EVENT_TYPES = sorted(RUN_EVENT_TYPES) + sorted(t.lower() for t in RUN_EVENT_TYPES)
 
 EVENT_SCHEMA: dict[str, Any] = {

@@ -11,6 +11,11 @@ differs from standard proto3 JSON in ways ``json_format`` does not know about:
 
 The result is serialized to binary so that one decoder (the shadow schema) serves both
 encodings. JSON is the slow path; the binary encoding is what SDKs send by default.
+
+Ignoring unknown fields would also ignore, silently, every item of a body in the shape
+before OTLP 1.0 (``instrumentationLibrarySpans`` / ``instrumentationLibraryMetrics``
+where 1.0 says ``scopeSpans`` / ``scopeMetrics``): :func:`legacy_items` counts them so
+the receiver reports them as rejected in ``partial_success``.
 """
 
 from __future__ import annotations
@@ -53,8 +58,52 @@ def _hex_to_base64(field: str, value: str) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-def json_to_protobuf(body: bytes, message_class: Any) -> bytes:
-    """The binary encoding of the OTLP/JSON ``body`` parsed as ``message_class``."""
+LEGACY_FIELDS = {
+    "resourceSpans": ("instrumentationLibrarySpans", "instrumentation_library_spans"),
+    "resourceMetrics": ("instrumentationLibraryMetrics", "instrumentation_library_metrics"),
+}
+"""Top-level list -> the pre-1.0 field names (JSON and proto names) inside its items."""
+
+_POINT_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
+
+
+def _items(block: Any) -> int:
+    """Spans or data points in one pre-1.0 ``instrumentationLibrary*`` element."""
+    if not isinstance(block, dict):
+        return 0
+    spans = block.get("spans")
+    if isinstance(spans, list):
+        return len(spans)
+    metrics = block.get("metrics")
+    count = 0
+    for metric in metrics if isinstance(metrics, list) else ():
+        for kind in _POINT_KINDS:
+            data = metric.get(kind) if isinstance(metric, dict) else None
+            points = data.get("dataPoints") if isinstance(data, dict) else None
+            count += len(points) if isinstance(points, list) else 0
+    return count
+
+
+def legacy_items(document: dict[str, Any]) -> dict[str, int]:
+    """Pre-1.0 field name -> items (spans or data points) found under it in ``document``."""
+    found: dict[str, int] = {}
+    for top, names in LEGACY_FIELDS.items():
+        resources = document.get(top)
+        for resource in resources if isinstance(resources, list) else ():
+            if not isinstance(resource, dict):
+                continue
+            for name in names:
+                blocks = resource.get(name)
+                if blocks is not None:
+                    listed = blocks if isinstance(blocks, list) else [blocks]
+                    found[name] = found.get(name, 0) + sum(_items(b) for b in listed)
+    return found
+
+
+def json_to_protobuf(body: bytes, message_class: Any) -> tuple[bytes, dict[str, int]]:
+    """The binary encoding of the OTLP/JSON ``body`` parsed as ``message_class``, and the
+    items it carries in the pre-1.0 shape (:func:`legacy_items`), which that encoding
+    leaves out."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -70,4 +119,4 @@ def json_to_protobuf(body: bytes, message_class: Any) -> bytes:
     except RecursionError:
         raise InvalidInput("invalid OTLP/JSON: nested too deeply") from None
     data: bytes = message.SerializeToString()
-    return data
+    return data, legacy_items(document)

@@ -29,7 +29,7 @@ from loadsense.collectors.otlp.limits import (
     TimeWindow,
     queued_bytes,
 )
-from loadsense.collectors.otlp.payload import parse_metrics, point_count
+from loadsense.collectors.otlp.payload import parse_metrics, point_count, report_legacy
 from loadsense.collectors.otlp.report import Rejections
 from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
 from loadsense.collectors.otlp.semantic import MAPPERS, Derived, MetricContext, Sample
@@ -81,9 +81,11 @@ def decode_metrics(
 ) -> Decoded:
     """Rows of ``metric_points`` (and derived samples) for one request body. Points older
     than ``retention_days`` before receipt are rejected (0: no bound)."""
-    request = parse_metrics(body, media_type)
+    parsed = parse_metrics(body, media_type)
+    request = parsed.request
     window = TimeWindow.around(received_at_ns, retention_days)
     rejections = Rejections()
+    report_legacy(parsed, rejections, "scopeMetrics")
     cols = _Columns()
     derived = Derived()
     resources = Resources(received_at_ns)
@@ -113,6 +115,7 @@ def decode_metrics(
         accepted=len(cols.time),
         rejected=rejections.count,
         rejection_reason=rejections.message("data points"),
+        content_key=parsed.content_key,
     )
 
 

@@ -22,7 +22,7 @@ from loadsense.collectors.otlp.limits import (
     TimeWindow,
     queued_bytes,
 )
-from loadsense.collectors.otlp.payload import parse_traces
+from loadsense.collectors.otlp.payload import parse_traces, report_legacy
 from loadsense.collectors.otlp.report import Rejections
 from loadsense.collectors.otlp.resources import HOST_NAME, SERVICE_NAME, Resources, resource_id
 from loadsense.collectors.otlp.shadow import Span
@@ -45,10 +45,12 @@ def decode_traces(
 ) -> Decoded:
     """Rows of ``spans`` for one request body; see :class:`loadsense.collectors.contract.Receiver`.
     Spans starting more than ``retention_days`` before receipt are rejected (0: no bound)."""
-    request = parse_traces(body, media_type)
+    parsed = parse_traces(body, media_type)
+    request = parsed.request
     window = TimeWindow.around(received_at_ns, retention_days)
     floor, horizon = window.floor, window.horizon
     rejections = Rejections()
+    report_legacy(parsed, rejections, "scopeSpans")
 
     service_names: list[str] = []
     host_names: list[str] = []
@@ -199,6 +201,7 @@ def decode_traces(
         accepted=len(trace_ids),
         rejected=rejections.count,
         rejection_reason=rejections.message("spans"),
+        content_key=parsed.content_key,
     )
 
 

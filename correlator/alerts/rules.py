@@ -29,7 +29,9 @@ from loadsense.errors import LoadsenseError
 
 UNSUPPORTED = "not supported by the built-in evaluator; it still works in Prometheus"
 
-_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+ALERT_NAME_PATTERN = r"^[a-zA-Z_:][a-zA-Z0-9_:]*$"
+"""What an alert name may be (Prometheus' rule for metric names)."""
+_NAME = re.compile(ALERT_NAME_PATTERN)
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _DURATION = re.compile(
     r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?"
