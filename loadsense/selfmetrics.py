@@ -48,8 +48,8 @@ class SelfMetrics:
             buckets=(1, 10, 100, 1_000, 5_000, 10_000, 50_000, 100_000),
             registry=r,
         )
-        self.replayed_requests = Counter(
-            "loadsense_replayed_requests",
+        self.retried_requests = Counter(
+            "loadsense_retried_requests",
             "Export requests acknowledged again without storing (a retry of a committed one)",
             ["table"],
             registry=r,

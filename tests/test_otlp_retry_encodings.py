@@ -94,9 +94,9 @@ def counts(storage: Storage, service: str) -> tuple[int, int]:
     return int(spans[0][0]), int(rolled[0][0] or 0)  # type: ignore[call-overload]
 
 
-def replayed(svc: Service, table: str) -> float:
+def retried(svc: Service, table: str) -> float:
     value = svc.ctx.metrics.registry.get_sample_value(
-        "loadsense_replayed_requests_total", {"table": table}
+        "loadsense_retried_requests_total", {"table": table}
     )
     return value or 0.0
 
@@ -107,14 +107,14 @@ def test_a_trace_export_sent_as_json_then_as_protobuf_is_stored_once(
     name = unique("retried-enc")
     binary = sdk_spans(name, 7)
     text = otlp_json(ExportTraceServiceRequest.FromString(binary))
-    before = replayed(service, "spans")
+    before = retried(service, "spans")
     first = post(service.url, "/v1/traces", text, JSON)
     retry = post(service.url, "/v1/traces", binary, PROTOBUF)
     assert first.status_code == retry.status_code == 200
     assert not traces_answer(retry).HasField("partial_success")
     # 7 spans once, and the rollup counted 7, not 14.
     assert counts(storage, name) == (7, 7)
-    assert replayed(service, "spans") == before + 1
+    assert retried(service, "spans") == before + 1
     # Different content (one more span) is a new export: 8 more in the rollup.
     assert post(service.url, "/v1/traces", sdk_spans(name, 8), PROTOBUF).status_code == 200
     assert counts(storage, name) == (15, 15)
@@ -128,12 +128,12 @@ def test_a_metrics_export_sent_as_protobuf_then_as_json_is_acknowledged_once(
     metric = number_metric("app.load", [({}, t, 0.5), ({}, t + NS, 0.75)])
     binary = encode_metrics(metrics_data({"service.name": name}, [metric])).SerializeToString()
     text = otlp_json(ExportMetricsServiceRequest.FromString(binary))
-    before = replayed(service, "metric_points")
+    before = retried(service, "metric_points")
     assert post(service.url, "/v1/metrics", binary, PROTOBUF).status_code == 200
     retry = post(service.url, "/v1/metrics", text, JSON)
     assert retry.status_code == 200
     assert not metrics_answer(retry).HasField("partial_success")
-    assert replayed(service, "metric_points") == before + 1
+    assert retried(service, "metric_points") == before + 1
     points = query(
         storage, "SELECT count() FROM metric_points WHERE service_name = {s:String}", s=name
     )

@@ -120,7 +120,7 @@ def test_concurrent_identical_exports_are_stored_once(storage: Storage, service:
     )
     assert stored == [(30,)] and rolled == [(30,)]  # 25 once + 5
     metrics = httpx.get(f"{service.url}/metrics").text
-    assert 'loadsense_replayed_requests_total{table="spans"}' in metrics
+    assert 'loadsense_retried_requests_total{table="spans"}' in metrics
 
 
 def test_retry_dedup_forgets_after_the_window_and_never_remembers_failures() -> None:

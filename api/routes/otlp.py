@@ -127,7 +127,7 @@ async def _export(
         internal = LoadsenseError("internal error")
         return _answer(status_response(internal, answer))
     if duplicate:
-        ctx.metrics.replayed_requests.labels(table).inc()
+        ctx.metrics.retried_requests.labels(table).inc()
         logger.debug("OTLP %s export retried: acknowledged without storing again", table)
     elif answer_of.rejected:
         ctx.metrics.rows_rejected.labels(table, "invalid").inc(answer_of.rejected)
