@@ -4,21 +4,23 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run serve test test-fast peers lint format bench bench-scenarios clean deploy-schema mypy-tree
+.PHONY: run serve test test-fast peers lint format bench bench-scenarios clean deploy-schema mypy-tree chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required (found %s)" % sys.version.split()[0])'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing Loadsense and its dependencies into $(VENV) (a first install takes a minute or two)..."
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install -e '.[dev]' | grep -E --line-buffered '^(Collecting|Successfully installed)' || true
+	@$(BIN)/python -c 'import loadsense.api.cli, streamlit' || (echo "install failed: run $(BIN)/python -m pip install -e '.[dev]' to see why" && exit 1)
 	@touch $(STAMP)
 
-## run: set up .venv and start Loadsense on embedded storage (http://127.0.0.1:4318)
+## run: set up .venv and start Loadsense, its dashboard and the live demo on embedded storage
 run: $(STAMP)
-	$(BIN)/loadsense serve
+	$(BIN)/loadsense up --demo
 
-## test: set up .venv with dev extras and run the whole test suite
-test: $(STAMP) peers
+## test: set up .venv with dev extras and run the whole test suite (e2e needs chromium)
+test: $(STAMP) peers chromium
 	$(BIN)/python -m pytest -q
 
 # The alerting tests run Debian's Prometheus, promtool and Alertmanager as real peers
@@ -35,6 +37,10 @@ peers:
 ## test-fast: the suite without the slow and end-to-end tests (CI runs them all)
 test-fast: $(STAMP) peers
 	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
+# The e2e tests drive Debian's Chromium (Playwright's own browser download cannot work here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 ## lint: ruff, ruff format --check, mypy --strict
 lint: $(STAMP) mypy-tree

@@ -18,7 +18,17 @@ import loadsense
 from loadsense.api.auth import install_docs_gate, require_read
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.models import RegimeModel
-from loadsense.api.routes import alerts, health, lineage, otlp, recommendations, signals
+from loadsense.api.routes import (
+    alerts,
+    datasets,
+    diagnostics,
+    health,
+    lineage,
+    otlp,
+    recommendations,
+    signals,
+)
+from loadsense.api.routes.home import DOCS_PATH, REDOC_PATH, install_home
 from loadsense.api.routes.recommendations import DispatchUnavailable, regime_model
 from loadsense.collectors.openlineage import LineageReceiver
 from loadsense.collectors.retry_dedup import RetryDedup
@@ -46,6 +56,8 @@ ROUTERS: tuple[Any, ...] = (
     signals.control_router,
     recommendations.router,
     alerts.router,
+    datasets.router,
+    diagnostics.router,
 )
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
@@ -154,10 +166,13 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         description="Correlates ETL lineage, serving telemetry and host contention into "
         "signals and dispatch recommendations.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_home with local assets
+        redoc_url=None,
     )
 
     install_error_handlers(app)
-    install_docs_gate(app, settings)
+    install_home(app)
+    install_docs_gate(app, settings, extra_paths=(DOCS_PATH, REDOC_PATH))
 
     for router in ROUTERS:
         app.include_router(router)

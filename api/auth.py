@@ -11,6 +11,8 @@ set. Tokens are compared in constant time.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -67,12 +69,14 @@ class DocsGate:
         await self.app(scope, receive, send)
 
 
-def install_docs_gate(app: FastAPI, settings: Settings) -> None:
+def install_docs_gate(app: FastAPI, settings: Settings, extra_paths: Iterable[str] = ()) -> None:
     """Make ``/openapi.json``, ``/docs``, ``/redoc`` need a read token when tokens are
-    configured, unless ``public_docs`` opens them on purpose."""
+    configured, unless ``public_docs`` opens them on purpose. ``extra_paths``: docs pages
+    the app serves itself (``/docs`` with local assets, api/routes/home.py)."""
     if not settings.auth_enabled or settings.public_docs:
         return
     paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url}
+    paths |= set(extra_paths)
     app.add_middleware(
         DocsGate,
         paths=frozenset(p for p in paths if p),

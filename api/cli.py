@@ -4,7 +4,8 @@ Subcommands: ``serve`` (the service), ``replica`` (a read replica of the recomme
 API, api/replica/), ``agent`` (the host sampler), ``schema`` (print DDL, single node or
 cluster), ``config`` (print the settings reference), ``rules check`` (validate alert
 rule files, correlator/alerts/rules.py), ``demo`` (a live scenario against a running
-service, api/demo.py). Errors print
+service, api/demo.py), ``dashboard`` (the Streamlit dashboard) and ``up`` (the service
+and its dashboard together, api/up.py). Errors print
 one line and exit non-zero; tracebacks are for bugs only.
 """
 
@@ -21,7 +22,7 @@ import uvicorn
 
 from loadsense.api.demo import register as register_demo
 from loadsense.api.server import server_config
-from loadsense.errors import LoadsenseError
+from loadsense.errors import ConfigError, LoadsenseError
 from loadsense.settings import CLOCKS, Settings, load_settings, settings_markdown
 from loadsense.settings import default_of as _default
 
@@ -154,6 +155,54 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from loadsense.api.up import run_dashboard
+
+    settings = load_settings(flags={"dashboard_api": args.api, "dashboard_token": args.token})
+    return run_dashboard(
+        settings.dashboard_api,
+        args.host,
+        args.port,
+        settings.dashboard_token,
+        settings.dashboard_refresh_s,
+    )
+
+
+def _has_command(name: str) -> bool:
+    """Whether this version's parser has subcommand ``name`` (``up --demo`` needs one)."""
+    return any(
+        isinstance(action, argparse._SubParsersAction) and name in action.choices
+        for action in build_parser()._actions
+    )
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from loadsense.api.supervise import Child
+    from loadsense.api.up import cli, run_up
+
+    settings = _settings(args, ("port",))
+    _configure_logging(settings.log_level)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not every readiness poll
+    api = f"http://127.0.0.1:{settings.port}"
+    extra: list[Child] = []
+    if args.demo:
+        if not _has_command("demo"):
+            raise ConfigError("--demo: this version has no 'loadsense demo' subcommand yet")
+        ingest = settings.ingest_tokens[:1]
+        extra.append(
+            Child("demo", cli("demo", "--api", api, *(("--token", *ingest) if ingest else ())))
+        )
+    serve_args = ["--port", str(settings.port)]
+    for flag, value in (("--config", args.config), ("--data-dir", args.data_dir)):
+        if value:
+            serve_args += [flag, value]
+    if args.clickhouse_dsn:
+        serve_args += ["--dsn", args.clickhouse_dsn]
+    tokens = settings.read_tokens or settings.ingest_tokens
+    token = settings.dashboard_token or (tokens[0] if tokens else "")
+    return run_up(serve_args, api, "127.0.0.1", args.dashboard_port, token, extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loadsense",
@@ -239,6 +288,27 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(func=cmd_config)
 
     register_demo(sub)
+
+    dashboard = sub.add_parser("dashboard", help="run the Streamlit dashboard over the HTTP API")
+    dashboard.add_argument("--api", help="service base URL (default http://127.0.0.1:4318)")
+    dashboard.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8501, help="bind port (default 8501)")
+    dashboard.add_argument("--token", help="read token (also LOADSENSE_DASHBOARD_TOKEN)")
+    dashboard.set_defaults(func=cmd_dashboard)
+
+    up = sub.add_parser("up", help="run the service and its dashboard; Ctrl-C stops both")
+    _common_flags(up)
+    up.add_argument("--port", type=int, help="service port (default 4318)")
+    up.add_argument(
+        "--dashboard-port", dest="dashboard_port", type=int, default=8501, help="default 8501"
+    )
+    up.add_argument(
+        "--demo",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="also run the live demo (loadsense demo: a simulated world sent to the service)",
+    )
+    up.set_defaults(func=cmd_up)
     return parser
 
 

@@ -33,11 +33,12 @@ Reason = ReasonModel
 class LoadsenseAPIError(Exception):
     """An HTTP error answer: status, the stable ``error`` code and the message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, url: str = "") -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
+        self.url = url
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,8 @@ class LoadsenseClient:
                 code, message = str(body.get("error", "")), str(body.get("message", ""))
             except ValueError:
                 code, message = "http", response.text[:200]
-            raise LoadsenseAPIError(response.status_code, code, message)
+            url = str(response.request.url)
+            raise LoadsenseAPIError(response.status_code, code, message, url)
         return response
 
     @staticmethod
@@ -223,6 +225,57 @@ class LoadsenseClient:
         ).json()["entries"]
         return entries
 
+    # --- read routes the dashboard uses: parsed JSON as the API documents it ----------
+
+    def _json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        return self._get(path, params=clean).json()
+
+    def regime_detail(self) -> dict[str, Any]:
+        """``GET /api/v1/regime`` in full: pressures, drivers, latches, enter/exit bounds."""
+        doc: dict[str, Any] = self._json("/api/v1/regime")
+        return doc
+
+    def signals(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        """The latest snapshot's rows of one signal kind (``name``: a glob on the subject)."""
+        doc: dict[str, Any] = self._json(f"/api/v1/signals/{quote(kind)}", {"name": name})
+        return doc
+
+    def signal_history(
+        self,
+        kind: str,
+        name: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> dict[str, Any]:
+        """Stored points per subject and field; ``start``/``end`` in epoch seconds."""
+        params = {"name": name, "from": _seconds(start), "to": _seconds(end)}
+        doc: dict[str, Any] = self._json(f"/api/v1/signals/{quote(kind)}/history", params)
+        return doc
+
+    def lineage_graph(self, node: str | None = None, depth: int = 2) -> dict[str, Any]:
+        """Nodes and edges within ``depth`` hops of ``node`` (the whole graph when None)."""
+        doc: dict[str, Any] = self._json("/api/v1/lineage/graph", {"node": node, "depth": depth})
+        return doc
+
+    def dataset_timeline(
+        self, dataset: str, start: float | None = None, end: float | None = None
+    ) -> dict[str, Any]:
+        """One dataset's updates, schema versions and quality results, newest first."""
+        params = {"dataset": dataset, "from": _seconds(start), "to": _seconds(end)}
+        doc: dict[str, Any] = self._json("/api/v1/datasets/timeline", params)
+        return doc
+
+    def diagnostics(self) -> dict[str, Any]:
+        """``GET /api/v1/diagnostics``: services sending telemetry without ``host.name``."""
+        doc: dict[str, Any] = self._json("/api/v1/diagnostics")
+        return doc
+
+    def producer_settings(self) -> dict[str, Any]:
+        """``GET /api/v1/producer-settings``: ``url`` and ``sections[{title, language, text}]``."""
+        doc: dict[str, Any] = self._json("/api/v1/producer-settings")
+        return doc
+
     def rules(self) -> dict[str, Any]:
         """``GET /api/v1/rules``: ``{"groups": [...]}`` in Prometheus' shape (the
         ``data`` of the answer); docs/alerts.md."""
@@ -253,3 +306,8 @@ class LoadsenseClient:
             params["alertname"] = alertname
         body: dict[str, Any] = self._get("/api/v1/alerts/history", params=params).json()
         return body
+
+
+def _seconds(value: float | None) -> str | None:
+    """Epoch seconds as the API's instants accept them: plain digits, bounded fraction."""
+    return None if value is None else f"{value:.3f}"

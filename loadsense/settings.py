@@ -67,6 +67,10 @@ LOADSENSE_REPLICA_MAX_STALENESS_S = "LOADSENSE_REPLICA_MAX_STALENESS_S"
 LOADSENSE_AGENT_TOKEN = "LOADSENSE_AGENT_TOKEN"  # noqa: S105 - a variable name, not a secret
 LOADSENSE_AGENT_INTERVAL_S = "LOADSENSE_AGENT_INTERVAL_S"
 LOADSENSE_AGENT_MAX_BACKLOG = "LOADSENSE_AGENT_MAX_BACKLOG"
+LOADSENSE_DASHBOARD_URL = "LOADSENSE_DASHBOARD_URL"
+LOADSENSE_DASHBOARD_API = "LOADSENSE_DASHBOARD_API"
+LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"  # noqa: S105 - a variable name
+LOADSENSE_DASHBOARD_REFRESH_S = "LOADSENSE_DASHBOARD_REFRESH_S"
 
 
 def _parse_bool(value: Any) -> bool:
@@ -423,6 +427,34 @@ SETTINGS: tuple[Setting, ...] = (
         default=360,
     ),
     Setting(
+        "dashboard_url",
+        LOADSENSE_DASHBOARD_URL,
+        _http_url,
+        "Where the dashboard is reachable: `/` links to it (`loadsense up` sets it)",
+        default="http://127.0.0.1:8501",
+    ),
+    Setting(
+        "dashboard_api",
+        LOADSENSE_DASHBOARD_API,
+        _http_url,
+        "`loadsense dashboard`: base URL of the service whose API it reads",
+        default="http://127.0.0.1:4318",
+    ),
+    Setting(
+        "dashboard_token",
+        LOADSENSE_DASHBOARD_TOKEN,
+        str,
+        "`loadsense dashboard`: the read token it sends (needed when tokens are configured)",
+        default="",
+    ),
+    Setting(
+        "dashboard_refresh_s",
+        LOADSENSE_DASHBOARD_REFRESH_S,
+        _positive(float),
+        "`loadsense dashboard`: seconds between automatic refreshes of a page",
+        default=10.0,
+    ),
+    Setting(
         "signals",
         None,
         _mapping,
@@ -504,6 +536,10 @@ class Settings:
     agent_token: str = _declared("agent_token")
     agent_interval_s: float = _declared("agent_interval_s")
     agent_max_backlog: int = _declared("agent_max_backlog")
+    dashboard_url: str = _declared("dashboard_url")
+    dashboard_api: str = _declared("dashboard_api")
+    dashboard_token: str = _declared("dashboard_token")
+    dashboard_refresh_s: float = _declared("dashboard_refresh_s")
     signals: Mapping[str, Any] = _declared("signals")
     dispatch: Mapping[str, Any] = _declared("dispatch")
     alerts: Mapping[str, Any] = _declared("alerts")

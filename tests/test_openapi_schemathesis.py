@@ -154,4 +154,5 @@ def test_every_operation_accepts_what_it_documents_and_rejects_the_rest(
         "GET /api/v1/regime",
         "GET /api/v1/rules",
         "GET /api/v1/alerts",
+        "GET /api/v1/producer-settings",
     }

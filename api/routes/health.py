@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
@@ -11,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
+from loadsense.signals.diagnostics import missing_host_name
 from loadsense.storage.migrations import LATEST_VERSION, applied_versions
 
 logger = logging.getLogger(__name__)
@@ -32,10 +34,12 @@ def readyz(request: Request) -> JSONResponse:
     ctx = context(request)
     try:
         versions = applied_versions(ctx.storage)
+        current = LATEST_VERSION in versions
+        without_host = len(missing_host_name(ctx.storage, time.time_ns())) if current else 0
     except Exception as exc:
         logger.warning("readiness check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "storage": "unreachable"}, status_code=503)
-    if LATEST_VERSION not in versions:
+    if not current:
         body = {"status": "unavailable", "storage": "ok", "schema": "migrations pending"}
         return JSONResponse(body, status_code=503)
     return JSONResponse(
@@ -43,6 +47,8 @@ def readyz(request: Request) -> JSONResponse:
             "status": "ok",
             "storage": "embedded" if ctx.storage.embedded else "server",
             "schema_version": max(versions),
+            # A count only: /readyz needs no token; the names are in /api/v1/diagnostics.
+            "services_without_host_name": without_host,
         }
     )
 

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.context import context, running_correlator
+from loadsense.correlator.dispatch import regime_history
 from loadsense.correlator.history import read_history
 from loadsense.correlator.loop import Correlator
 from loadsense.correlator.snapshot import Snapshot
@@ -183,6 +184,10 @@ for _kind in KINDS:
     )
 
 
+HISTORY_KINDS = (*KINDS, regime_history.KIND)
+"""Kinds with stored history: every signal kind and the regime's pressures."""
+
+
 @router.get(
     "/signals/{kind}/history",
     response_model=History,
@@ -210,10 +215,12 @@ def get_history(
 ) -> History:
     """Stored signal points per subject and field (docs/signals.md#history).
 
-    Per-input exposure subjects are ``<service>::<dataset>``.
+    Per-input exposure subjects are ``<service>::<dataset>``; kind ``regime`` holds the
+    dispatch regime's ``etl`` and ``ml`` pressures (subject ``pressures``).
     """
-    if kind not in KINDS:
-        raise NotFound(f"unknown signal kind {shown(kind)} (known: {', '.join(KINDS)})")
+    if kind not in HISTORY_KINDS:
+        known = ", ".join(HISTORY_KINDS)
+        raise NotFound(f"unknown signal kind {shown(kind)} (known: {known})")
     glob = parse_glob(name or "*", "name")
     snap = _correlator(request).snapshot
     end_ns = parse_instant(end, "to") if end else (snap.as_of_ns or time.time_ns())

@@ -22,6 +22,7 @@ from loadsense.correlator.dispatch.config import DispatchConfig, parse_dispatch_
 from loadsense.correlator.dispatch.engine import DispatchEngine, Evaluation
 from loadsense.correlator.dispatch.inputs import DispatchInputs
 from loadsense.correlator.dispatch.metrics import metrics_source
+from loadsense.correlator.dispatch.regime_history import append_regime_point
 from loadsense.correlator.dispatch.reload import PolicySource
 from loadsense.correlator.dispatch.restore import restore
 from loadsense.correlator.dispatch.store import RecommendationStore
@@ -68,6 +69,10 @@ class DispatchStep:
         window = policy.options.telemetry_stale_s
         facts = load_workload_facts(self.storage, snapshot.as_of_ns, window)
         self.run(to_inputs(snapshot, facts))
+        try:
+            append_regime_point(self.storage, self.store.current)
+        except Exception:  # history is best effort; recommendations still flow
+            logger.exception("regime history append failed")
         self.stats = replace(self.stats, tick_seconds=time.perf_counter() - started)
 
     def run(self, inputs: DispatchInputs) -> Evaluation:

@@ -1,0 +1,101 @@
+"""``GET /api/v1/datasets/timeline``: one dataset's updates, schema versions and quality
+results between two instants (signals/dataset_timeline.py), newest first.
+
+The dataset is a query parameter, not a path segment, because OpenLineage names hold
+slashes (``namespace/name`` as in every signal's subject). Read token required.
+"""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from loadsense.api.auth import require_read
+from loadsense.api.context import context
+from loadsense.errors import InvalidInput
+from loadsense.signals.dataset_timeline import dataset_timeline
+
+router = APIRouter(prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_read)])
+
+
+class UpdateModel(BaseModel):
+    at: float = Field(description="Epoch seconds")
+    job: str = Field(description="Producing job, namespace/name")
+    run_id: str
+    row_count: int | None
+
+
+class SchemaModel(BaseModel):
+    at: float
+    fields: list[tuple[str, str]] = Field(description="[name, type] pairs")
+
+
+class QualityModel(BaseModel):
+    at: float
+    assertion: str
+    column: str
+    success: bool
+
+
+class TimelineModel(BaseModel):
+    dataset: str
+    updates: list[UpdateModel]
+    schemas: list[SchemaModel]
+    quality: list[QualityModel]
+
+
+MAX_NAME_CHARS = 512
+"""Longest dataset name accepted (as long as a glob may be; the URL stays under the
+server's bound even in 4-byte characters)."""
+
+LATEST_S = 4_102_444_800.0
+"""2100-01-01 in epoch seconds: the latest instant accepted."""
+
+
+def _bounded(value: float, name: str) -> float:
+    if not 0 <= value <= LATEST_S:  # also refuses NaN and infinities
+        raise InvalidInput(f"{name} must be epoch seconds within 1970..2100", field=name)
+    return value
+
+
+@router.get(
+    "/datasets/timeline",
+    summary="One dataset's updates, schema versions and quality results, newest first",
+    response_model=TimelineModel,
+    responses={
+        400: {"description": "Invalid parameter (the message names it)"},
+        401: {"description": "Missing or invalid bearer token"},
+    },
+)
+async def get_dataset_timeline(
+    request: Request,
+    dataset: str = Query(
+        ..., min_length=1, max_length=MAX_NAME_CHARS, description="namespace/name"
+    ),
+    start: float | None = Query(
+        None,
+        alias="from",
+        description="Epoch seconds (inclusive); default: `to` - 24 h",
+        json_schema_extra={"minimum": 0, "maximum": LATEST_S},
+    ),
+    end: float | None = Query(
+        None,
+        alias="to",
+        description="Epoch seconds (inclusive); default: now. Before from: no rows",
+        json_schema_extra={"minimum": 0, "maximum": LATEST_S},
+    ),
+    limit: int = Query(500, ge=1, le=10_000, description="Most rows of each list"),
+) -> TimelineModel:
+    end_s = _bounded(end, "to") if end is not None else time.time()
+    start_s = _bounded(start, "from") if start is not None else end_s - 86_400
+    storage = context(request).storage
+    found = await run_in_threadpool(dataset_timeline, storage, dataset, start_s, end_s, limit)
+    return TimelineModel(
+        dataset=found.dataset,
+        updates=[UpdateModel(**vars(u)) for u in found.updates],
+        schemas=[SchemaModel(at=s.at, fields=list(s.fields)) for s in found.schemas],
+        quality=[QualityModel(**vars(q)) for q in found.quality],
+    )
