@@ -98,8 +98,11 @@ def test_diagnostics_and_timeline_need_a_read_token(storage: Storage) -> None:
     [
         ({}, "dataset"),
         ({"dataset": "a/b", "from": "yesterday"}, "from"),
-        ({"dataset": "a/b", "from": "5e12"}, "from must be epoch seconds within 1970..2100"),
-        ({"dataset": "a/b", "to": "nan"}, "to must be epoch seconds within 1970..2100"),
+        # The one instant parser of every route (loadsense/instants.py): no exponents,
+        # no NaN, nothing past 2200.
+        ({"dataset": "a/b", "from": "5e12"}, "from: expected epoch seconds"),
+        ({"dataset": "a/b", "to": "nan"}, "to: expected epoch seconds"),
+        ({"dataset": "a/b", "to": "7258118400"}, "to:"),
         ({"dataset": "a/b", "limit": "0"}, "limit"),
     ],
 )
@@ -107,7 +110,7 @@ def test_timeline_bad_input_is_400_naming_it(
     service: Service, params: dict[str, str], message: str
 ) -> None:
     r = httpx.get(f"{service.url}/api/v1/datasets/timeline", params=params)
-    assert r.status_code in (400, 422) and message in r.text, r.text
+    assert r.status_code == 400 and message in r.text, r.text
 
 
 def test_timeline_from_after_to_is_empty_not_an_error(service: Service) -> None:

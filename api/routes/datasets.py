@@ -15,7 +15,13 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
-from loadsense.errors import InvalidInput
+from loadsense.instants import (
+    INSTANT_DESCRIPTION,
+    INSTANT_PATTERN,
+    MAX_INSTANT_CHARS,
+    parse_instant,
+)
+from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.dataset_timeline import dataset_timeline
 
 router = APIRouter(prefix="/api/v1", tags=["signals"], dependencies=[Depends(require_read)])
@@ -51,15 +57,6 @@ MAX_NAME_CHARS = 512
 """Longest dataset name accepted (as long as a glob may be; the URL stays under the
 server's bound even in 4-byte characters)."""
 
-LATEST_S = 4_102_444_800.0
-"""2100-01-01 in epoch seconds: the latest instant accepted."""
-
-
-def _bounded(value: float, name: str) -> float:
-    if not 0 <= value <= LATEST_S:  # also refuses NaN and infinities
-        raise InvalidInput(f"{name} must be epoch seconds within 1970..2100", field=name)
-    return value
-
 
 @router.get(
     "/datasets/timeline",
@@ -75,22 +72,24 @@ async def get_dataset_timeline(
     dataset: str = Query(
         ..., min_length=1, max_length=MAX_NAME_CHARS, description="namespace/name"
     ),
-    start: float | None = Query(
+    start: str | None = Query(
         None,
         alias="from",
-        description="Epoch seconds (inclusive); default: `to` - 24 h",
-        json_schema_extra={"minimum": 0, "maximum": LATEST_S},
+        max_length=MAX_INSTANT_CHARS,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=f"{INSTANT_DESCRIPTION} (inclusive). Default: `to` - 24 h",
     ),
-    end: float | None = Query(
+    end: str | None = Query(
         None,
         alias="to",
-        description="Epoch seconds (inclusive); default: now. Before from: no rows",
-        json_schema_extra={"minimum": 0, "maximum": LATEST_S},
+        max_length=MAX_INSTANT_CHARS,
+        json_schema_extra={"pattern": INSTANT_PATTERN},
+        description=f"{INSTANT_DESCRIPTION} (inclusive). Default: now. Before from: no rows",
     ),
     limit: int = Query(500, ge=1, le=10_000, description="Most rows of each list"),
 ) -> TimelineModel:
-    end_s = _bounded(end, "to") if end is not None else time.time()
-    start_s = _bounded(start, "from") if start is not None else end_s - 86_400
+    end_s = parse_instant(end, "to") / NS_PER_S if end else time.time()
+    start_s = parse_instant(start, "from") / NS_PER_S if start else end_s - 86_400
     storage = context(request).storage
     found = await run_in_threadpool(dataset_timeline, storage, dataset, start_s, end_s, limit)
     return TimelineModel(
