@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,24 +43,38 @@ def _output(proc: subprocess.Popen[Any]) -> str:
     return out.decode(errors="replace") if isinstance(out, bytes) else str(out)
 
 
-def wait_ready(url: str, proc: subprocess.Popen[Any] | None = None, timeout: float = 60.0) -> None:
-    """Until ``GET {url}/readyz`` answers 200. RuntimeError (with the process's output,
-    when it is piped) if ``proc`` exits first; TimeoutError after ``timeout`` seconds."""
+def wait_ready(
+    url: str,
+    proc: subprocess.Popen[Any] | None = None,
+    timeout: float = 60.0,
+    path: str = "/readyz",
+    log: Path | None = None,
+) -> None:
+    """Until ``GET {url}{path}`` answers 200. RuntimeError (with the process's output:
+    ``log`` when it writes there, else its pipe) if ``proc`` exits first; TimeoutError
+    after ``timeout`` seconds."""
+
+    def output() -> str:
+        if log is not None:
+            return log.read_text(errors="replace") if log.exists() else ""
+        return _output(proc) if proc is not None else ""
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            out = _output(proc)
+            out = output()
             raise RuntimeError(
-                f"service exited with {proc.returncode} before it was ready"
+                f"{proc.args!r} exited with {proc.returncode} before it was ready"
                 + (f":\n{out}" if out else "")
             )
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within {timeout:.0f}s")
+    out = output() if log is not None else ""
+    raise TimeoutError(f"{url} not ready within {timeout:.0f}s" + (f":\n{out}" if out else ""))
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 60.0) -> bool:

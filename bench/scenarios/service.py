@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
+from loadsense.bench.harness import free_port, loadsense_command, stop_process, wait_ready
 from loadsense.bench.scenarios.spec import Scenario
 
 READY_TIMEOUT_S = 120.0
@@ -49,13 +46,6 @@ def service_config(scenario: Scenario) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def live_service(scenario: Scenario, policy_file: str | None = None) -> Iterator[LiveService]:
     """Start the service on a free loopback port; stop it (and its data) afterwards."""
@@ -66,35 +56,16 @@ def live_service(scenario: Scenario, policy_file: str | None = None) -> Iterator
             config["dispatch"] = {"policy_file": policy_file}
         cfg = Path(tmp) / "config.yaml"
         cfg.write_text(yaml.safe_dump(config), encoding="utf-8")
-        port = _free_port()
+        port = free_port()
         log = (Path(tmp) / "serve.log").open("w", encoding="utf-8")
-        cmd = [sys.executable, "-m", "loadsense.api.cli", "serve", "--config", str(cfg)]
+        cmd = loadsense_command("serve", "--config", str(cfg))
         cmd += ["--data-dir", str(Path(tmp) / "data"), "--port", str(port), "--clock", "external"]
         env = {**os.environ, **SERVICE_ENV, "LOADSENSE_INGEST_TOKENS": token}
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         url = f"http://127.0.0.1:{port}"
         try:
-            _wait_ready(url, proc, Path(tmp) / "serve.log")
+            wait_ready(url, proc, READY_TIMEOUT_S, log=Path(tmp) / "serve.log")
             yield LiveService(url, token)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+            stop_process(proc)
             log.close()
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"loadsense serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not ready within {READY_TIMEOUT_S:g}s")

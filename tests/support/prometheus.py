@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import yaml
 
+from loadsense.bench.harness import wait_ready
 from tests.support.service import free_port
 
 ALERTMANAGER = "prometheus-alertmanager"
@@ -52,26 +51,12 @@ class Peer:
                 self.process.wait(15)
 
 
-def _wait_ready(peer: Peer, path: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if peer.process.poll() is not None:
-            raise RuntimeError(f"exited with {peer.process.returncode}:\n{peer.log.read_text()}")
-        try:
-            if httpx.get(f"{peer.url}{path}", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{peer.url} not ready within {timeout}s:\n{peer.log.read_text()}")
-
-
 def _start(cmd: list[str], url: str, log: Path, ready: str) -> Peer:
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     peer = Peer(url, proc, log)
     try:
-        _wait_ready(peer, ready)
+        wait_ready(peer.url, peer.process, 30.0, path=ready, log=peer.log)
     except BaseException:
         peer.stop()
         raise
