@@ -22,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
+from loadsense.api.routes.params import instant_query
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
 from loadsense.correlator.alerts.rules import ALERT_NAME_PATTERN
 from loadsense.correlator.alerts.service import AlertStep
@@ -30,9 +31,6 @@ from loadsense.correlator.alerts.store import read_history
 from loadsense.correlator.alerts.templates import go_float
 from loadsense.errors import LoadsenseError
 from loadsense.instants import (
-    INSTANT_DESCRIPTION,
-    INSTANT_PATTERN,
-    MAX_INSTANT_CHARS,
     parse_instant,
 )
 from loadsense.signals.contract import NS_PER_S
@@ -202,20 +200,8 @@ def get_alerts(request: Request) -> AlertsResponse:
 @router.get("/alerts/history", response_model=HistoryResponse, responses=_ERRORS)
 async def get_alert_history(
     request: Request,
-    start: str | None = Query(
-        None,
-        alias="from",
-        max_length=MAX_INSTANT_CHARS,
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-        description=f"{INSTANT_DESCRIPTION}. Default: `to` - 24 h",
-    ),
-    end: str | None = Query(
-        None,
-        alias="to",
-        max_length=MAX_INSTANT_CHARS,
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-        description=f"{INSTANT_DESCRIPTION}. Default: the latest tick. Before from: none",
-    ),
+    start: str | None = instant_query("from", ". Default: `to` - 24 h"),
+    end: str | None = instant_query("to", ". Default: the latest tick. Before from: none"),
     alertname: str = Query("", max_length=256, description="Only this rule's transitions"),
     limit: int = Query(1000, ge=1, le=10_000),
 ) -> HistoryResponse:

@@ -15,10 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
+from loadsense.api.routes.params import instant_query
 from loadsense.instants import (
-    INSTANT_DESCRIPTION,
-    INSTANT_PATTERN,
-    MAX_INSTANT_CHARS,
     parse_instant,
 )
 from loadsense.signals.contract import NS_PER_S
@@ -72,20 +70,8 @@ async def get_dataset_timeline(
     dataset: str = Query(
         ..., min_length=1, max_length=MAX_NAME_CHARS, description="namespace/name"
     ),
-    start: str | None = Query(
-        None,
-        alias="from",
-        max_length=MAX_INSTANT_CHARS,
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-        description=f"{INSTANT_DESCRIPTION} (inclusive). Default: `to` - 24 h",
-    ),
-    end: str | None = Query(
-        None,
-        alias="to",
-        max_length=MAX_INSTANT_CHARS,
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-        description=f"{INSTANT_DESCRIPTION} (inclusive). Default: now. Before from: no rows",
-    ),
+    start: str | None = instant_query("from", " (inclusive). Default: `to` - 24 h"),
+    end: str | None = instant_query("to", " (inclusive). Default: now. Before from: no rows"),
     limit: int = Query(500, ge=1, le=10_000, description="Most rows of each list"),
 ) -> TimelineModel:
     end_s = parse_instant(end, "to") / NS_PER_S if end else time.time()

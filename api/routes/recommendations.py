@@ -42,6 +42,7 @@ from loadsense.api.models import (
     RecommendationModel,
     RegimeModel,
 )
+from loadsense.api.routes.params import instant_query
 from loadsense.correlator.dispatch.reload import PolicySource
 from loadsense.correlator.dispatch.render import Entry, RenderedView
 from loadsense.correlator.dispatch.store import Published, ViewSource
@@ -49,9 +50,6 @@ from loadsense.errors import InvalidInput, LoadsenseError, NotFound, shown
 from loadsense.globs import MAX_GLOB_CHARS, Glob, parse_glob
 from loadsense.instants import (
     API_MAX_NS,
-    INSTANT_DESCRIPTION,
-    INSTANT_PATTERN,
-    MAX_INSTANT_CHARS,
     parse_instant,
 )
 from loadsense.vocabulary import ACTIONS, CLASSES
@@ -300,16 +298,6 @@ def _instant_s(value: str | None, name: str, default: float) -> float:
     return default if value is None else parse_instant(value, name) / 1e9
 
 
-def _instant_query(alias: str | None, description: str) -> Any:
-    return Query(
-        None,
-        alias=alias,
-        max_length=MAX_INSTANT_CHARS,
-        description=f"{INSTANT_DESCRIPTION}; {description}",
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-    )
-
-
 def _history_entry(e: AuditEntry) -> HistoryEntryModel:
     return HistoryEntryModel.model_validate(
         {
@@ -339,8 +327,8 @@ def _history_entry(e: AuditEntry) -> HistoryEntryModel:
 async def recommendation_history(
     request: Request,
     workload: str | None = Query(None, description="Exact workload name"),
-    from_: str | None = _instant_query("from", "inclusive; default: the beginning"),
-    to: str | None = _instant_query(None, "inclusive; default: 2200. Before from: no entries"),
+    from_: str | None = instant_query("from", "; inclusive; default: the beginning"),
+    to: str | None = instant_query(None, "; inclusive; default: 2200. Before from: no entries"),
     limit: int = Query(100, ge=1, le=10_000),
 ) -> HistoryModel:
     # Deferred: the audit module opens storage, which the replica never imports.

@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.context import context, running_correlator
+from loadsense.api.routes.params import instant_query
 from loadsense.correlator.dispatch import regime_history
 from loadsense.correlator.history import read_history
 from loadsense.correlator.loop import Correlator
@@ -198,20 +199,8 @@ def get_history(
     request: Request,
     kind: str,
     name: str | None = NAME_QUERY,
-    start: str | None = Query(
-        None,
-        alias="from",
-        max_length=MAX_INSTANT_CHARS,
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-        description=f"{INSTANT_DESCRIPTION}. Default: `to` - 1 h",
-    ),
-    end: str | None = Query(
-        None,
-        alias="to",
-        max_length=MAX_INSTANT_CHARS,
-        json_schema_extra={"pattern": INSTANT_PATTERN},
-        description=f"{INSTANT_DESCRIPTION}. Default: the latest tick",
-    ),
+    start: str | None = instant_query("from", ". Default: `to` - 1 h"),
+    end: str | None = instant_query("to", ". Default: the latest tick"),
 ) -> History:
     """Stored signal points per subject and field (docs/signals.md#history).
 
