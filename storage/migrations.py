@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from loadsense.storage.client import Storage
-from loadsense.storage.schema import lineage, state, telemetry
+from loadsense.storage.schema import lineage, published, state, telemetry
 from loadsense.storage.schema.model import (
     TS_MS,
     Column,
@@ -48,6 +48,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", (*lineage.TABLES, *telemetry.TABLES, *state.TABLES)),
     Migration(2, "span steps rollup and time-ordered span projection", telemetry.SPAN_ROLLUP),
     Migration(3, "alert transitions", (state.ALERT_TRANSITIONS,)),
+    Migration(8, "state published by the correlator", (published.PUBLISHED_STATE,)),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
@@ -89,6 +90,17 @@ def apply_migrations(storage: Storage, target: Target) -> list[int]:
         )
         applied.append(migration.version)
     return applied
+
+
+def schema_version(storage: Storage) -> int:
+    """The highest applied version (0: none, or the bookkeeping table does not exist)."""
+    rows = storage.client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+        "AND name = 'schema_migrations'"
+    ).result_rows
+    if not rows or not int(rows[0][0]):
+        return 0
+    return max(applied_versions(storage), default=0)
 
 
 def schema_is_current(storage: Storage) -> bool:
