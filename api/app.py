@@ -46,7 +46,12 @@ from loadsense.errors import LoadsenseError
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage, open_storage
-from loadsense.storage.migrations import apply_migrations, ensure_retention, target_for
+from loadsense.storage.migrations import (
+    apply_migrations,
+    ensure_retention,
+    exporter_of,
+    target_for,
+)
 from loadsense.storage.writer import Writer, WriterLimits
 
 logger = logging.getLogger(__name__)
@@ -144,18 +149,28 @@ def role_gate(request: Request) -> None:
     this process does not run is a 404 that names the role."""
     route = request.scope.get("route")
     role = route_role(route) if isinstance(route, APIRoute) else None
-    roles = context(request).settings.roles
-    if role is not None and role not in roles:
+    settings = context(request).settings
+    if role is not None and role not in settings.roles:
         raise NotThisRole(
             f"{request.method} {request.url.path} is served by the {role} role; this "
-            f"process runs {','.join(roles)} (serve --roles)"
+            f"process runs {','.join(settings.roles)} (serve --roles)"
+        )
+    if role == "ingest" and request.url.path.startswith("/v1/") and exporter_of(settings):
+        raise NotThisRole(
+            "telemetry_source is otel-clickhouse: the OpenTelemetry Collector's ClickHouse "
+            "exporter stores traces and metrics; send OTLP to the Collector"
         )
 
 
 def prepare_storage(storage: Storage, settings: Settings) -> None:
     """Apply pending migrations and the configured retention (the correlator role's job:
     other roles wait for the schema, api/routes/health.py)."""
-    target = target_for(storage.database, settings.retention_days, settings.clickhouse_cluster)
+    target = target_for(
+        storage.database,
+        settings.retention_days,
+        settings.clickhouse_cluster,
+        exporter_of(settings),
+    )
     applied = apply_migrations(storage, target)
     if applied:
         logger.info("applied schema migrations %s", applied)
