@@ -201,3 +201,26 @@ def test_loadsense_refuses_otlp_when_the_collector_stores_telemetry(sources: Sou
         response = httpx.post(f"{svc.url}/v1/traces", content=b"", timeout=10)
     assert response.status_code == 404
     assert "send OTLP to the Collector" in response.json()["message"]
+
+
+def test_both_spellings_of_kind_and_status_read_alike(sources: Sources) -> None:
+    """Releases with ``sql_templates/`` write ``SPAN_KIND_SERVER`` / ``STATUS_CODE_ERROR``;
+    later ones write ``Server`` / ``Error``."""
+    service = unique("spelling")
+    at = now_ns()
+    rows = [
+        (at, "ab" * 16, "cd" * 8, "", "", "op", kind, service, {}, "", "", {}, 1_000_000, code, "")
+        for kind, code in (("SPAN_KIND_SERVER", "STATUS_CODE_ERROR"), ("Server", "Error"))
+    ]
+    db = sources.exporter_db
+    exporter_rows.insert(sources.otel, db, "otel_traces", exporter_rows.TRACE_COLUMNS, rows)
+    read = sources.otel.client.query(
+        "SELECT toString(kind), status_code FROM spans WHERE service_name = {s:String}",
+        parameters={"s": service},
+    ).result_rows
+    assert read == [("SERVER", 2), ("SERVER", 2)]
+    steps = sources.otel.client.query(
+        "SELECT sum(spans), sum(errors) FROM span_steps WHERE service_name = {s:String}",
+        parameters={"s": service},
+    ).result_rows
+    assert steps == [(2, 2)]

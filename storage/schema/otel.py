@@ -12,8 +12,9 @@ the OTLP receiver applies in Python (collectors/otlp/semantic.py, docs/telemetry
 per ``(host, time)`` or ``(queue, time)`` over the points stored, where the receiver
 works per request; the two agree when a scrape arrives in one request.
 
-Exporter values are mapped as the exporter writes them: ``SpanKind`` ``SPAN_KIND_SERVER``,
-``StatusCode`` ``STATUS_CODE_ERROR``, ``AggregationTemporality`` 1 (delta) or 2
+Exporter values are mapped as the exporter writes them: ``SpanKind`` ``SPAN_KIND_SERVER``
+and ``StatusCode`` ``STATUS_CODE_ERROR`` (the ``sql_templates`` releases; later releases
+write ``Server`` and ``Error``, read alike), ``AggregationTemporality`` 1 (delta) or 2
 (cumulative), ``host.name`` and ``queue.name`` among the resource attributes.
 """
 
@@ -42,8 +43,9 @@ from loadsense.storage.schema.telemetry import (
 
 _UTC = "toDateTime64({col}, 9, 'UTC')"
 _HOST = "ResourceAttributes['host.name']"
-_KIND = f"CAST(replaceOne(SpanKind, 'SPAN_KIND_', '') AS {SPANS.columns[2].type})"
-_STATUS = "multiIf(StatusCode = 'STATUS_CODE_ERROR', 2, StatusCode = 'STATUS_CODE_OK', 1, 0)"
+_KIND = f"CAST(upper(replaceOne(SpanKind, 'SPAN_KIND_', '')) AS {SPANS.columns[2].type})"
+_ERROR = "StatusCode IN ('STATUS_CODE_ERROR', 'Error')"
+_STATUS = f"multiIf({_ERROR}, 2, StatusCode IN ('STATUS_CODE_OK', 'Ok'), 1, 0)"
 _TEMPORALITY = f"CAST(toInt8(AggregationTemporality) AS {TEMPORALITY})"
 
 
@@ -64,9 +66,9 @@ def _rollup_select(tables: ExporterTables, source: str) -> str:
     return f"""SELECT
        toStartOfInterval({start}, INTERVAL {SPAN_STEP_S} SECOND) AS step,
        {_KIND} AS kind, ServiceName AS service_name, {_HOST} AS host_name,
-       count() AS spans, countIf(StatusCode = 'STATUS_CODE_ERROR') AS errors,
+       count() AS spans, countIf({_ERROR}) AS errors,
        min({start}) AS first_start, max({start}) AS last_start,
-       {durations}(Duration / 1e6, SpanKind = 'SPAN_KIND_SERVER') AS durations
+       {durations}(Duration / 1e6, SpanKind IN ('SPAN_KIND_SERVER', 'Server')) AS durations
 FROM {source}
 GROUP BY step, kind, service_name, host_name"""
 
