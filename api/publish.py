@@ -95,6 +95,7 @@ class PublishStep:
             self.publications += 1
         except Exception:
             self.failures += 1
+            self._ctx.metrics.publish_failures.inc()
             logger.exception("publishing the correlator state failed (replicas keep the last)")
 
 

@@ -28,6 +28,7 @@ from loadsense.context import AppContext
 from loadsense.correlator.dispatch.render import Entry, RenderedView
 from loadsense.correlator.dispatch.store import ViewSource, ViewStore
 from loadsense.correlator.snapshot import EMPTY, Snapshot
+from loadsense.selfmetrics import SelfMetrics
 from loadsense.storage.client import Storage
 from loadsense.storage.schema.published import PUBLISHED_STATE
 
@@ -64,8 +65,9 @@ def rendered_of(body: bytes) -> RenderedView:
 class PublishedState:
     """The latest publication, refreshed by :meth:`refresh` (its thread calls it)."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, metrics: SelfMetrics | None = None) -> None:
         self._storage = storage
+        self._metrics = metrics
         self._seen = 0
         self.snapshot: Snapshot = EMPTY
         self.alerts: dict[str, Any] | None = None
@@ -111,6 +113,8 @@ class PublishedState:
                 self._failing = False
             except Exception as exc:  # the loop never dies: count, log, keep the last state
                 self.failures += 1
+                if self._metrics is not None:
+                    self._metrics.published_read_failures.inc()
                 # once per outage (the table does not exist until the correlator migrates)
                 log = logger.debug if self._failing else logger.warning
                 log("reading the published state failed: %s", type(exc).__name__)
@@ -158,7 +162,7 @@ def start_published(ctx: AppContext) -> Callable[[], None] | None:
     correlator publishes."""
     if "correlator" in ctx.settings.roles:
         return None
-    state = PublishedState(ctx.storage)
+    state = PublishedState(ctx.storage, ctx.metrics)
     ctx.published = state
     state.start()
     return state.stop

@@ -41,6 +41,7 @@ from loadsense.signals.config import parse_signals_config
 from loadsense.signals.contract import KINDS
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage, open_storage
+from loadsense.storage.migrations import exporter_of, render_all, target_for
 from tests.support import exporter_rows
 from tests.support.otlp import NS, metrics_data, now_ns, number_metric, post, unique
 from tests.support.service import running_service
@@ -224,3 +225,22 @@ def test_both_spellings_of_kind_and_status_read_alike(sources: Sources) -> None:
         parameters={"s": service},
     ).result_rows
     assert steps == [(2, 2)]
+
+
+def test_loadsense_schema_renders_views_over_the_exporter_tables() -> None:
+    """``loadsense schema`` with the source set: views and the rollup's materialized view
+    over the configured exporter tables, nothing that alters them, no native OTLP tables."""
+    settings = Settings(telemetry_source="otel-clickhouse", otel_database="tel")
+    target = target_for("ls", 30, None, exporter_of(settings))
+    statements = render_all(target)
+    text = "\n".join(statements)
+    assert "CREATE VIEW IF NOT EXISTS `ls`.`spans` AS" in text
+    assert "FROM `tel`.`otel_traces`" in text
+    assert "FROM `tel`.`otel_metrics_histogram`" in text
+    assert (
+        "CREATE MATERIALIZED VIEW IF NOT EXISTS `ls`.`span_steps_mv` TO `ls`.`span_steps`" in text
+    )
+    assert "CREATE TABLE IF NOT EXISTS `ls`.`spans`" not in text
+    assert not [s for s in statements if s.startswith("ALTER TABLE") and "`tel`" in s]
+    native = "\n".join(render_all(target_for("ls", 30, None)))
+    assert "CREATE TABLE IF NOT EXISTS `ls`.`spans`" in native and "otel_traces" not in native
