@@ -44,7 +44,7 @@ from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
 from loadsense.errors import LoadsenseError
 from loadsense.selfmetrics import SelfMetrics
-from loadsense.settings import Settings
+from loadsense.settings import ROLES, Settings
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import (
     apply_migrations,
@@ -144,9 +144,10 @@ class NotThisRole(LoadsenseError):
     status = 404
 
 
-def role_gate(request: Request) -> None:
+async def role_gate(request: Request) -> None:
     """Router dependency (runs before the routes' own, auth included): a route of a role
-    this process does not run is a 404 that names the role."""
+    this process does not run is a 404 that names the role. Installed only when some
+    route can be refused (async: it runs inline, a poll stays cheap)."""
     route = request.scope.get("route")
     role = route_role(route) if isinstance(route, APIRoute) else None
     settings = context(request).settings
@@ -250,6 +251,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     install_home(app)
     install_docs_gate(app, settings, extra_paths=(DOCS_PATH, REDOC_PATH))
 
+    gated = set(settings.roles) != set(ROLES) or exporter_of(settings) is not None
+    gate = [Depends(role_gate)] if gated else []
     for router in ROUTERS:
-        app.include_router(router, dependencies=[Depends(role_gate)])
+        app.include_router(router, dependencies=gate)
     return app
