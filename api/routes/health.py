@@ -13,6 +13,7 @@ import loadsense
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
 from loadsense.signals.diagnostics import missing_host_name
+from loadsense.storage.client import Storage
 from loadsense.storage.migrations import (
     LATEST_VERSION,
     MIGRATIONS,
@@ -33,6 +34,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def _versions(storage: Storage) -> set[int]:
+    """The applied versions; none when no migration ever ran (a replica started before the
+    correlator). One query on the ready path; the table check only when it fails."""
+    try:
+        return applied_versions(storage)
+    except Exception:
+        if schema_version(storage) == 0:
+            return set()
+        raise
+
+
 @router.get(
     "/readyz",
     summary="Storage is reachable and the schema is current",
@@ -43,7 +55,7 @@ def readyz(request: Request) -> JSONResponse:
     applies them at start-up; the other roles wait for it and name both versions."""
     ctx = context(request)
     try:
-        versions = applied_versions(ctx.storage) if schema_version(ctx.storage) else set()
+        versions = _versions(ctx.storage)
         current = versions >= KNOWN_VERSIONS
         without_host = len(missing_host_name(ctx.storage, time.time_ns())) if current else 0
     except Exception as exc:
