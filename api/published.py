@@ -160,7 +160,8 @@ class PublishedRecommendations:
 def start_published(ctx: AppContext) -> Callable[[], None] | None:
     """``REPLICA_HOOKS`` entry (a process without the correlator role): follow what the
     correlator publishes."""
-    if "correlator" in ctx.settings.roles:
+    roles = ctx.settings.roles
+    if "correlator" in roles or "api" not in roles:  # nothing to follow, or nobody reads it
         return None
     state = PublishedState(ctx.storage, ctx.metrics)
     ctx.published = state
