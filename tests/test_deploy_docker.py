@@ -6,8 +6,6 @@ linter's verdict and structural checks against the real parser, settings and rou
 
 from __future__ import annotations
 
-import json
-import shlex
 import subprocess
 import sys
 import tomllib
@@ -20,9 +18,15 @@ from loadsense.settings import default_of
 from loadsense.bench.harness import free_port
 from tests.support.deploy_files import (
     DEPLOY,
+    DOCKERFILE,
     REPO,
     SETTING_ENVS,
     app_paths,
+    exec_form,
+    final_stage,
+    image_command,
+    image_env,
+    instructions,
     parse_cli,
     pinned,
     settings_from_env,
@@ -30,47 +34,7 @@ from tests.support.deploy_files import (
 )
 from tests.support.service import Service
 
-DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
 DOCKERIGNORE = DEPLOY / "docker" / "Dockerfile.dockerignore"
-
-
-def instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
-    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
-    out = []
-    for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            word, _, rest = line.strip().partition(" ")
-            out.append((word.upper(), rest.strip()))
-    return out
-
-
-def final_stage() -> list[tuple[str, str]]:
-    steps = instructions()
-    last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
-    return steps[last_from:]
-
-
-def exec_form(args: str) -> list[str]:
-    parsed = json.loads(args)
-    assert isinstance(parsed, list), args
-    return [str(a) for a in parsed]
-
-
-def image_env() -> dict[str, str]:
-    env: dict[str, str] = {}
-    for word, args in final_stage():
-        if word == "ENV":
-            for pair in shlex.split(args):
-                key, _, value = pair.partition("=")
-                env[key] = value
-    return env
-
-
-def image_command() -> list[str]:
-    """ENTRYPOINT + CMD of the final stage."""
-    stage = dict(final_stage())
-    return exec_form(stage["ENTRYPOINT"]) + exec_form(stage["CMD"])
 
 
 def hadolint() -> Path:
@@ -157,9 +121,7 @@ def test_environment_holds_only_declared_settings_that_parse() -> None:
     assert set(ours) <= SETTING_ENVS
     settings = settings_from_env(ours, "Dockerfile")
     assert settings.host == "0.0.0.0"  # reachable from outside the container
-    assert [int(p) for w, a in final_stage() if w == "EXPOSE" for p in a.split()] == [
-        settings.port
-    ]
+    assert [int(p) for w, a in final_stage() if w == "EXPOSE" for p in a.split()] == [settings.port]
     assert settings.port == default_of("port")
 
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
+import shlex
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,50 @@ SETTING_ENVS = frozenset({s.env for s in SETTINGS if s.env} | {LOADSENSE_CONFIG}
 """Every environment variable the settings module reads."""
 
 Doc = dict[str, Any]
+
+DOCKERFILE = DEPLOY / "docker" / "Dockerfile"
+
+# ------------------------------------------------------------------------- Dockerfile
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    out = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def final_stage() -> list[tuple[str, str]]:
+    steps = instructions()
+    last_from = max(i for i, (word, _) in enumerate(steps) if word == "FROM")
+    return steps[last_from:]
+
+
+def exec_form(args: str) -> list[str]:
+    parsed = json.loads(args)
+    assert isinstance(parsed, list), args
+    return [str(a) for a in parsed]
+
+
+def image_env() -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, args in final_stage():
+        if word == "ENV":
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+def image_command() -> list[str]:
+    """ENTRYPOINT + CMD of the final stage."""
+    stage = dict(final_stage())
+    return exec_form(stage["ENTRYPOINT"]) + exec_form(stage["CMD"])
+
 
 # ---------------------------------------------------------------------------- CLI, app
 
@@ -80,7 +126,11 @@ def pinned(image: str) -> bool:
     if "@sha256:" in image:
         return True
     name, _, tag = image.rpartition(":")
-    return bool(name) and "/" not in tag and bool(re.fullmatch(r"v?\d+\.\d+\.\d+(\.\d+)*(-[\w.-]+)?", tag))
+    return (
+        bool(name)
+        and "/" not in tag
+        and bool(re.fullmatch(r"v?\d+\.\d+\.\d+(\.\d+)*(-[\w.-]+)?", tag))
+    )
 
 
 # ----------------------------------------------------------------- the Collector config
