@@ -176,7 +176,7 @@ def test_healthchecks_ask_routes_that_exist() -> None:
             assert "/readyz" in app_paths(settings_of(name, service))
         elif args.command == "dashboard":
             url = next(a for a in check["test"] if "://" in a).split("'")[1]
-            host, port, path = url_parts(url)
+            _, port, path = url_parts(url)
             assert (port, path) == (int(args.port), streamlit_health_path()), name
         else:
             assert check == {"disable": True}, f"{name}: serves no HTTP"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from loadsense.settings import default_of
 from loadsense.bench.harness import free_port
+from loadsense.settings import default_of
 from tests.support.deploy_files import (
     DEPLOY,
     DOCKERFILE,

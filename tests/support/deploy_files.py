@@ -156,7 +156,7 @@ def check_collector_config(
         "histogram": f"{base}_histogram",
         "exponential_histogram": f"{base}_exponential_histogram",
     }, where
-    assert "${env:CLICKHOUSE_PASSWORD}" == exporter["password"], f"{where}: password literal"
+    assert exporter["password"] == "${env:CLICKHOUSE_PASSWORD}", f"{where}: password literal"
     pipelines = config["service"]["pipelines"]
     for signal in ("traces", "metrics"):
         pipeline = pipelines[signal]
