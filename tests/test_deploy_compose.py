@@ -25,6 +25,7 @@ from tests.support.deploy_files import (
     check_collector_config,
     collector_listen_ports,
     image_command,
+    image_env,
     parse_cli,
     pinned,
     settings_from_env,
@@ -70,7 +71,9 @@ def command_of(service: dict[str, Any]) -> list[str]:
 
 
 def settings_of(name: str, service: dict[str, Any]) -> Settings:
-    return settings_from_env(service.get("environment", {}), f"compose service {name}")
+    """The image's environment overlaid by the service's, as the container sees it."""
+    env = {**image_env(), **service.get("environment", {})}
+    return settings_from_env(env, f"compose service {name}")
 
 
 def published(service: dict[str, Any]) -> dict[int, int]:
@@ -161,6 +164,10 @@ def test_commands_are_real_and_the_roles_split_one_correlator_from_the_api() -> 
 
 def test_published_ports_are_the_ports_the_processes_listen_on() -> None:
     for name, service in loadsense_services().items():
+        args = parse_cli(command_of(service))
+        if args.command in ("serve", "dashboard"):  # reachable from other containers
+            host = settings_of(name, service).host if args.command == "serve" else args.host
+            assert host == "0.0.0.0", name
         if service.get("ports"):
             assert list(published(service)) == [listening_port(name, service)], name
     collector = services()["otel-collector"]

@@ -33,6 +33,7 @@ from tests.support.deploy_files import (
     collector_listen_ports,
     env_of,
     image_command,
+    image_env,
     parse_cli,
     pinned,
     pod_spec,
@@ -74,7 +75,9 @@ def cli_of(container: dict[str, Any]) -> Any:
 
 
 def settings_of(doc: Doc, container: dict[str, Any]) -> Settings:
-    return settings_from_env(env_of(container), f"{doc['kind']}/{doc['metadata']['name']}")
+    """The image's environment overlaid by the container's, as the process sees it."""
+    env = {**image_env(), **env_of(container)}
+    return settings_from_env(env, f"{doc['kind']}/{doc['metadata']['name']}")
 
 
 def component(doc: Doc) -> str:
@@ -155,9 +158,11 @@ def test_ports_and_probes_are_what_the_processes_serve(docs: list[Doc]) -> None:
         if args.command == "serve":
             paths = app_paths(settings_of(doc, container))
             assert ports == {"http": settings_of(doc, container).port}
+            assert settings_of(doc, container).host == "0.0.0.0"  # reachable by the kubelet
         elif args.command == "dashboard":
             paths = {streamlit_health_path()}
             assert ports == {"http": int(args.port)}
+            assert args.host == "0.0.0.0"
         else:
             assert not ports  # the agent serves nothing
             continue
