@@ -190,10 +190,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise ConfigError("--demo: this version has no 'loadsense demo' subcommand yet")
         ingest = settings.ingest_tokens[:1]
         extra.append(
-            Child(
-                "demo",
-                cli("demo", "--api", api, "--wait", *(("--token", *ingest) if ingest else ())),
-            )
+            Child("demo", cli("demo", "--api", api, *(("--token", *ingest) if ingest else ())))
         )
     serve_args = ["--port", str(settings.port)]
     for flag, value in (("--config", args.config), ("--data-dir", args.data_dir)):

@@ -10,39 +10,12 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from typing import Any
-
-import httpx
-
-from loadsense.errors import ConfigError
 
 MODULE = "loadsense.bench.scenarios.demo"
 
 
-READY_TIMEOUT_S = 180.0
-"""How long the demo waits for the service's ``/readyz`` (``up`` starts both at once, and a
-first start applies migrations)."""
-
-
-def wait_for_service(api: str, timeout_s: float = READY_TIMEOUT_S) -> None:
-    """Return once ``api`` answers ``/readyz`` with 200; a producer that starts with the
-    service waits for it instead of failing its first post."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            if httpx.get(f"{api}/readyz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise ConfigError(f"{api} did not become ready within {timeout_s:g}s")
-        time.sleep(0.2)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    if args.wait:
-        wait_for_service(args.api)
     argv = ["--api", args.api, "--scenario", args.scenario, "--speed", str(args.speed)]
     if args.token:
         argv += ["--token", args.token]
@@ -60,9 +33,4 @@ def register(sub: Any) -> None:
     demo.add_argument("--scenario", default="io-pressure", help="shipped scenario or YAML file")
     demo.add_argument("--speed", type=float, default=20.0, help="time compression (default 20)")
     demo.add_argument("--loops", type=int, help="stop after this many loops (default: forever)")
-    demo.add_argument(
-        "--wait",
-        action="store_true",
-        help="wait for the service's /readyz first (loadsense up starts both at once)",
-    )
     demo.set_defaults(func=cmd_demo)
