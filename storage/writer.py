@@ -3,12 +3,16 @@ acknowledged only once every row it carried is committed.
 
 Receivers call :meth:`Writer.write` with column-oriented :class:`RowBatch` es (one per
 table). The writer reserves room in a bounded queue (rows and bytes, shared by all
-tables) or raises :class:`Backpressure` (503 + ``Retry-After``). A flusher thread per
-table inserts when ``batch_max_rows`` are pending or the oldest has waited
-``batch_max_delay_ms``. If an insert fails, every request in it gets
-:class:`WriteFailed` (5xx) and nothing is acknowledged; a multi-request batch that
-fails is retried request by request, so one bad request cannot fail its neighbours.
-Retried deliveries are deduplicated by the tables' ReplacingMergeTree identity keys.
+tables) or raises :class:`Backpressure` (503 + ``Retry-After``). Each table has a
+flusher thread running leader/follower group commit: when no insert into the table is
+in flight, pending rows are inserted at once (a lone request waits for one insert, not a
+batching window); whatever arrives during an insert joins the next one, up to
+``batch_max_rows``, so a busy service still writes large blocks. ``batch_max_delay_ms``
+(0 by default) adds a linger for deployments that prefer fewer, larger parts. If an
+insert fails, every request in it gets :class:`WriteFailed` (5xx) and nothing is
+acknowledged; a multi-request batch that fails is retried request by request, so one bad
+request cannot fail its neighbours. Retried deliveries are deduplicated by the tables'
+ReplacingMergeTree identity keys.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
 from loadsense.storage.client import Storage
+from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +133,7 @@ class _TableFlusher:
         self._oldest = 0.0
         self._stopping = False
         self._draining = False
+        self._type_names: dict[str, str] = {}
         self._thread = threading.Thread(target=self._run, name=f"flush-{table}", daemon=True)
         self._thread.start()
 
@@ -217,17 +223,30 @@ class _TableFlusher:
                 for c in range(len(columns))
             ]
         started = time.perf_counter()
-        self._storage.client.insert(
-            self._table,
-            data,
-            column_names=list(columns),
-            column_oriented=True,
-            settings=INSERT_SETTINGS,
-        )
+        try:
+            self._storage.client.insert(
+                self._table,
+                data,
+                column_names=list(columns),
+                column_type_names=self._column_types(columns),
+                column_oriented=True,
+                settings=INSERT_SETTINGS,
+            )
+        except Exception:
+            self._type_names.clear()  # a changed table is described afresh on the retry
+            raise
         self._metrics.flush_seconds.labels(self._table).observe(time.perf_counter() - started)
         self._metrics.batch_rows.labels(self._table).observe(rows)
         self._metrics.rows_accepted.labels(self._table).inc(rows)
         self._settle(group, None)
+
+    def _column_types(self, columns: tuple[str, ...]) -> list[str]:
+        """The columns' ClickHouse types, described once per table rather than on every
+        insert (the client would otherwise run ``DESCRIBE TABLE`` before each one)."""
+        if any(c not in self._type_names for c in columns):
+            described = self._storage.client.query(f"DESCRIBE TABLE {identifier(self._table)}")
+            self._type_names = {str(row[0]): str(row[1]) for row in described.result_rows}
+        return [self._type_names[c] for c in columns]
 
     def _settle(self, group: list[_Pending], exc: BaseException | None) -> None:
         if exc is not None:
