@@ -30,6 +30,7 @@ from typing import Any
 from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
+from loadsense.storage import native_block
 from loadsense.storage.client import Storage
 from loadsense.storage.schema.model import identifier
 
@@ -224,14 +225,21 @@ class _TableFlusher:
             ]
         started = time.perf_counter()
         try:
-            self._storage.client.insert(
-                self._table,
-                data,
-                column_names=list(columns),
-                column_type_names=self._column_types(columns),
-                column_oriented=True,
-                settings=INSERT_SETTINGS,
-            )
+            types = self._column_types(columns)
+            block = native_block.encode(columns, types, data, rows)
+            if block is not None:
+                self._storage.client.raw_insert(
+                    self._table, list(columns), block, settings=INSERT_SETTINGS, fmt="Native"
+                )
+            else:
+                self._storage.client.insert(
+                    self._table,
+                    data,
+                    column_names=list(columns),
+                    column_type_names=types,
+                    column_oriented=True,
+                    settings=INSERT_SETTINGS,
+                )
         except Exception:
             self._type_names.clear()  # a changed table is described afresh on the retry
             raise
