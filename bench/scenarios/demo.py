@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+
 from loadsense.api.client import LoadsenseClient
 from loadsense.bench.scenarios.adapter import LoadsenseScheduler
 from loadsense.bench.scenarios.producers import Producers
@@ -125,6 +127,23 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+READY_TIMEOUT_S = 120.0
+
+
+def wait_until_ready(api: str, timeout_s: float = READY_TIMEOUT_S) -> bool:
+    """Poll ``/readyz`` until the service answers 200: ``loadsense up`` starts the demo
+    beside a service that is still opening its storage."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/readyz", timeout=5.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass  # not listening yet
+        time.sleep(0.5)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.speed <= 0:
@@ -132,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         scenario = compress(load_scenario(resolve(args.scenario)), args.speed)
+        if not wait_until_ready(args.api.rstrip("/")):
+            print(f"loadsense demo: error: {args.api} is not ready", file=sys.stderr)
+            return 1
         play(args.api.rstrip("/"), args.token, scenario, args.loops, args.seed)
     except LoadsenseError as exc:
         print(f"loadsense demo: error: {exc.message}", file=sys.stderr)
