@@ -275,9 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     phases = default_phases(args.connections, args.single_connections)
     if args.only:
         wanted = set(args.only.split(","))
-        phases = tuple(
-            p for p in phases if ("lone" if p.target_latency_ms else p.unit) in wanted
-        )
+        phases = tuple(p for p in phases if ("lone" if p.target_latency_ms else p.unit) in wanted)
     cfg = LoadConfig("", phases, args.duration, args.warmup, args.bodies, args.seed)
     started = time.time()
     runs = []
