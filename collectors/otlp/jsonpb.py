@@ -90,11 +90,7 @@ def check_message_shapes(document: dict[str, Any], descriptor: Descriptor) -> No
                 continue
             where = f"{path}.{key}" if path else key
             if field.is_repeated and not isinstance(value, list):
-                raise InvalidInput(
-                    f"invalid OTLP/JSON: {where} must be a list of {field.message_type.name} "
-                    f"objects, got {_json_kind(value)}",
-                    field=where,
-                )
+                continue  # json_format refuses it ("... must be a list")
             for index, item in enumerate(value) if field.is_repeated else ((None, value),):
                 at = where if index is None else f"{where}[{index}]"
                 if isinstance(item, dict):
