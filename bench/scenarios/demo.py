@@ -31,6 +31,9 @@ from loadsense.errors import LoadsenseError
 
 DEFAULT_SCENARIO = "io-pressure"
 DEFAULT_SPEED = 20.0
+READY_TIMEOUT_S = 300.0
+"""How long the demo waits for the service to answer ``/readyz``: ``loadsense up --demo``
+starts it beside the service, which on a loaded machine takes a while to listen."""
 
 
 def compress(s: Scenario, speed: float) -> Scenario:
@@ -81,6 +84,20 @@ def resolve(name: str) -> Path:
     return Path(name)
 
 
+def wait_ready(api: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Return once ``GET /readyz`` answers 200; a :class:`LoadsenseError` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{api}/readyz", timeout=5.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise LoadsenseError(f"{api} not ready after {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
 def play(
     api: str,
     token: str | None,
@@ -127,23 +144,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-READY_TIMEOUT_S = 120.0
-
-
-def wait_until_ready(api: str, timeout_s: float = READY_TIMEOUT_S) -> bool:
-    """Poll ``/readyz`` until the service answers 200: ``loadsense up`` starts the demo
-    beside a service that is still opening its storage."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{api}/readyz", timeout=5.0).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass  # not listening yet
-        time.sleep(0.5)
-    return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.speed <= 0:
@@ -151,9 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         scenario = compress(load_scenario(resolve(args.scenario)), args.speed)
-        if not wait_until_ready(args.api.rstrip("/")):
-            print(f"loadsense demo: error: {args.api} is not ready", file=sys.stderr)
-            return 1
+        wait_ready(args.api.rstrip("/"))
         play(args.api.rstrip("/"), args.token, scenario, args.loops, args.seed)
     except LoadsenseError as exc:
         print(f"loadsense demo: error: {exc.message}", file=sys.stderr)
