@@ -41,6 +41,7 @@ class Phase:
     connections: int
     items_per_request: int
     target_per_s: float | None = None
+    target_latency_ms: tuple[float, float] | None = None  # p50, p99
 
 
 @dataclass(frozen=True)

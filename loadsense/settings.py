@@ -106,6 +106,18 @@ def _positive(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse
 
 
+def _non_negative(kind: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def parse(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        number = kind(value)
+        if number < 0:
+            raise ValueError(f"must be >= 0, got {value!r}")
+        return number
+
+    return parse
+
+
 def _port(value: Any) -> int:
     port = int(value)
     if not 0 <= port <= 65535:
@@ -324,15 +336,16 @@ SETTINGS: tuple[Setting, ...] = (
         "batch_max_rows",
         LOADSENSE_BATCH_MAX_ROWS,
         _positive(int),
-        "A table's pending rows are inserted once they reach this many",
+        "Most rows one insert into a table carries (more wait for the next insert)",
         default=10_000,
     ),
     Setting(
         "batch_max_delay_ms",
         LOADSENSE_BATCH_MAX_DELAY_MS,
-        _positive(float),
-        "...or once the oldest pending row has waited this many milliseconds",
-        default=100.0,
+        _non_negative(float),
+        "How long pending rows wait for more to join their insert; 0 inserts as soon "
+        "as the table's previous insert is done, batching what arrived meanwhile",
+        default=0.0,
     ),
     Setting(
         "queue_max_rows",

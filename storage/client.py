@@ -3,6 +3,8 @@
 ``chdb:///path`` runs the real ClickHouse engine in-process; only one process may own
 a data directory, so the lock is checked up front and reported as
 :class:`StorageLockedError` naming the directory, instead of the engine's traceback.
+The embedded engine runs one statement at a time, so its client is gated
+(storage/engine_gate.py): inserts that requests wait on go before the correlator's queries.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from urllib.parse import urlparse
 import clickhouse_connect
 
 from loadsense.errors import StorageError, StorageLockedError
+from loadsense.storage.engine_gate import GatedClient
 from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
@@ -77,7 +80,7 @@ def _open_embedded(dsn: str, database: str) -> Storage:
     try:
         bootstrap = clickhouse_connect.get_client(dsn=dsn)
         bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {identifier(database)}")
-        client = clickhouse_connect.get_client(dsn=dsn, database=database)
+        client = GatedClient(clickhouse_connect.get_client(dsn=dsn, database=database))
     except Exception as exc:
         text = str(exc)
         if "lock" in text.lower() or "Error initializing EmbeddedServer" in text:

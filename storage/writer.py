@@ -3,12 +3,19 @@ acknowledged only once every row it carried is committed.
 
 Receivers call :meth:`Writer.write` with column-oriented :class:`RowBatch` es (one per
 table). The writer reserves room in a bounded queue (rows and bytes, shared by all
-tables) or raises :class:`Backpressure` (503 + ``Retry-After``). A flusher thread per
-table inserts when ``batch_max_rows`` are pending or the oldest has waited
-``batch_max_delay_ms``. If an insert fails, every request in it gets
-:class:`WriteFailed` (5xx) and nothing is acknowledged; a multi-request batch that
-fails is retried request by request, so one bad request cannot fail its neighbours.
-Retried deliveries are deduplicated by the tables' ReplacingMergeTree identity keys.
+tables) or raises :class:`Backpressure` (503 + ``Retry-After``). Each table has a
+flusher thread running leader/follower group commit: when no insert into the table is
+in flight, pending rows are inserted at once (a lone request waits for one insert, not a
+batching window); whatever arrives during an insert joins the next one, up to
+``batch_max_rows``, so a busy service still writes large blocks. On embedded chDB, which
+inserts one block at a time, the tables' flushers take turns and each takes its rows
+only when its turn comes, so rows that arrive while other tables are being written join
+the next insert. ``batch_max_delay_ms`` (0 by default) adds a linger for deployments that
+prefer fewer, larger parts. If an
+insert fails, every request in it gets :class:`WriteFailed` (5xx) and nothing is
+acknowledged; a multi-request batch that fails is retried request by request, so one bad
+request cannot fail its neighbours. Retried deliveries are deduplicated by the tables'
+ReplacingMergeTree identity keys.
 """
 
 from __future__ import annotations
@@ -18,15 +25,18 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
+from loadsense.storage import native_block
 from loadsense.storage.client import Storage
+from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +121,44 @@ class _Pending:
         self.future: Future[None] = Future()
 
 
+class _Turns:
+    """Embedded chDB runs one insert at a time: the tables' flushers take turns in the
+    order they asked (a plain lock is not fair), each inserting all it has by then."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._issued = 0
+        self._serving = 0
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._cond:
+            ticket = self._issued
+            self._issued += 1
+            while ticket != self._serving:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._serving += 1
+                self._cond.notify_all()
+
+
 class _TableFlusher:
     """The background loop that inserts one table's pending batches. It never dies."""
 
     def __init__(
-        self, storage: Storage, table: str, limits: WriterLimits, budget: _Budget, m: SelfMetrics
+        self,
+        storage: Storage,
+        table: str,
+        limits: WriterLimits,
+        budget: _Budget,
+        m: SelfMetrics,
+        turns: Callable[[], AbstractContextManager[None]],
     ) -> None:
         self._storage = storage
+        self._turns = turns
         self._table = table
         self._limits = limits
         self._budget = budget
@@ -128,6 +169,7 @@ class _TableFlusher:
         self._oldest = 0.0
         self._stopping = False
         self._draining = False
+        self._type_names: dict[str, str] = {}
         self._thread = threading.Thread(target=self._run, name=f"flush-{table}", daemon=True)
         self._thread.start()
 
@@ -155,11 +197,12 @@ class _TableFlusher:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def _take(self) -> list[_Pending] | None:
+    def _wait_for_rows(self) -> bool:
+        """Block until rows are pending (and any linger is over); False once stopped empty."""
         with self._cond:
             while not self._pending:
                 if self._stopping:
-                    return None
+                    return False
                 self._cond.wait()
             deadline = self._oldest + self._limits.batch_max_delay_s
             while self._pending_rows < self._limits.batch_max_rows and not (
@@ -169,6 +212,11 @@ class _TableFlusher:
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
+            return True
+
+    def _take(self) -> list[_Pending]:
+        """Everything pending, up to one insert's worth of rows."""
+        with self._cond:
             taken: list[_Pending] = []
             rows = 0
             while self._pending and (not taken or rows < self._limits.batch_max_rows):
@@ -182,10 +230,12 @@ class _TableFlusher:
     def _run(self) -> None:
         while True:
             try:
-                taken = self._take()
-                if taken is None:
+                if not self._wait_for_rows():
                     return
-                self._flush(taken)
+                # Rows are taken only once this table's turn comes, so what arrived
+                # while the engine was busy with other tables joins this insert.
+                with self._turns():
+                    self._flush(self._take())
             except Exception:  # the loop must survive anything; items were already settled
                 logger.exception("flusher for %s failed; continuing", self._table)
 
@@ -217,17 +267,37 @@ class _TableFlusher:
                 for c in range(len(columns))
             ]
         started = time.perf_counter()
-        self._storage.client.insert(
-            self._table,
-            data,
-            column_names=list(columns),
-            column_oriented=True,
-            settings=INSERT_SETTINGS,
-        )
+        try:
+            types = self._column_types(columns)
+            block = native_block.encode(columns, types, data, rows)
+            if block is not None:
+                self._storage.client.raw_insert(
+                    self._table, list(columns), block, settings=INSERT_SETTINGS, fmt="Native"
+                )
+            else:
+                self._storage.client.insert(
+                    self._table,
+                    data,
+                    column_names=list(columns),
+                    column_type_names=types,
+                    column_oriented=True,
+                    settings=INSERT_SETTINGS,
+                )
+        except Exception:
+            self._type_names.clear()  # a changed table is described afresh on the retry
+            raise
         self._metrics.flush_seconds.labels(self._table).observe(time.perf_counter() - started)
         self._metrics.batch_rows.labels(self._table).observe(rows)
         self._metrics.rows_accepted.labels(self._table).inc(rows)
         self._settle(group, None)
+
+    def _column_types(self, columns: tuple[str, ...]) -> list[str]:
+        """The columns' ClickHouse types, described once per table rather than on every
+        insert (the client would otherwise run ``DESCRIBE TABLE`` before each one)."""
+        if any(c not in self._type_names for c in columns):
+            described = self._storage.client.query(f"DESCRIBE TABLE {identifier(self._table)}")
+            self._type_names = {str(row[0]): str(row[1]) for row in described.result_rows}
+        return [self._type_names[c] for c in columns]
 
     def _settle(self, group: list[_Pending], exc: BaseException | None) -> None:
         if exc is not None:
@@ -253,6 +323,10 @@ class Writer:
         self._metrics = metrics
         self._budget = _Budget(limits, metrics)
         self._flushers: dict[str, _TableFlusher] = {}
+        # A ClickHouse server inserts into several tables at once; chDB does one at a time.
+        self._turns: Callable[[], AbstractContextManager[None]] = (
+            _Turns() if storage.embedded else nullcontext
+        )
         self._lock = threading.Lock()
         self._closed = False
 
@@ -265,7 +339,7 @@ class Writer:
             flusher = self._flushers.get(table)
             if flusher is None:
                 flusher = _TableFlusher(
-                    self._storage, table, self._limits, self._budget, self._metrics
+                    self._storage, table, self._limits, self._budget, self._metrics, self._turns
                 )
                 self._flushers[table] = flusher
             return flusher

@@ -12,9 +12,11 @@ import math
 import threading
 import time
 import uuid
+from typing import Any
 
 import httpx
 import pytest
+from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
@@ -260,6 +262,47 @@ def test_invalid_hex_id_in_json_is_400(service: Service, storage: Storage) -> No
         response.json()["message"]
         == "traceId 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz' is not a hex string"
     )
+
+
+def _trace_json(service: str, spans: int) -> dict[str, Any]:
+    """``trace_request`` in OTLP/JSON: camelCase names, ids in hex."""
+    request = trace_request(service, spans=spans)
+    document = json_format.MessageToDict(request)
+    for span, message in zip(
+        document["resourceSpans"][0]["scopeSpans"][0]["spans"],
+        request.resource_spans[0].scope_spans[0].spans,
+        strict=True,
+    ):
+        span["traceId"], span["spanId"] = message.trace_id.hex(), message.span_id.hex()
+    return document
+
+
+def test_a_string_where_an_attribute_belongs_is_400_naming_it(
+    service: Service, storage: Storage
+) -> None:
+    """protobuf's parser would turn ``"http.route"`` into an empty attribute and store it."""
+    name = unique("attr-string")
+    document = _trace_json(name, spans=2)
+    span_attributes = document["resourceSpans"][0]["scopeSpans"][0]["spans"][1]["attributes"]
+    span_attributes.append("http.route")
+    response = post(service.url, "/v1/traces", json.dumps(document).encode(), JSON)
+    assert response.status_code == 400
+    at = f"resourceSpans[0].scopeSpans[0].spans[1].attributes[{len(span_attributes) - 1}]"
+    assert response.json()["message"] == (
+        f"invalid OTLP/JSON: {at} must be an object (KeyValue), got a string"
+    )
+    resource = document["resourceSpans"][0]["resource"]
+    resource["attributes"] = "host.name=node-1"
+    span_attributes.pop()
+    response = post(service.url, "/v1/traces", json.dumps(document).encode(), JSON)
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "invalid OTLP/JSON: resourceSpans.resource.attributes must be a list"
+    )
+    assert stored(storage, name) == NOTHING
+    response = post(service.url, "/v1/traces", json.dumps(_trace_json(name, 2)).encode(), JSON)
+    assert response.status_code == 200  # the same document, well formed, is stored
+    assert stored(storage, name)["spans"] == 2
 
 
 def test_empty_requests_succeed_without_partial_success(service: Service) -> None:

@@ -18,7 +18,7 @@ def test_defaults_bind_loopback_on_the_otlp_port() -> None:
     s = load_settings(env={})
     assert (s.host, s.port) == ("127.0.0.1", 4318)
     assert s.retention_days == 30
-    assert s.batch_max_rows == 10_000 and s.batch_max_delay_ms == 100.0
+    assert s.batch_max_rows == 10_000 and s.batch_max_delay_ms == 0.0
     assert s.dsn == f"chdb://{Path('.loadsense').resolve() / 'db'}"
 
 

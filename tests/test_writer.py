@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
+from typing import Any
 
 import pytest
 
@@ -113,6 +115,57 @@ def test_oversized_request_is_admitted_into_an_empty_queue(storage: Storage, tab
     finally:
         writer.close()
     assert _count(storage, table) == 4
+
+
+class _GatedClient:
+    """The real client, except that each insert first waits for the test to open a gate:
+    the only way to hold an insert in flight for as long as a test needs."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.rows_before: list[int] = []  # the table's rows as each insert began
+
+    def _held(self, table: str) -> None:
+        self.entered.set()
+        assert self.gate.wait(30)
+        self.rows_before.append(
+            int(self._client.query(f"SELECT count() FROM {table}").result_rows[0][0])
+        )
+
+    def insert(self, table: str, *args: Any, **kwargs: Any) -> Any:
+        self._held(table)
+        return self._client.insert(table, *args, **kwargs)
+
+    def raw_insert(self, table: str, *args: Any, **kwargs: Any) -> Any:
+        self._held(table)
+        return self._client.raw_insert(table, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_rows_arriving_during_an_insert_join_the_next_one(storage: Storage, table: str) -> None:
+    """Leader/follower group commit: no linger by default; the first request is inserted on
+    its own, the nine that arrive while that insert is in flight share the next insert."""
+    assert WriterLimits().batch_max_delay_s == 0
+    gated = _GatedClient(storage.client)
+    writer = Writer(
+        Storage(gated, storage.database, storage.embedded, storage.location),
+        WriterLimits(),
+        SelfMetrics(),
+    )
+    try:
+        first = writer.submit([_batch(table, [0])])
+        assert gated.entered.wait(30)  # the insert started without waiting for company
+        followers = [f for i in range(1, 10) for f in writer.submit([_batch(table, [i])])]
+        gated.gate.set()
+        assert all(f.result(timeout=30) is None for f in first + followers)
+    finally:
+        writer.close()
+    assert gated.rows_before == [0, 1]  # two inserts: the first request's, then the rest
+    assert _count(storage, table) == 10
 
 
 def test_row_batch_rejects_ragged_columns() -> None:

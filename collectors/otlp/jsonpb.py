@@ -9,6 +9,11 @@ differs from standard proto3 JSON in ways ``json_format`` does not know about:
 - 64-bit integers may be strings or numbers (``json_format`` accepts both);
 - unknown fields must be ignored (``ignore_unknown_fields=True``).
 
+With unknown fields ignored, ``json_format`` also accepts a string (or number) where a
+message belongs and leaves an empty message there, so an ``attributes`` element written
+as ``"host.name"`` would become an empty attribute. :func:`check_message_shapes` refuses
+such a document first, naming the element.
+
 The result is serialized to binary so that one decoder (the shadow schema) serves both
 encodings. JSON is the slow path; the binary encoding is what SDKs send by default.
 
@@ -23,9 +28,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from functools import cache
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from loadsense.collectors.reasons import json_reason, otlp_json_error
 from loadsense.errors import InvalidInput
@@ -56,6 +63,54 @@ def _hex_to_base64(field: str, value: str) -> str:
     except ValueError:
         raise InvalidInput(f"{field} {value[:40]!r} is not a hex string", field=field) from None
     return base64.b64encode(raw).decode("ascii")
+
+
+@cache
+def _message_fields(descriptor: Descriptor) -> dict[str, FieldDescriptor]:
+    """JSON key (camelCase or proto name) -> message-typed field of ``descriptor``."""
+    fields: dict[str, FieldDescriptor] = {}
+    for field in descriptor.fields:
+        if field.message_type is not None:
+            fields[field.json_name] = field
+            fields[field.name] = field
+    return fields
+
+
+def check_message_shapes(document: dict[str, Any], descriptor: Descriptor) -> None:
+    """Raise :class:`InvalidInput` naming the first place where ``document`` has something
+    other than a JSON object (or null) for a message, e.g. a string ``attributes`` element.
+    Iterative, so a deep document cannot exhaust the stack."""
+    stack: list[tuple[dict[str, Any], Descriptor, str]] = [(document, descriptor, "")]
+    while stack:
+        node, desc, path = stack.pop()
+        fields = _message_fields(desc)
+        for key, value in node.items():
+            field = fields.get(key)
+            if field is None or value is None:
+                continue
+            where = f"{path}.{key}" if path else key
+            if field.is_repeated and not isinstance(value, list):
+                continue  # json_format refuses it ("... must be a list")
+            for index, item in enumerate(value) if field.is_repeated else ((None, value),):
+                at = where if index is None else f"{where}[{index}]"
+                if isinstance(item, dict):
+                    stack.append((item, field.message_type, at))
+                elif item is not None:
+                    raise InvalidInput(
+                        f"invalid OTLP/JSON: {at} must be an object ({field.message_type.name}), "
+                        f"got {_json_kind(item)}",
+                        field=at,
+                    )
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list" if isinstance(value, list) else type(value).__name__
 
 
 LEGACY_FIELDS = {
@@ -110,6 +165,7 @@ def json_to_protobuf(body: bytes, message_class: Any) -> tuple[bytes, dict[str, 
         raise InvalidInput(f"invalid JSON: {json_reason(exc)}") from None
     if not isinstance(document, dict):
         raise InvalidInput("invalid OTLP/JSON: the body must be a JSON object")
+    check_message_shapes(document, message_class.DESCRIPTOR)
     _hex_ids_to_base64(document)
     message = message_class()
     try:

@@ -1,0 +1,137 @@
+"""Write-path A/B: ``python -m loadsense.bench.ingest_ab``.
+
+In one process, on a fresh embedded chDB, with the service's own receivers and writer
+(no HTTP), each comparison alternates its two sides three times and reports medians:
+
+- ``codec``: the writer encoding inserts with the compiled Native codec vs
+  clickhouse-connect's Python encoder; CPU microseconds of the whole process (engine
+  threads included) per span, point and lineage event (batches of 100);
+- ``linger``: single lineage events from 32 threads, each waiting for its commit, with
+  no linger (leader/follower) vs a 100 ms batching window; events/s and p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from loadsense.bench import payloads
+from loadsense.bench.client import JSON, PROTOBUF, Phase, build_bodies, progress
+from loadsense.bench.raw import decoder_for
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.storage import native_block
+from loadsense.storage.writer import Writer, WriterLimits
+
+CODEC_PHASES = (
+    Phase("spans", "spans", "/v1/traces", PROTOBUF, 1, 1000),
+    Phase("metric points", "points", "/v1/metrics", PROTOBUF, 1, 2000),
+    Phase("lineage (batch)", "events", "/api/v1/lineage/batch", JSON, 1, 100),
+)
+SINGLE = Phase("lineage (single)", "events", "/api/v1/lineage", JSON, 32, 1)
+
+
+def _distinct(phase: Phase, data: bytes, n: int) -> bytes:
+    """OTLP bodies made distinct, as the load client sends them (lineage is already)."""
+    return payloads.distinct(data, n) if phase.content_type == PROTOBUF else data
+
+
+def codec(storage: Any, bodies_per_side: int) -> None:
+    codec_module = native_block._CODEC
+    writer = Writer(storage, WriterLimits(), SelfMetrics())
+    try:
+        for phase in CODEC_PHASES:
+            bodies = build_bodies(phase, bodies_per_side, 1)
+            decode = decoder_for(phase)
+            cpu: dict[str, list[float]] = {"python": [], "native": []}
+            for rep in range(3):
+                for side in cpu:
+                    native_block._CODEC = codec_module if side == "native" else None
+                    decoded = [
+                        decode(_distinct(phase, b.data, rep * 1000 + i), phase.content_type, now)
+                        for i, b in enumerate(bodies)
+                        for now in (time.time_ns(),)
+                    ]
+                    items = sum(d.accepted for d in decoded)
+                    started = time.process_time()
+                    writer.write_sync([b for d in decoded for b in d.batches], timeout=300)
+                    cpu[side].append((time.process_time() - started) / items * 1e6)
+            native_block._CODEC = codec_module
+            print(
+                f"| codec | {phase.name} | CPU us/{phase.unit[:-1]}: Python encoder "
+                f"{statistics.median(cpu['python']):.1f}, compiled "
+                f"{statistics.median(cpu['native']):.1f} |"
+            )
+    finally:
+        native_block._CODEC = codec_module
+        writer.close()
+
+
+def _single_events(storage: Any, linger_s: float, seconds: float) -> tuple[float, float]:
+    bodies = build_bodies(SINGLE, 400, 1)
+    decode = decoder_for(SINGLE)
+    writer = Writer(storage, WriterLimits(batch_max_delay_s=linger_s), SelfMetrics())
+    latencies: list[float] = []
+    end = time.monotonic() + seconds
+
+    def send(k: int) -> None:
+        i = k
+        while time.monotonic() < end:
+            decoded = decode(bodies[i % len(bodies)].data, JSON, time.time_ns())
+            started = time.perf_counter()
+            writer.write_sync(decoded.batches, timeout=60)
+            latencies.append(time.perf_counter() - started)
+            i += SINGLE.connections
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(SINGLE.connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    writer.close()
+    return len(latencies) / seconds, statistics.median(latencies) * 1000
+
+
+def linger(storage: Any, seconds: float) -> None:
+    runs: dict[float, list[tuple[float, float]]] = {0.0: [], 0.1: []}
+    for _ in range(3):
+        for linger_s in runs:
+            runs[linger_s].append(_single_events(storage, linger_s, seconds))
+    for linger_s, results in runs.items():
+        rate = statistics.median(r[0] for r in results)
+        p50 = statistics.median(r[1] for r in results)
+        print(
+            f"| linger {linger_s * 1000:.0f} ms | lineage (single), 32 threads "
+            f"| {rate:,.0f} events/s, p50 {p50:.0f} ms |"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m loadsense.bench.ingest_ab")
+    p.add_argument("--only", choices=("codec", "linger"), default=None)
+    p.add_argument("--bodies", type=int, default=10, help="request bodies per codec side")
+    p.add_argument("--seconds", type=float, default=8.0, help="length of each linger side")
+    args = p.parse_args(argv)
+    from loadsense.api.app import prepare_storage
+    from loadsense.settings import Settings
+    from loadsense.storage.client import open_storage
+
+    with tempfile.TemporaryDirectory(prefix="loadsense-bench-ab-") as tmp:
+        storage = open_storage(f"chdb://{tmp}/db", "loadsense")
+        prepare_storage(storage, Settings())
+        progress("write-path A/B on a fresh embedded chDB (medians of 3 alternations)")
+        if args.only in (None, "codec"):
+            codec(storage, args.bodies)
+        if args.only in (None, "linger"):
+            linger(storage, args.seconds)
+        storage.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
