@@ -141,22 +141,26 @@ _ALL_UPDATES = """
 """
 """Every stored update of the members (the definition)."""
 
-_RECENT_UPDATES = """
-    -- the latest update before the summary's boundary, then every update since: the
-    -- same ASOF matches for steps at or after the boundary
+_MEMBER = """concat(dataset_namespace, '/', dataset_name)
+          IN JSONExtract({m_member:String}, 'Array(String)')"""
+
+_RECENT_UPDATES = f"""
+    -- clean members: the latest update before the summary's boundary, then every update
+    -- since (the same ASOF matches for steps at or after the boundary); dirty ones: all
     SELECT concat(dataset_namespace, '/', dataset_name) AS member, last_ns AS u_ns
     FROM dataset_summaries
-    WHERE boundary_ns = {boundary:Int64}
-      AND concat(dataset_namespace, '/', dataset_name)
-          IN JSONExtract({m_member:String}, 'Array(String)')
+    WHERE boundary_ns = {{boundary:Int64}} AND NOT {summaries.DIRTY} AND {_MEMBER}
     UNION ALL
     SELECT concat(dataset_namespace, '/', dataset_name) AS member,
            toUnixTimestamp64Nano(event_time) AS u_ns
     FROM dataset_updates
-    WHERE event_time >= fromUnixTimestamp64Nano({boundary:Int64}, 'UTC')
-      AND event_time <= @as_of@
-      AND concat(dataset_namespace, '/', dataset_name)
-          IN JSONExtract({m_member:String}, 'Array(String)')
+    WHERE event_time >= fromUnixTimestamp64Nano({{boundary:Int64}}, 'UTC')
+      AND event_time <= @as_of@ AND NOT {summaries.DIRTY} AND {_MEMBER}
+    UNION ALL
+    SELECT concat(dataset_namespace, '/', dataset_name) AS member,
+           toUnixTimestamp64Nano(event_time) AS u_ns
+    FROM dataset_updates
+    WHERE event_time <= @as_of@ AND {summaries.DIRTY} AND {_MEMBER}
 """
 """The updates the window's curves can match, from the dataset summary (summaries.py)."""
 
@@ -201,7 +205,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRo
             render(render(_SQL, updates=updates), as_of=AS_OF),
             parameters={
                 "as_of": as_of_ns,
-                "boundary": summary.boundary_ns if summary is not None else 0,
+                **(summary.parameters() if summary is not None else {}),
                 "first_ns": grid.first_ns,
                 "res_ns": grid.res_ns,
                 "steps": grid.count,

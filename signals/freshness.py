@@ -123,17 +123,12 @@ FROM (
             AS inferred_s,
         @declared@ AS declared_s,
         @half_life@ AS declared_h
-    FROM (
-        SELECT dataset_namespace, dataset_name, last_ns, last_key, last_run, producer,
-               updates, recent
-        FROM dataset_summaries WHERE boundary_ns = {{lo:Int64}}
-        UNION ALL
-        {summaries.SEGMENT}
-    )
+    FROM ({summaries.parts("boundary", "hi")})
     GROUP BY dataset_namespace, dataset_name
 )
+ORDER BY subject  -- as the definition: a cycle's depths depend on the visiting order
 """
-"""Each dataset's own facts from the summary at ``lo`` plus the updates since (the same
+"""Each dataset's own facts from the dataset summary plus the updates since (the same
 values as :data:`_SQL`; signals/summaries.py)."""
 
 _RUN_INPUTS = """
@@ -167,7 +162,7 @@ def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, tupl
     sql = render(_INCREMENTAL_OWN, declared=declared, half_life=half_life)
     own = storage.client.query(
         sql,
-        parameters={"as_of": as_of_ns, "lo": summary.boundary_ns, "hi": as_of_ns + 1, **p1, **p2},
+        parameters={"as_of": as_of_ns, "hi": as_of_ns + 1, **summary.parameters(), **p1, **p2},
     ).result_rows
     runs = sorted({str(r[3]) for r in own})
     inputs = dict(

@@ -494,23 +494,26 @@ FROM `loadsense`.`lineage_edges_local`
 WHERE direction = 'input' AND run_id != ''
 GROUP BY run_id, job_namespace, job_name, dataset_namespace, dataset_name;
 
-CREATE TABLE IF NOT EXISTS `loadsense`.`update_arrivals_local` ON CLUSTER `loadsense`
+CREATE TABLE IF NOT EXISTS `loadsense`.`late_updates_local` ON CLUSTER `loadsense`
 (
-    `bucket` DateTime('UTC'),
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `first_event` SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
     `last_insert` SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
 )
-ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/update_arrivals_local', '{replica}')
-ORDER BY (bucket)
-TTL toDateTime(bucket) + toIntervalDay(30);
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/late_updates_local', '{replica}')
+ORDER BY (dataset_namespace, dataset_name)
+TTL toDateTime(last_insert) + toIntervalDay(30);
 
-CREATE TABLE IF NOT EXISTS `loadsense`.`update_arrivals` ON CLUSTER `loadsense` AS `loadsense`.`update_arrivals_local`
-ENGINE = Distributed(`loadsense`, `loadsense`, `update_arrivals_local`, rand());
+CREATE TABLE IF NOT EXISTS `loadsense`.`late_updates` ON CLUSTER `loadsense` AS `loadsense`.`late_updates_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `late_updates_local`, cityHash64(dataset_namespace, dataset_name));
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`update_arrivals_mv` ON CLUSTER `loadsense` TO `loadsense`.`update_arrivals_local` AS
-SELECT toStartOfInterval(event_time, INTERVAL 300 SECOND)
-           AS bucket, max(now64(3)) AS last_insert
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`late_updates_mv` ON CLUSTER `loadsense` TO `loadsense`.`late_updates_local` AS
+SELECT dataset_namespace, dataset_name,
+       min(event_time) AS first_event, max(now64(3)) AS last_insert
 FROM `loadsense`.`dataset_updates_local`
-GROUP BY bucket;
+WHERE event_time < now64(9) - toIntervalSecond(900)
+GROUP BY dataset_namespace, dataset_name;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_summaries_local` ON CLUSTER `loadsense`
 (

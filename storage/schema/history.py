@@ -9,8 +9,8 @@ Materialized views fill three state tables on every insert (docs/storage.md#line
 - ``run_inputs``: per run input edge, its first and last event time (the inputs of the
   run behind a dataset's latest update), with small granules for point lookups.
 
-``update_arrivals`` notes, per 5-minute bucket of ``event_time``, when a dataset update
-was last inserted into it: a summary built before that insert is stale. The summaries
+``late_updates`` notes, per dataset, updates inserted well after their ``event_time``:
+a summary built before such an insert is stale for that dataset. The summaries
 themselves (``dataset_summaries``: per dataset, everything stored before a boundary) are
 built by ``signals/summaries.py`` in the engine and marked in ``summary_marks``.
 
@@ -133,30 +133,34 @@ RUN_INPUTS_MV = MaterializedView(
     name="run_inputs_mv", source="lineage_edges", target="run_inputs", select=_RUN_INPUTS_SELECT
 )
 
-ARRIVAL_BUCKET_S = 300
-"""Width of an ``update_arrivals`` bucket; summary boundaries are multiples of it."""
+LATE_S = 900
+"""An update whose ``event_time`` is more than this before its insert is *late*: it may
+land before a summary's boundary (which trails the clock by more), so it is noted."""
 
-UPDATE_ARRIVALS = Table(
-    name="update_arrivals",
+LATE_UPDATES = Table(
+    name="late_updates",
     columns=(
-        Column("bucket", "DateTime('UTC')"),
+        Column("dataset_namespace", LC),
+        Column("dataset_name", "String"),
+        Column("first_event", f"SimpleAggregateFunction(min, {TS})"),
         Column("last_insert", f"SimpleAggregateFunction(max, {TS_MS})"),
     ),
-    order_by=("bucket",),
+    order_by=("dataset_namespace", "dataset_name"),
     engine="AggregatingMergeTree",
-    ttl_column="bucket",
+    ttl_column="last_insert",
+    shard_key="cityHash64(dataset_namespace, dataset_name)",
 )
+"""Per dataset, its earliest late update and when the last one was inserted: a summary
+built before that insert is stale for this dataset (signals/summaries.py)."""
 
-_ARRIVALS_SELECT = f"""SELECT toStartOfInterval(event_time, INTERVAL {ARRIVAL_BUCKET_S} SECOND)
-           AS bucket, max(now64(3)) AS last_insert
+_LATE_SELECT = f"""SELECT dataset_namespace, dataset_name,
+       min(event_time) AS first_event, max(now64(3)) AS last_insert
 FROM {{source}}
-GROUP BY bucket"""
+WHERE event_time < now64(9) - toIntervalSecond({LATE_S})
+GROUP BY dataset_namespace, dataset_name"""
 
-UPDATE_ARRIVALS_MV = MaterializedView(
-    name="update_arrivals_mv",
-    source="dataset_updates",
-    target="update_arrivals",
-    select=_ARRIVALS_SELECT,
+LATE_UPDATES_MV = MaterializedView(
+    name="late_updates_mv", source="dataset_updates", target="late_updates", select=_LATE_SELECT
 )
 
 DATASET_SUMMARIES = Table(
@@ -205,8 +209,8 @@ STATE = (
     EDGE_STATES_MV,
     RUN_INPUTS,
     RUN_INPUTS_MV,
-    UPDATE_ARRIVALS,
-    UPDATE_ARRIVALS_MV,
+    LATE_UPDATES,
+    LATE_UPDATES_MV,
     DATASET_SUMMARIES,
     SUMMARY_MARKS,
 )
