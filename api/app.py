@@ -8,6 +8,7 @@ embedded engine per process); otherwise it is opened at start-up.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
@@ -39,6 +40,7 @@ from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings
+from loadsense.signals import summaries
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import apply_migrations, ensure_retention, target_for
 from loadsense.storage.writer import Writer, WriterLimits
@@ -112,6 +114,10 @@ def prepare_storage(storage: Storage, settings: Settings) -> None:
     changed = ensure_retention(storage, target)
     if changed:
         logger.info("retention set to %d days on %s", settings.retention_days, changed)
+    started = time.perf_counter()
+    built = summaries.advance(storage, time.time_ns())
+    if built is not None:
+        logger.info("dataset summary built in %.1f s", time.perf_counter() - started)
 
 
 def _close_writer(writer: Writer, timeout: float) -> None:
