@@ -9,6 +9,7 @@ of its own; at several instants every freshness, job and graph row from the stat
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 import uuid
@@ -30,7 +31,7 @@ from loadsense.signals import summaries
 from loadsense.signals.config import parse_signals_config
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage, open_storage
-from loadsense.storage.migrations import MIGRATIONS
+from loadsense.storage.migrations import MIGRATIONS, apply_migrations, target_for
 from loadsense.storage.schema.model import Table
 
 NS = 1_000_000_000
@@ -244,3 +245,69 @@ def test_late_update_leaves_its_dataset_dirty(
     assert summaries.current(own, as_of + 300 * NS) == rebuilt  # nothing dirty any more
     rows = {r["subject"]: r for r in _rows(own, as_of, False)["freshness"]}
     assert rows["prop/ds_0"]["updates"] == 2
+
+
+def test_upgrade_backfills_state_from_previous_schema(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database made by migrations 1-3 holding lineage gets its state at migration 4."""
+    old = open_storage(f"chdb://{Path(storage.location)}", f"v3_{uuid.uuid4().hex[:8]}")
+    target = target_for(old.database, 30, None)
+    try:
+        assert apply_migrations(old, target, until=3) == [1, 2, 3]
+        rng = random.Random(7)
+        runs = [
+            (
+                k % 3,
+                rng.randrange(8 * 3600),
+                rng.randrange(1, 3600),
+                "COMPLETE",
+                True,
+                60,
+                [k % 6],
+                [(k + 1) % 6],
+            )
+            for k in range(30)
+        ]
+        _insert(old, _history(runs))
+        with caplog.at_level(logging.INFO, logger="loadsense.storage.migrations"):
+            assert apply_migrations(old, target) == [4]
+        assert "backfill run_states: slice 16/16 done" in caplog.text
+        assert "backfill run_inputs: slice 1/16 done" in caplog.text
+        (states,) = old.client.query("SELECT uniqExact(run_key) FROM run_states").result_rows[0]
+        assert states == 30
+        as_of = BASE + 9 * 3600 * NS
+        _assert_same(old, as_of)
+        # every slice is recorded: running the migrations again redoes nothing
+        caplog.clear()
+        assert apply_migrations(old, target) == []
+        assert "backfill" not in caplog.text
+    finally:
+        old.client.command(f"DROP DATABASE IF EXISTS `{old.database}`")
+
+
+def test_interrupted_backfill_resumes_after_the_last_slice(storage: Storage) -> None:
+    old = open_storage(f"chdb://{Path(storage.location)}", f"v3_{uuid.uuid4().hex[:8]}")
+    target = target_for(old.database, 30, None)
+    try:
+        apply_migrations(old, target, until=3)
+        runs = [(0, 60 * k, 30, "COMPLETE", True, None, [], [k % 4]) for k in range(40)]
+        _insert(old, _history(runs))
+        # as if slices 0-7 of run_states had been inserted before a crash
+        for k in range(8):
+            old.client.command(
+                "INSERT INTO backfill_progress VALUES (4, 'run_states', {k:UInt32}, now64(3))",
+                parameters={"k": k},
+            )
+        apply_migrations(old, target)
+        got = old.client.query(
+            "SELECT countIf(cityHash64(run_id) % 16 < 8), countIf(cityHash64(run_id) % 16 >= 8) "
+            "FROM (SELECT run_key, any(run_id) AS run_id FROM run_states GROUP BY run_key)"
+        ).result_rows[0]
+        expected = old.client.query(
+            "SELECT countIf(cityHash64(run_id) % 16 >= 8) FROM "
+            "(SELECT DISTINCT run_id FROM run_events)"
+        ).result_rows[0][0]
+        assert got == (0, expected)  # the recorded slices were skipped, the rest inserted
+    finally:
+        old.client.command(f"DROP DATABASE IF EXISTS `{old.database}`")
