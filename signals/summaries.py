@@ -41,6 +41,8 @@ assert LAG_S > LATE_S
 LATEST_KEY = "(bitShiftLeft(toUInt128(toUnixTimestamp64Nano(event_time)), 64) + cityHash64(run_id))"
 """The latest update's key: its time, then a hash of its run id for equal times."""
 
+NEVER_NS = 9_223_372_036_854_775_807
+
 RECENT = 21
 """Distinct update times kept: the expected interval is the median of the last 20 gaps."""
 
@@ -148,10 +150,14 @@ def current(storage: Storage, as_of_ns: int) -> Summary | None:
     return Summary(mark[0], mark[1], _dirty(storage, *mark))
 
 
-def advance(storage: Storage, as_of_ns: int) -> Summary | None:
+def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary | None:
     """Build the summary for ``as_of_ns`` if its boundary is past the latest one: from the
     latest summary (its dirty datasets from scratch), or from every stored update when
-    there is none. Returns the summary built, or None when the latest one is current."""
+    there is none. Returns the summary built, or None when the latest one is current.
+    ``rebuild`` drops every summary first and builds from every stored update (after a
+    bulk load, when most datasets would be dirty; readers meanwhile read from scratch)."""
+    if rebuild:
+        _drop_older(storage, NEVER_NS)
     started_ms = int(
         storage.client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0]
     )

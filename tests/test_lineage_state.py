@@ -199,7 +199,8 @@ def test_state_equals_from_scratch(
 
     first = BASE + 6 * 3600 * NS
     assert summaries.advance(own, first) is not None
-    assert summaries.current(own, first) is not None  # the state path is the one tested
+    found = summaries.current(own, first)
+    assert found is not None and found.dirty == ()  # the state path is the one tested
     _assert_same(own, first)
     _assert_same(own, BASE + 9 * 3600 * NS)  # every event before as_of
 
