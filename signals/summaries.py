@@ -158,6 +158,7 @@ def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary |
     bulk load, when most datasets would be dirty; readers meanwhile read from scratch)."""
     if rebuild:
         _drop_older(storage, NEVER_NS)
+        storage.client.command("TRUNCATE TABLE summary_marks")
     started_ms = int(
         storage.client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0]
     )
@@ -188,18 +189,15 @@ def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary |
 
 
 def _drop_older(storage: Storage, keep_from_ns: int) -> None:
-    """Drop summaries older than the one a reader may still be using."""
+    """Drop summaries older than the one a reader may still be using (their marks stay:
+    a few bytes each, and only the latest is read)."""
     rows = storage.client.query(
-        "SELECT DISTINCT boundary_ns FROM summary_marks WHERE boundary_ns < {k:Int64}",
-        parameters={"k": keep_from_ns},
+        "SELECT DISTINCT partition FROM system.parts WHERE database = currentDatabase() "
+        "AND table = 'dataset_summaries' AND active"
     ).result_rows
-    for (old,) in rows:
-        storage.client.command(f"ALTER TABLE dataset_summaries DROP PARTITION {int(old)}")
-    if rows:
-        storage.client.command(
-            "DELETE FROM summary_marks WHERE boundary_ns < {k:Int64}",
-            parameters={"k": keep_from_ns},
-        )
+    for (partition,) in rows:
+        if int(partition) < keep_from_ns:
+            storage.client.command(f"ALTER TABLE dataset_summaries DROP PARTITION {int(partition)}")
 
 
 _CACHE_KEY = "dataset_summary"
