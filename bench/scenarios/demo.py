@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+
 from loadsense.api.client import LoadsenseClient
 from loadsense.bench.scenarios.adapter import LoadsenseScheduler
 from loadsense.bench.scenarios.producers import Producers
@@ -29,6 +31,9 @@ from loadsense.errors import LoadsenseError
 
 DEFAULT_SCENARIO = "io-pressure"
 DEFAULT_SPEED = 20.0
+READY_TIMEOUT_S = 300.0
+"""How long the demo waits for the service to answer ``/readyz``: ``loadsense up --demo``
+starts it beside the service, which on a loaded machine takes a while to listen."""
 
 
 def compress(s: Scenario, speed: float) -> Scenario:
@@ -77,6 +82,20 @@ def resolve(name: str) -> Path:
         if f.stem == name:
             return f
     return Path(name)
+
+
+def wait_ready(api: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Return once ``GET /readyz`` answers 200; a :class:`LoadsenseError` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{api}/readyz", timeout=5.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise LoadsenseError(f"{api} not ready after {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def play(
@@ -132,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         scenario = compress(load_scenario(resolve(args.scenario)), args.speed)
+        wait_ready(args.api.rstrip("/"))
         play(args.api.rstrip("/"), args.token, scenario, args.loops, args.seed)
     except LoadsenseError as exc:
         print(f"loadsense demo: error: {exc.message}", file=sys.stderr)

@@ -546,3 +546,16 @@ ORDER BY (boundary_ns);
 CREATE TABLE IF NOT EXISTS `loadsense`.`summary_marks` ON CLUSTER `loadsense` AS `loadsense`.`summary_marks_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `summary_marks_local`, boundary_ns);
 
+CREATE TABLE IF NOT EXISTS `loadsense`.`published_state_local` ON CLUSTER `loadsense`
+(
+    `name` LowCardinality(String),
+    `version` UInt64,
+    `as_of` DateTime64(3, 'UTC'),
+    `body` String CODEC(ZSTD)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/published_state_local', '{replica}', version)
+ORDER BY (name);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`published_state` ON CLUSTER `loadsense` AS `loadsense`.`published_state_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `published_state_local`, cityHash64(name));
+
