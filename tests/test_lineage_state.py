@@ -272,7 +272,7 @@ def test_upgrade_backfills_state_from_previous_schema(
         ]
         _insert(old, _history(runs))
         with caplog.at_level(logging.INFO, logger="loadsense.storage.migrations"):
-            assert apply_migrations(old, target) == [4]
+            assert apply_migrations(old, target) == [m.version for m in MIGRATIONS[3:]]
         assert "backfill run_states: slice 16/16 done" in caplog.text
         assert "backfill run_inputs: slice 1/16 done" in caplog.text
         (states,) = old.client.query("SELECT uniqExact(run_key) FROM run_states").result_rows[0]
