@@ -8,6 +8,7 @@ embedded engine per process); otherwise it is opened at start-up.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
@@ -45,6 +46,7 @@ from loadsense.correlator.service import start_correlator
 from loadsense.errors import LoadsenseError
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import ROLES, Settings
+from loadsense.signals import summaries
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import (
     apply_migrations,
@@ -178,6 +180,10 @@ def prepare_storage(storage: Storage, settings: Settings) -> None:
     changed = ensure_retention(storage, target)
     if changed:
         logger.info("retention set to %d days on %s", settings.retention_days, changed)
+    started = time.perf_counter()
+    built = summaries.advance(storage, time.time_ns())
+    if built is not None:
+        logger.info("dataset summary built in %.1f s", time.perf_counter() - started)
 
 
 def _close_writer(writer: Writer, timeout: float) -> None:

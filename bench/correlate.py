@@ -5,7 +5,7 @@ Loads a synthetic world into a fresh embedded chDB with large column-oriented in
 
 - 10k datasets in 7 layers (lineage depth up to 6), one producing job per non-source
   dataset with 1-2 inputs, runs every 5-30 minutes over the last 2 hours
-  (``--history-hours``);
+  (``--history-hours``, ``--history-days``), generated in the engine;
 - 500 model services, each declaring 3 inputs by a JobEvent, on 200 hosts;
 - 10M SERVER spans in the last hour; 1k queues sampled every 10 s over W; host samples.
 
@@ -51,6 +51,7 @@ from loadsense.correlator.loop import Correlator
 from loadsense.runtime import tune_gc
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import Settings, default_of
+from loadsense.signals import summaries
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.evaluate import evaluate_all
 from loadsense.storage.client import Storage, open_storage
@@ -89,18 +90,54 @@ def _insert(storage: Storage, table: str, columns: dict[str, list[Any]]) -> None
     )
 
 
+_PLAN_TABLE = "bench_lineage_plan"
+
+_RUNS = """
+SELECT d, job, output, inputs, k,
+       first_ns + toInt64(k) * interval_ns AS t,
+       t + toInt64(30 + cityHash64(d, k, {seed:UInt64}, 1) % 90) * 1000000000 AS end_ns,
+       if(cityHash64(d, k, {seed:UInt64}, 2) % 50 = 0, 'FAIL', 'COMPLETE') AS state,
+       t - toInt64(cityHash64(d, k, {seed:UInt64}, 3) % 60) * 1000000000 AS nominal_ns,
+       lower(hex(reinterpretAsFixedString(cityHash64(d, k, {seed:UInt64}, 4))))
+           || lower(hex(reinterpretAsFixedString(cityHash64(d, k, {seed:UInt64}, 5)))) AS h,
+       concat(substring(h, 1, 8), '-', substring(h, 9, 4), '-4', substring(h, 14, 3), '-8',
+              substring(h, 18, 3), '-', substring(h, 21, 12)) AS run_id
+FROM bench_lineage_plan
+ARRAY JOIN range(toUInt64(greatest(0, intDiv(until_ns - first_ns + interval_ns - 1, interval_ns))))
+    AS k
+WHERE d >= {lo:UInt32} AND d < {hi:UInt32}
+"""
+"""Every run of the plan's datasets ``[lo, hi)``: one every ``interval`` from ``first``,
+until 2 minutes before now; 2 % fail."""
+
+_LINEAGE_INSERTS = (
+    """INSERT INTO run_events (run_id, event_type, event_time, job_namespace, job_name,
+                            nominal_start_time)
+SELECT run_id, e.1, fromUnixTimestamp64Nano(e.2, 'UTC'), 'bench', job,
+       fromUnixTimestamp64Nano(nominal_ns, 'UTC')
+FROM (@runs@) ARRAY JOIN [('START', t), (state, end_ns)] AS e""",
+    """INSERT INTO dataset_updates (dataset_namespace, dataset_name, event_time, run_id,
+                                 job_namespace, job_name)
+SELECT 'bench', output, fromUnixTimestamp64Nano(end_ns, 'UTC'), run_id, 'bench', job
+FROM (@runs@) WHERE state = 'COMPLETE'""",
+    """INSERT INTO lineage_edges (job_namespace, job_name, dataset_namespace, dataset_name,
+                               direction, run_id, source, event_time)
+SELECT 'bench', job, 'bench', e.1, e.2, run_id, 'run', fromUnixTimestamp64Nano(end_ns, 'UTC')
+FROM (@runs@)
+ARRAY JOIN arrayPushBack(arrayMap(i -> (i, 'input'), inputs), (output, 'output')) AS e""",
+)
+
+
 def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random) -> None:
-    """Datasets in layers, a producing job per non-source dataset, runs, static inputs."""
+    """Datasets in layers, a producing job per dataset, its runs, static inputs.
+
+    The plan (one row per dataset: its job, inputs, interval and first run) is made
+    here; the runs, their events, updates and edges are generated in the engine
+    (``INSERT ... SELECT``), so 30 days of history load in minutes."""
     per_layer = scale.datasets // LAYERS
     layers = [list(range(k * per_layer, (k + 1) * per_layer)) for k in range(LAYERS)]
-    runs: dict[str, list[Any]] = {
-        k: [] for k in ("run_id", "event_type", "event_time", "job_name", "nominal_start_time")
-    }
-    updates: dict[str, list[Any]] = {
-        k: [] for k in ("dataset_name", "event_time", "run_id", "job_name")
-    }
-    edges: dict[str, list[Any]] = {
-        k: [] for k in ("job_name", "dataset_name", "direction", "run_id", "source", "event_time")
+    plan: dict[str, list[Any]] = {
+        k: [] for k in ("d", "job", "output", "inputs", "interval_ns", "first_ns", "until_ns")
     }
     for depth in range(LAYERS):
         for d in layers[depth]:
@@ -109,34 +146,35 @@ def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random
                 inputs.append(rng.choice(layers[depth - 1]))
                 if rng.random() < 0.3:
                     inputs.append(rng.choice(layers[rng.randrange(depth)]))
-            job = f"build_{d}"
             interval = rng.choice((300, 600, 900, 1800)) * NS
-            t = now_ns - scale.history_s * NS + rng.randrange(interval)
-            while t < now_ns - 120 * NS:
-                run_id = str(uuid.UUID(int=rng.getrandbits(128)))
-                end = t + rng.randrange(30, 120) * NS
-                state = "FAIL" if rng.random() < 0.02 else "COMPLETE"
-                for event_type, at in (("START", t), (state, end)):
-                    runs["run_id"].append(run_id)
-                    runs["event_type"].append(event_type)
-                    runs["event_time"].append(at)
-                    runs["job_name"].append(job)
-                    runs["nominal_start_time"].append(t - rng.randrange(60) * NS)
-                if state == "COMPLETE":
-                    updates["dataset_name"].append(f"ds_{d}")
-                    updates["event_time"].append(end)
-                    updates["run_id"].append(run_id)
-                    updates["job_name"].append(job)
-                for name, direction in [(f"ds_{i}", "input") for i in inputs] + [
-                    (f"ds_{d}", "output")
-                ]:
-                    edges["job_name"].append(job)
-                    edges["dataset_name"].append(name)
-                    edges["direction"].append(direction)
-                    edges["run_id"].append(run_id)
-                    edges["source"].append("run")
-                    edges["event_time"].append(end)
-                t += interval
+            plan["d"].append(d)
+            plan["job"].append(f"build_{d}")
+            plan["output"].append(f"ds_{d}")
+            plan["inputs"].append([f"ds_{i}" for i in inputs])
+            plan["interval_ns"].append(interval)
+            plan["first_ns"].append(now_ns - scale.history_s * NS + rng.randrange(interval))
+            plan["until_ns"].append(now_ns - 120 * NS)
+    storage.client.command(
+        f"CREATE TABLE {_PLAN_TABLE} (d UInt32, job String, output String, "
+        "inputs Array(String), interval_ns Int64, first_ns Int64, until_ns Int64) "
+        "ENGINE = Memory"
+    )
+    _insert(storage, _PLAN_TABLE, plan)
+    seed = rng.getrandbits(32)
+    total = len(plan["d"])
+    # about a million runs per statement
+    runs_per_dataset = max(1, scale.history_s // 600)
+    chunk = max(1, 1_000_000 // runs_per_dataset)
+    for lo in range(0, total, chunk):
+        for sql in _LINEAGE_INSERTS:
+            storage.client.command(
+                sql.replace("@runs@", _RUNS),
+                parameters={"seed": seed, "lo": lo, "hi": lo + chunk},
+            )
+    storage.client.command(f"DROP TABLE {_PLAN_TABLE}")
+    edges: dict[str, list[Any]] = {
+        k: [] for k in ("job_name", "dataset_name", "direction", "run_id", "source", "event_time")
+    }
     deep = [d for layer in layers[3:] for d in layer]
     for s in range(scale.services):
         for d in rng.sample(deep, 3):
@@ -146,19 +184,9 @@ def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random
             edges["run_id"].append("")
             edges["source"].append("job")
             edges["event_time"].append(now_ns - scale.history_s * NS)
-    runs["job_namespace"] = ["bench"] * len(runs["run_id"])
-    updates["dataset_namespace"] = ["bench"] * len(updates["run_id"])
-    updates["job_namespace"] = ["bench"] * len(updates["run_id"])
     edges["job_namespace"] = ["bench"] * len(edges["run_id"])
     edges["dataset_namespace"] = ["bench"] * len(edges["run_id"])
-    for table, columns in (
-        ("run_events", runs),
-        ("dataset_updates", updates),
-        ("lineage_edges", edges),
-    ):
-        n = len(next(iter(columns.values())))
-        for start in range(0, n, 500_000):
-            _insert(storage, table, {k: v[start : start + 500_000] for k, v in columns.items()})
+    _insert(storage, "lineage_edges", edges)
 
 
 _SPANS_SQL = """
@@ -252,8 +280,9 @@ def settle(storage: Storage, timeout_s: float = 300.0) -> float:
     return time.monotonic() - started
 
 
-def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
-    """Full ticks (evaluate, swap, history) and a per-family breakdown, medians."""
+def time_ticks(storage: Storage, ticks: int, now_ns: int, compare: bool = False) -> dict[str, Any]:
+    """Full ticks (evaluate, swap, history) and a per-family breakdown, medians; with
+    ``compare`` also the breakdown reading every stored event instead of the state."""
     metrics = SelfMetrics()
     writer = Writer(storage, WriterLimits(), metrics)
     # As ``serve`` on the wall clock builds it: history goes through the group-commit
@@ -277,10 +306,16 @@ def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
     correlator.stop()  # writes the history still queued
     writer.close()
     parts: dict[str, list[float]] = {}
+    scratch: dict[str, list[float]] = {}
     for k in range(ticks):
-        ev = evaluate_all(storage, now_ns + k * NS, SignalsConfig())
-        for kind, seconds in ev.seconds.items():
-            parts.setdefault(kind, []).append(seconds)
+        # the state tables against every stored event, alternating (same rows)
+        for from_scratch, into in ((False, parts), (True, scratch)):
+            if from_scratch and not compare:
+                continue
+            ev = evaluate_all(storage, now_ns + k * NS, SignalsConfig(), from_scratch)
+            for kind, seconds in ev.seconds.items():
+                into.setdefault(kind, []).append(seconds)
+            into.setdefault("total", []).append(sum(ev.seconds.values()))
     assert snap is not None
     return {
         "tick_median_s": statistics.median(durations),
@@ -291,6 +326,7 @@ def time_ticks(storage: Storage, ticks: int, now_ns: int) -> dict[str, Any]:
             for k in ("freshness", "exposure", "queues", "latency", "hosts", "lineage")
         },
         "parts_median_s": {k: statistics.median(v) for k, v in parts.items()},
+        "from_scratch_median_s": {k: statistics.median(v) for k, v in scratch.items()},
         "alerts_median_s": statistics.median(alert_seconds),
         "alerts_active": len(evaluator.active()),
     }
@@ -338,15 +374,21 @@ def time_e2e(storage: Storage, interval_s: float, samples: int) -> list[float]:
 
 def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One run in this process (chDB allows one data directory per process)."""
-    scale = Scale.of(args.scale, args.history_hours)
+    hours = args.history_hours if args.history_days is None else args.history_days * 24
+    scale = Scale.of(args.scale, hours)
     data_dir = tempfile.mkdtemp(prefix="bench-correlate-", dir=args.tmp)
     try:
         storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
         prepare_storage(storage, Settings())
         loaded = load(storage, scale, time.time_ns(), seed)
         loaded["settle"] = settle(storage)
+        # the bulk load's rows count as late inserts until the margin has passed
+        time.sleep(summaries.MARGIN_S + 1)
+        started = time.perf_counter()
+        summaries.advance(storage, time.time_ns(), rebuild=True)  # as ``serve`` at start
+        loaded["summary"] = time.perf_counter() - started
         tune_gc()  # as ``loadsense serve`` does once the app is built
-        ticks = time_ticks(storage, args.ticks, time.time_ns())
+        ticks = time_ticks(storage, args.ticks, time.time_ns(), args.compare)
         delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
     finally:
         if not args.keep:
@@ -376,6 +418,10 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         "parts_median_s": {
             k: statistics.median(r["parts_median_s"][k] for r in runs) for k in kinds
         },
+        "from_scratch_median_s": {
+            k: statistics.median(r["from_scratch_median_s"][k] for r in runs)
+            for k in runs[0]["from_scratch_median_s"]
+        },
         "rows": runs[0]["rows"],
         "alerts_median_s": statistics.median(r["alerts_median_s"] for r in runs),
         "alerts_active": runs[0]["alerts_active"],
@@ -395,6 +441,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--history-hours", type=float, default=2.0, help="hours of lineage runs (default 2)"
     )
+    parser.add_argument(
+        "--history-days", type=float, default=None, help="days of lineage runs (over hours)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs, each in its own process")
     parser.add_argument("--ticks", type=int, default=5, help="timed ticks per run")
     parser.add_argument("--samples", type=int, default=20, help="e2e samples per run (0: skip)")
@@ -403,6 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=default_of("tick_interval_s"),
         help="tick interval for e2e",
+    )
+    parser.add_argument(
+        "--compare", action="store_true", help="also time the families from every stored event"
     )
     parser.add_argument("--tmp", default=None, help="parent of the temporary data dirs")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")

@@ -27,6 +27,7 @@ from loadsense.correlator.snapshot import EMPTY, Snapshot
 from loadsense.correlator.steps import EvaluationGate, StepRunner
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
+from loadsense.signals import summaries
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.evaluate import evaluate_all
@@ -127,6 +128,7 @@ class Correlator:
         with self._tick_lock:
             at = self._clock.now_ns() if as_of_ns is None else as_of_ns
             started = time.perf_counter()
+            self._summarise(at)
             try:
                 with self._gate.evaluating():
                     snap = self.evaluate(at)
@@ -144,6 +146,14 @@ class Correlator:
             else:
                 self._run_steps(snap)
             return snap
+
+    def _summarise(self, at: int) -> None:
+        """Advance the dataset summary to this instant (a few thousand rows once per
+        step); on failure the signals read every stored update instead, same rows."""
+        try:
+            summaries.advance(self._storage, at)
+        except Exception:
+            logger.exception("dataset summary not advanced; signals read every update")
 
     def _run_steps(self, snap: Snapshot) -> None:
         for step in list(self._steps):

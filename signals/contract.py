@@ -60,6 +60,9 @@ class Params:
     cache: dict[str, Any] = field(default_factory=dict)
     """Intermediate results shared by the families of one evaluation (one instant, one
     config), e.g. the served requests both latency and exposure read."""
+    from_scratch: bool = False
+    """Read every stored event instead of the lineage state tables (the definition the
+    state is tested equal to; docs/signals.md#lineage-state)."""
 
 
 SignalFunction = Callable[[Storage, int, Params], tuple[Any, ...]]

@@ -124,6 +124,7 @@ def _run_lane(
     config: SignalsConfig,
     graph: LineageGraph,
     cache: dict[str, Any],
+    from_scratch: bool,
 ) -> None:
     try:
         for kind in lane:
@@ -132,19 +133,25 @@ def _run_lane(
             if earlier is None:
                 return
             started = time.perf_counter()
-            params = Params(config, graph, MappingProxyType(earlier), cache)
+            params = Params(config, graph, MappingProxyType(earlier), cache, from_scratch)
             rows = family.compute(storage, as_of_ns, params)
             board.post(kind, rows, time.perf_counter() - started)
     except BaseException as exc:  # handed to the caller, which raises it
         board.fail(exc)
 
 
-def evaluate_all(storage: Storage, as_of_ns: int, config: SignalsConfig) -> Evaluation:
-    """Every signal at ``as_of_ns``; raises if any family fails (the caller retries)."""
+def evaluate_all(
+    storage: Storage, as_of_ns: int, config: SignalsConfig, from_scratch: bool = False
+) -> Evaluation:
+    """Every signal at ``as_of_ns``; raises if any family fails (the caller retries).
+    ``from_scratch`` reads every stored event instead of the lineage state (same rows)."""
     started = time.perf_counter()
     bindings = {r.glob: tuple(r.values["inputs"]) for r in config.services if "inputs" in r.values}
     graph = load_graph(
-        storage, as_of_ns, {k: v for k, v in bindings.items() if not set(k) & set("*?")}
+        storage,
+        as_of_ns,
+        {k: v for k, v in bindings.items() if not set(k) & set("*?")},
+        from_scratch,
     )
     graph_s = time.perf_counter() - started
     board = _Board()
@@ -154,7 +161,7 @@ def evaluate_all(storage: Storage, as_of_ns: int, config: SignalsConfig) -> Eval
     helpers = [
         threading.Thread(
             target=_run_lane,
-            args=(lane, board, storage, as_of_ns, config, graph, cache),
+            args=(lane, board, storage, as_of_ns, config, graph, cache, from_scratch),
             name=f"evaluate-lane-{i}",
             daemon=True,
         )
@@ -162,7 +169,7 @@ def evaluate_all(storage: Storage, as_of_ns: int, config: SignalsConfig) -> Eval
     ]
     for helper in helpers:
         helper.start()
-    _run_lane(LANES[0], board, storage, as_of_ns, config, graph, cache)
+    _run_lane(LANES[0], board, storage, as_of_ns, config, graph, cache, from_scratch)
     for helper in helpers:
         helper.join()
     if board.failure is not None:

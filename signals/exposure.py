@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from loadsense.signals import summaries
 from loadsense.signals.contract import Params
 from loadsense.signals.freshness import FreshnessRow, upstream_closure
 from loadsense.signals.latency import LatencyRow
@@ -77,14 +78,7 @@ points AS (
     FROM members
     CROSS JOIN (SELECT arrayJoin(range({steps:UInt32})) AS k) AS steps
 ),
-updates AS (
-    SELECT concat(dataset_namespace, '/', dataset_name) AS member,
-           toUnixTimestamp64Nano(event_time) AS u_ns
-    FROM dataset_updates FINAL
-    WHERE event_time <= @as_of@
-      AND concat(dataset_namespace, '/', dataset_name)
-          IN JSONExtract({m_member:String}, 'Array(String)')
-),
+updates AS (@updates@),
 member_curves AS (
     SELECT member, arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((k, f)))) AS curve
     FROM (
@@ -137,6 +131,40 @@ ARRAY JOIN arrayMap(
 """
 
 
+_ALL_UPDATES = """
+    SELECT concat(dataset_namespace, '/', dataset_name) AS member,
+           toUnixTimestamp64Nano(event_time) AS u_ns
+    FROM dataset_updates FINAL
+    WHERE event_time <= @as_of@
+      AND concat(dataset_namespace, '/', dataset_name)
+          IN JSONExtract({m_member:String}, 'Array(String)')
+"""
+"""Every stored update of the members (the definition)."""
+
+_MEMBER = """concat(dataset_namespace, '/', dataset_name)
+          IN JSONExtract({m_member:String}, 'Array(String)')"""
+
+_RECENT_UPDATES = f"""
+    -- clean members: the latest update before the summary's boundary, then every update
+    -- since (the same ASOF matches for steps at or after the boundary); dirty ones: all
+    SELECT concat(dataset_namespace, '/', dataset_name) AS member, last_ns AS u_ns
+    FROM dataset_summaries
+    WHERE boundary_ns = {{boundary:Int64}} AND NOT {summaries.DIRTY} AND {_MEMBER}
+    UNION ALL
+    SELECT concat(dataset_namespace, '/', dataset_name) AS member,
+           toUnixTimestamp64Nano(event_time) AS u_ns
+    FROM dataset_updates
+    WHERE event_time >= fromUnixTimestamp64Nano({{boundary:Int64}}, 'UTC')
+      AND event_time <= @as_of@ AND NOT {summaries.DIRTY} AND {_MEMBER}
+    UNION ALL
+    SELECT concat(dataset_namespace, '/', dataset_name) AS member,
+           toUnixTimestamp64Nano(event_time) AS u_ns
+    FROM dataset_updates
+    WHERE event_time <= @as_of@ AND {summaries.DIRTY} AND {_MEMBER}
+"""
+"""The updates the window's curves can match, from the dataset summary (summaries.py)."""
+
+
 def _json(**arrays: list[Any]) -> dict[str, EscapedParam]:
     return {name: json_param(values) for name, values in arrays.items()}
 
@@ -170,10 +198,14 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[ExposureRo
         grid = steps(as_of_ns, params)
         members = sorted(known)
         services = sorted({s for s, _ in pairs})
+        summary = summaries.usable(storage, as_of_ns, params)
+        recent = summary is not None and summary.boundary_ns <= grid.first_ns
+        updates = _RECENT_UPDATES if recent else _ALL_UPDATES
         result = storage.client.query(
-            render(_SQL, as_of=AS_OF),
+            render(render(_SQL, updates=updates), as_of=AS_OF),
             parameters={
                 "as_of": as_of_ns,
+                **(summary.parameters() if summary is not None else {}),
                 "first_ns": grid.first_ns,
                 "res_ns": grid.res_ns,
                 "steps": grid.count,

@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from loadsense.signals import summaries
 from loadsense.signals.contract import NS_PER_S, Params
-from loadsense.signals.sql import AS_OF, glob_case, render
+from loadsense.signals.sql import AS_OF, glob_case, json_param, render
 from loadsense.storage.client import Storage
 
 KIND = "freshness"
@@ -97,17 +98,80 @@ ORDER BY subject
 """
 
 
+_INCREMENTAL_OWN = f"""
+SELECT
+    subject, last_ns, updates, last_run, producer, declared_s,
+    coalesce(declared_s, inferred_s) AS interval_s,
+    coalesce(declared_h, interval_s) AS half_life_s,
+    ({{as_of:Int64}} - last_ns) / 1e9 AS age_s,
+    if(interval_s IS NULL OR half_life_s IS NULL, NULL,
+       pow(2, -greatest(0, age_s - interval_s) / half_life_s)) AS freshness,
+    last_ns / 1e9 + interval_s + half_life_s AS deadline
+FROM (
+    SELECT
+        concat(dataset_namespace, '/', dataset_name) AS subject,
+        max(last_ns) AS last_ns,
+        argMax(last_run, last_key) AS last_run,
+        argMax(producer, last_key) AS producer,
+        sum(updates) AS updates,
+        -- the latest 21 distinct times: each part holds its own latest 21
+        arraySort(arrayFlatten(groupArray(recent))) AS recent_all,
+        arraySlice(recent_all, greatest(1, length(recent_all) - 20), 21) AS times,
+        arraySort(arrayPopFront(arrayDifference(times))) AS intervals,
+        length(intervals) AS k,
+        if(k >= 2, (intervals[intDiv(k + 1, 2)] + intervals[intDiv(k + 2, 2)]) / 2e9, NULL)
+            AS inferred_s,
+        @declared@ AS declared_s,
+        @half_life@ AS declared_h
+    FROM ({summaries.parts("boundary", "hi")})
+    GROUP BY dataset_namespace, dataset_name
+)
+ORDER BY subject  -- as the definition: a cycle's depths depend on the visiting order
+"""
+"""Each dataset's own facts from the dataset summary plus the updates since (the same
+values as :data:`_SQL`; signals/summaries.py)."""
+
+_RUN_INPUTS = """
+SELECT run_id, groupUniqArray(concat(dataset_namespace, '/', dataset_name))
+FROM (
+    -- an edge as ``lineage_edges FINAL`` keeps it: its latest declaration, at or before as_of
+    SELECT run_id, dataset_namespace, dataset_name, max(last_time) AS t
+    FROM run_inputs
+    WHERE run_id IN (SELECT arrayJoin(JSONExtract({runs:String}, 'Array(String)')))
+    GROUP BY run_id, job_namespace, job_name, dataset_namespace, dataset_name
+    HAVING t <= @as_of@
+)
+GROUP BY run_id
+"""
+
+
 def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, tuple[Any, ...]]:
     """``subject -> (subject, last_ns, updates, run, producer, declared_s, interval,
     half_life, age, freshness, deadline, inputs)``: each dataset's own facts, before
-    lineage (plain tuples: 10k rows are built every tick)."""
+    lineage (plain tuples: 10k rows are built every tick). From the dataset summary and
+    the updates since when a valid one exists, else from every stored update."""
     subject = "concat(dataset_namespace, '/', dataset_name)"
     cfg = params.config
     declared, p1 = glob_case(subject, cfg.rules_for("datasets", "expected_interval_s"), "ei")
     half_life, p2 = glob_case(subject, cfg.rules_for("datasets", "half_life_s"), "hl")
-    sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF, latest=_LATEST)
-    result = storage.client.query(sql, parameters={"as_of": as_of_ns, **p1, **p2})
-    return {r[0]: r for r in result.result_rows}
+    summary = summaries.usable(storage, as_of_ns, params)
+    if summary is None:
+        sql = render(_SQL, declared=declared, half_life=half_life, as_of=AS_OF, latest=_LATEST)
+        result = storage.client.query(sql, parameters={"as_of": as_of_ns, **p1, **p2})
+        return {r[0]: r for r in result.result_rows}
+    sql = render(_INCREMENTAL_OWN, declared=declared, half_life=half_life)
+    own = storage.client.query(
+        sql,
+        parameters={"as_of": as_of_ns, "hi": as_of_ns + 1, **summary.parameters(), **p1, **p2},
+    ).result_rows
+    runs = sorted({str(r[3]) for r in own})
+    inputs = dict(
+        storage.client.query(
+            render(_RUN_INPUTS, as_of=AS_OF),
+            parameters={"as_of": as_of_ns, "runs": json_param(runs)},
+        ).result_rows
+    )
+    return {r[0]: (*r, inputs.get(r[3], [])) for r in own}
 
 
 _NEVER_UPDATED: tuple[Any, ...] = (

@@ -82,13 +82,42 @@ class LineageGraph:
         return _freeze((d, s) for s, ds in self.service_inputs.items() for d in ds)
 
 
-_EDGES_SQL = """
+_KEY = "job_namespace, job_name, dataset_namespace, dataset_name, direction, source"
+
+_EDGES_SQL = f"""
 SELECT job_namespace, job_name, dataset_namespace, dataset_name, toString(direction), source
 FROM lineage_edges FINAL
-WHERE event_time <= fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')
-GROUP BY job_namespace, job_name, dataset_namespace, dataset_name, direction, source
-ORDER BY job_namespace, job_name, dataset_namespace, dataset_name, direction, source
+WHERE event_time <= fromUnixTimestamp64Nano({{as_of:Int64}}, 'UTC')
+GROUP BY {_KEY}
+ORDER BY {_KEY}
 """
+"""The distinct edges from every stored declaration (the definition)."""
+
+_STATE_EDGES_SQL = f"""
+WITH states AS (
+    SELECT {_KEY}, min(first_time) AS first_t, max(last_time) AS last_t
+    FROM edge_states
+    GROUP BY {_KEY}
+    HAVING first_t <= fromUnixTimestamp64Nano({{as_of:Int64}}, 'UTC')
+)
+SELECT job_namespace, job_name, dataset_namespace, dataset_name, toString(direction), source
+FROM (
+    -- every declaration at or before as_of: the edge is there
+    SELECT {_KEY} FROM states WHERE last_t <= fromUnixTimestamp64Nano({{as_of:Int64}}, 'UTC')
+    UNION ALL
+    -- some declared after as_of: as the definition, from the raw edges (a run's edge
+    -- counts only if its latest declaration is at or before as_of)
+    SELECT {_KEY}
+    FROM lineage_edges FINAL
+    WHERE event_time <= fromUnixTimestamp64Nano({{as_of:Int64}}, 'UTC')
+      AND ({_KEY}) IN (
+          SELECT {_KEY} FROM states
+          WHERE last_t > fromUnixTimestamp64Nano({{as_of:Int64}}, 'UTC'))
+    GROUP BY {_KEY}
+)
+ORDER BY {_KEY}
+"""
+"""The same edges from ``edge_states`` (one row per distinct edge, kept on insert)."""
 
 
 _last: tuple[Any, LineageGraph] | None = None
@@ -98,14 +127,18 @@ a new job/dataset pair appears, so most ticks reuse it (and what was derived fro
 
 
 def load_graph(
-    storage: Storage, as_of_ns: int, bindings: Mapping[str, tuple[str, ...]] | None = None
+    storage: Storage,
+    as_of_ns: int,
+    bindings: Mapping[str, tuple[str, ...]] | None = None,
+    from_scratch: bool = False,
 ) -> LineageGraph:
     """The graph from ``lineage_edges`` at or before ``as_of_ns``, plus config bindings.
 
     ``bindings`` maps a service name to the datasets the config binds to it.
     """
     global _last
-    rows = storage.client.query(_EDGES_SQL, parameters={"as_of": as_of_ns}).result_rows
+    sql = _EDGES_SQL if from_scratch else _STATE_EDGES_SQL
+    rows = storage.client.query(sql, parameters={"as_of": as_of_ns}).result_rows
     source = (storage.location, storage.database, rows, sorted((bindings or {}).items()))
     with _last_lock:
         if _last is not None and _last[0] == source:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from loadsense.signals.contract import Params
 from loadsense.signals.sql import AS_OF, counter_rate, render, since
 from loadsense.storage.client import Storage
+from loadsense.storage.schema.history import NEVER, TERMINAL_CODES
 
 KIND = "queues"
 
@@ -85,17 +86,7 @@ GROUP BY queue_name
 ORDER BY queue_name
 """
 
-_JOB_SQL = """
-SELECT concat(job_namespace, '/', job_name) AS job,
-       countIf(ended) AS runs,
-       quantilesExactInclusiveIf(0.5, 0.95, 0.99)((end_ns - start_ns) / 1e9,
-           state = 'COMPLETE' AND has_start) AS q,
-       countIf(state = 'COMPLETE' AND has_start) AS timed,
-       if(runs > 0, countIf(state IN ('FAIL', 'ABORT')) / runs, NULL) AS failure_rate,
-       argMaxIf((start_ns - nominal_ns) / 1e9, start_ns, has_start AND nominal_ns IS NOT NULL)
-           AS delay,
-       countIf(has_start AND nominal_ns IS NOT NULL) AS delayed
-FROM (
+_RUN_WINDOW = """
     SELECT job_namespace, job_name, run_id,
            countIf(event_type = 'START') > 0 AS has_start,
            minIf(toUnixTimestamp64Nano(event_time), event_type = 'START') AS start_ns,
@@ -110,12 +101,71 @@ FROM (
                  event_type IN ('COMPLETE', 'FAIL', 'ABORT')) AS end_ns,
            min(toUnixTimestamp64Nano(nominal_start_time)) AS nominal_ns
     FROM run_events FINAL
-    WHERE event_time > @lookback@ AND event_time <= @as_of@
+    WHERE event_time > @lookback@ AND event_time <= @as_of@ @only@
     GROUP BY job_namespace, job_name, run_id
-)
+"""
+"""Per run, its events in the run window (the from-scratch definition)."""
+
+_JOB_ROWS = """
+SELECT concat(job_namespace, '/', job_name) AS job,
+       countIf(ended) AS runs,
+       quantilesExactInclusiveIf(0.5, 0.95, 0.99)((end_ns - start_ns) / 1e9,
+           state = 'COMPLETE' AND has_start) AS q,
+       countIf(state = 'COMPLETE' AND has_start) AS timed,
+       if(runs > 0, countIf(state IN ('FAIL', 'ABORT')) / runs, NULL) AS failure_rate,
+       argMaxIf((start_ns - nominal_ns) / 1e9, start_ns, has_start AND nominal_ns IS NOT NULL)
+           AS delay,
+       countIf(has_start AND nominal_ns IS NOT NULL) AS delayed
+FROM (@runs@)
 GROUP BY job_namespace, job_name
 ORDER BY job
 """
+
+_JOB_SQL = _JOB_ROWS.replace("@runs@", _RUN_WINDOW.replace("@only@", ""))
+"""Job rows from every run event in the window (the definition; docs/signals.md)."""
+
+_STATE_WINDOW = """
+    SELECT run_key, any(job_namespace) AS job_namespace, any(job_name) AS job_name,
+           any(run_id) AS run_id, min(first_ns) AS first, max(last_ns) AS last,
+           min(start_ns) AS start, max(end_key) AS end, min(nominal_ns) AS nominal
+    FROM run_states
+    WHERE day >= toDate(@lookback@) AND day <= toDate(@as_of@)
+    GROUP BY run_key
+"""
+"""Per run, the merge of its days that overlap the window (``storage/schema/history.py``)."""
+
+_CODES = " ".join(f"WHEN {c} THEN '{t}'" for t, c in TERMINAL_CODES)
+
+_STATE_JOB_SQL = _JOB_ROWS.replace(
+    "@runs@",
+    f"""
+    SELECT job_namespace, job_name, run_id,
+           start != {NEVER} AS has_start, if(has_start, start, 0) AS start_ns,
+           end > 0 AS ended, CASE toUInt8(end % 4) {_CODES} ELSE '' END AS state,
+           toInt64(intDiv(end, 4)) AS end_ns,
+           if(nominal = {NEVER}, NULL, nominal) AS nominal_ns
+    FROM ({_STATE_WINDOW})
+    -- runs with every event of those days inside the window: their state is exact
+    WHERE first > {{lookback_ns:Int64}} AND last <= {{as_of:Int64}}
+    UNION ALL
+    -- the few that also have events before the window (or after the instant): raw
+    {_RUN_WINDOW.replace("@only@", "AND run_id IN (SELECT run_id FROM straddlers)")}
+""",
+)
+_STATE_JOB_SQL = (
+    """WITH straddlers AS (
+    SELECT any(run_id) AS run_id
+    FROM run_states
+    WHERE day >= toDate(@lookback@) AND day <= toDate(@as_of@)
+    GROUP BY run_key
+    HAVING (min(first_ns) <= {lookback_ns:Int64} OR max(last_ns) > {as_of:Int64})
+       AND max(last_ns) > {lookback_ns:Int64} AND min(first_ns) <= {as_of:Int64}
+)
+"""
+    + _STATE_JOB_SQL
+)
+"""Job rows from the per-run state: the same rows as :data:`_JOB_SQL` (a property test
+holds them equal), reading one state row per run and day instead of every event."""
 
 
 def _breach(current: float | None, slope: float | None, limit: float | None) -> float | None:
@@ -180,9 +230,18 @@ def _queue_rows(storage: Storage, as_of_ns: int, params: Params) -> list[QueueRo
 
 
 def _job_rows(storage: Storage, as_of_ns: int, params: Params) -> list[QueueRow]:
+    lookback_s = params.config.run_window_s
     result = storage.client.query(
-        render(_JOB_SQL, lookback=since("lookback"), as_of=AS_OF),
-        parameters={"as_of": as_of_ns, "lookback": params.config.run_window_s},
+        render(
+            _JOB_SQL if params.from_scratch else _STATE_JOB_SQL,
+            lookback=since("lookback"),
+            as_of=AS_OF,
+        ),
+        parameters={
+            "as_of": as_of_ns,
+            "lookback": lookback_s,
+            "lookback_ns": as_of_ns - int(lookback_s * 1e9),
+        },
     )
     rows = []
     for job, runs, (p50, p95, p99), timed, failure_rate, delay, delayed in result.result_rows:

@@ -8,13 +8,15 @@ safe; a version is recorded only after all its statements succeed.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
-from loadsense.storage.schema import lineage, published, state, telemetry
+from loadsense.storage.schema import history, lineage, published, state, telemetry
 from loadsense.storage.schema.model import (
     TS_MS,
+    Backfill,
     Column,
     ExporterTables,
     SchemaObject,
@@ -39,6 +41,20 @@ SCHEMA_MIGRATIONS = Table(
     shard_key="version",
 )
 
+BACKFILL_PROGRESS = Table(
+    name="backfill_progress",
+    columns=(
+        Column("version", "UInt32"),
+        Column("target", "String"),
+        Column("slice", "UInt32"),
+        Column("done_at", TS_MS),
+    ),
+    order_by=("version", "target", "slice"),
+    shard_key="version",
+)
+"""The slices of a sliced backfill already inserted: an interrupted migration resumes
+after the last one done."""
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -51,6 +67,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", (*lineage.TABLES, *telemetry.TABLES, *state.TABLES)),
     Migration(2, "span steps rollup and time-ordered span projection", telemetry.SPAN_ROLLUP),
     Migration(3, "alert transitions", (state.ALERT_TRANSITIONS,)),
+    Migration(4, "lineage state tables", (*history.STATE, *history.BACKFILLS)),
     Migration(8, "state published by the correlator", (published.PUBLISHED_STATE,)),
 )
 
@@ -70,7 +87,7 @@ def render_migration(migration: Migration, target: Target) -> list[str]:
 
 def render_all(target: Target) -> list[str]:
     """Every statement of every migration, in order (``loadsense schema``)."""
-    statements = render(SCHEMA_MIGRATIONS, target)
+    statements = render(SCHEMA_MIGRATIONS, target) + render(BACKFILL_PROGRESS, target)
     for migration in MIGRATIONS:
         statements.extend(render_migration(migration, target))
     return statements
@@ -81,18 +98,26 @@ def applied_versions(storage: Storage) -> set[int]:
     return {int(r[0]) for r in rows}
 
 
-def apply_migrations(storage: Storage, target: Target) -> list[int]:
-    """Apply what is missing; return the versions applied now (empty when up to date)."""
-    for stmt in render(SCHEMA_MIGRATIONS, target):
+def apply_migrations(
+    storage: Storage, target: Target, until: int | None = None, progress: bool = True
+) -> list[int]:
+    """Apply what is missing (up to version ``until``); return the versions applied now
+    (empty when up to date). Sliced backfills log their progress and skip the slices an
+    interrupted run already inserted."""
+    for stmt in (*render(SCHEMA_MIGRATIONS, target), *render(BACKFILL_PROGRESS, target)):
         storage.client.command(stmt)
     done = applied_versions(storage)
     applied: list[int] = []
     for migration in MIGRATIONS:
-        if migration.version in done:
+        if migration.version in done or (until is not None and migration.version > until):
             continue
         logger.info("applying migration %d: %s", migration.version, migration.name)
-        for stmt in render_migration(migration, target):
-            storage.client.command(stmt)
+        for obj in migration.objects:
+            if isinstance(obj, Backfill) and obj.source is not None:
+                _sliced_backfill(storage, target, migration.version, obj, progress)
+                continue
+            for stmt in render(obj, target):
+                storage.client.command(stmt)
         storage.client.command(
             "INSERT INTO schema_migrations (version, name, applied_at) "
             "VALUES ({v:UInt32}, {n:String}, now64(3))",
@@ -100,6 +125,36 @@ def apply_migrations(storage: Storage, target: Target) -> list[int]:
         )
         applied.append(migration.version)
     return applied
+
+
+def _sliced_backfill(
+    storage: Storage, target: Target, version: int, backfill: Backfill, progress: bool
+) -> None:
+    statements = render(backfill, target)
+    rows = storage.client.query(
+        "SELECT slice FROM backfill_progress FINAL "
+        "WHERE version = {v:UInt32} AND target = {t:String}",
+        parameters={"v": version, "t": backfill.target},
+    ).result_rows
+    finished = {int(r[0]) for r in rows}
+    for k, stmt in enumerate(statements):
+        if k in finished:
+            continue
+        started = time.perf_counter()
+        storage.client.command(stmt)
+        storage.client.command(
+            "INSERT INTO backfill_progress (version, target, slice, done_at) "
+            "VALUES ({v:UInt32}, {t:String}, {k:UInt32}, now64(3))",
+            parameters={"v": version, "t": backfill.target, "k": k},
+        )
+        if progress:
+            logger.info(
+                "backfill %s: slice %d/%d done (%.1f s)",
+                backfill.target,
+                k + 1,
+                len(statements),
+                time.perf_counter() - started,
+            )
 
 
 def schema_version(storage: Storage) -> int:

@@ -10,6 +10,19 @@ ORDER BY (version);
 CREATE TABLE IF NOT EXISTS `loadsense`.`schema_migrations` ON CLUSTER `loadsense` AS `loadsense`.`schema_migrations_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `schema_migrations_local`, version);
 
+CREATE TABLE IF NOT EXISTS `loadsense`.`backfill_progress_local` ON CLUSTER `loadsense`
+(
+    `version` UInt32,
+    `target` String,
+    `slice` UInt32,
+    `done_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/backfill_progress_local', '{replica}')
+ORDER BY (version, target, slice);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`backfill_progress` ON CLUSTER `loadsense` AS `loadsense`.`backfill_progress_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `backfill_progress_local`, version);
+
 CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_events_local` ON CLUSTER `loadsense`
 (
     `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD),
@@ -395,6 +408,143 @@ TTL toDateTime(at) + toIntervalDay(30);
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`alert_transitions` ON CLUSTER `loadsense` AS `loadsense`.`alert_transitions_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `alert_transitions_local`, cityHash64(rule, fingerprint));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_states_local` ON CLUSTER `loadsense`
+(
+    `day` Date,
+    `run_key` UInt64,
+    `job_namespace` SimpleAggregateFunction(any, LowCardinality(String)),
+    `job_name` SimpleAggregateFunction(any, String),
+    `run_id` SimpleAggregateFunction(any, String),
+    `first_ns` SimpleAggregateFunction(min, Int64),
+    `last_ns` SimpleAggregateFunction(max, Int64),
+    `start_ns` SimpleAggregateFunction(min, Int64),
+    `end_key` SimpleAggregateFunction(max, Int128),
+    `nominal_ns` SimpleAggregateFunction(min, Int64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_states_local', '{replica}')
+PARTITION BY day
+ORDER BY (run_key)
+TTL toDateTime(day) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_states` ON CLUSTER `loadsense` AS `loadsense`.`run_states_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `run_states_local`, run_key);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`run_states_mv` ON CLUSTER `loadsense` TO `loadsense`.`run_states_local` AS
+SELECT d AS day, rk AS run_key,
+       any(job_namespace) AS job_namespace, any(job_name) AS job_name, any(run_id) AS run_id,
+       min(toUnixTimestamp64Nano(event_time)) AS first_ns,
+       max(toUnixTimestamp64Nano(event_time)) AS last_ns,
+       if(countIf(event_type = 'START') > 0,
+          minIf(toUnixTimestamp64Nano(event_time), event_type = 'START'), 9223372036854775807) AS start_ns,
+       max(if(multiIf(event_type = 'FAIL', 3, event_type = 'COMPLETE', 2, event_type = 'ABORT', 1, 0) > 0,
+              toInt128(toUnixTimestamp64Nano(event_time)) * 4 + multiIf(event_type = 'FAIL', 3, event_type = 'COMPLETE', 2, event_type = 'ABORT', 1, 0), 0)) AS end_key,
+       if(count(nominal_start_time) > 0,
+          min(toUnixTimestamp64Nano(nominal_start_time)), 9223372036854775807) AS nominal_ns
+FROM (SELECT *, toDate(event_time) AS d, cityHash64(job_namespace, job_name, run_id) AS rk
+      FROM `loadsense`.`run_events_local`)
+GROUP BY d, rk;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`edge_states_local` ON CLUSTER `loadsense`
+(
+    `job_namespace` LowCardinality(String),
+    `job_name` String,
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `direction` Enum8('input' = 1, 'output' = 2),
+    `source` LowCardinality(String),
+    `first_time` SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    `last_time` SimpleAggregateFunction(max, DateTime64(9, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/edge_states_local', '{replica}')
+ORDER BY (job_namespace, job_name, dataset_namespace, dataset_name, direction, source)
+TTL toDateTime(last_time) + toIntervalDay(30) WHERE source = 'run';
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`edge_states` ON CLUSTER `loadsense` AS `loadsense`.`edge_states_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `edge_states_local`, cityHash64(job_namespace, job_name));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`edge_states_mv` ON CLUSTER `loadsense` TO `loadsense`.`edge_states_local` AS
+SELECT job_namespace, job_name, dataset_namespace, dataset_name,
+       direction, source, min(event_time) AS first_time, max(event_time) AS last_time
+FROM `loadsense`.`lineage_edges_local`
+GROUP BY job_namespace, job_name, dataset_namespace, dataset_name, direction, source;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_inputs_local` ON CLUSTER `loadsense`
+(
+    `run_id` String,
+    `job_namespace` LowCardinality(String),
+    `job_name` String,
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `first_time` SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    `last_time` SimpleAggregateFunction(max, DateTime64(9, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_inputs_local', '{replica}')
+ORDER BY (run_id, job_namespace, job_name, dataset_namespace, dataset_name)
+TTL toDateTime(last_time) + toIntervalDay(30)
+SETTINGS index_granularity = 256;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_inputs` ON CLUSTER `loadsense` AS `loadsense`.`run_inputs_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `run_inputs_local`, cityHash64(run_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`run_inputs_mv` ON CLUSTER `loadsense` TO `loadsense`.`run_inputs_local` AS
+SELECT run_id, job_namespace, job_name, dataset_namespace, dataset_name,
+       min(event_time) AS first_time, max(event_time) AS last_time
+FROM `loadsense`.`lineage_edges_local`
+WHERE direction = 'input' AND run_id != ''
+GROUP BY run_id, job_namespace, job_name, dataset_namespace, dataset_name;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`late_updates_local` ON CLUSTER `loadsense`
+(
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `first_event` SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    `last_insert` SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/late_updates_local', '{replica}')
+ORDER BY (dataset_namespace, dataset_name)
+TTL toDateTime(last_insert) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`late_updates` ON CLUSTER `loadsense` AS `loadsense`.`late_updates_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `late_updates_local`, cityHash64(dataset_namespace, dataset_name));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`late_updates_mv` ON CLUSTER `loadsense` TO `loadsense`.`late_updates_local` AS
+SELECT dataset_namespace, dataset_name,
+       min(event_time) AS first_event, max(now64(3)) AS last_insert
+FROM `loadsense`.`dataset_updates_local`
+WHERE event_time < now64(9) - toIntervalSecond(900)
+GROUP BY dataset_namespace, dataset_name;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_summaries_local` ON CLUSTER `loadsense`
+(
+    `boundary_ns` Int64,
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `last_ns` Int64,
+    `last_key` UInt128,
+    `last_run` String,
+    `producer` String,
+    `updates` UInt64,
+    `recent` Array(Int64)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/dataset_summaries_local', '{replica}')
+PARTITION BY boundary_ns
+ORDER BY (boundary_ns, dataset_namespace, dataset_name);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_summaries` ON CLUSTER `loadsense` AS `loadsense`.`dataset_summaries_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `dataset_summaries_local`, cityHash64(dataset_namespace, dataset_name));
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`summary_marks_local` ON CLUSTER `loadsense`
+(
+    `boundary_ns` Int64,
+    `previous_ns` Int64,
+    `started` DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/summary_marks_local', '{replica}')
+ORDER BY (boundary_ns);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`summary_marks` ON CLUSTER `loadsense` AS `loadsense`.`summary_marks_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `summary_marks_local`, boundary_ns);
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`published_state_local` ON CLUSTER `loadsense`
 (

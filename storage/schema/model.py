@@ -112,10 +112,19 @@ class Backfill:
     """A one-off ``INSERT INTO {target} SELECT ...`` that derives rows a new table would
     have received had it existed before; skipped when the target already holds rows, so
     re-running a half-applied migration does not count twice. Single node only: on a
-    cluster run it per shard (docs/storage.md)."""
+    cluster run it per shard (docs/storage.md).
+
+    With ``source`` set, ``select`` reads ``{source}`` and the backfill runs in
+    ``slices`` statements, each over the source rows whose ``cityHash64(slice_key)`` falls
+    in its slice; the target must be an idempotent state (min/max), so a slice inserted
+    twice changes nothing, and migrations record each slice done (resumable, with
+    progress: storage/migrations.py)."""
 
     target: str
     select: str
+    source: str | None = None
+    slice_key: str = ""
+    slices: int = 1
 
 
 SchemaObject = Table | View | MaterializedView | TableChange | Backfill
@@ -239,6 +248,17 @@ def render_backfill(backfill: Backfill, target: Target) -> list[str]:
         return []
     db = identifier(target.database)
     into = f"{db}.{identifier(backfill.target)}"
+    if backfill.source is not None:
+        source = f"{db}.{identifier(backfill.source)}"
+        n = int(backfill.slices)
+        return [
+            f"INSERT INTO {into}\n"
+            + backfill.select.format(
+                source=f"(SELECT * FROM {source}"
+                f" WHERE cityHash64({backfill.slice_key}) % {n} = {k})"
+            )
+            for k in range(n)
+        ]
     select = backfill.select.format(db=db)
     return [
         f"INSERT INTO {into}\nSELECT * FROM (\n{select}\n) WHERE (SELECT count() FROM {into}) = 0"
