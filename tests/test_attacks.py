@@ -183,6 +183,25 @@ def test_row2_hostile_instants_are_400_and_keep_the_connection(
         assert r.headers.get("connection") != "close"
 
 
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/api/v1/signals/freshness/history", {}),
+        ("/api/v1/recommendations/history", {}),
+        ("/api/v1/datasets/timeline", {"dataset": "ns/t"}),
+        ("/api/v1/alerts/history", {}),
+    ],
+)
+@pytest.mark.parametrize("param", ["from", "to"])
+def test_an_empty_instant_is_400_not_the_default(
+    api: ServiceProcess, path: str, extra: dict[str, str], param: str
+) -> None:
+    # `from=` once meant "no from" on three routes: an empty value is not an absent one.
+    with httpx.Client(base_url=api.url, headers=READER, timeout=60) as c:
+        r = c.get(path, params={**extra, param: ""})
+    assert f"{param}: expected epoch seconds" in _house_error(r, 400, param)["message"]
+
+
 def test_row2_the_clock_moves_only_with_an_ingest_token(api: ServiceProcess) -> None:
     # A read token once set the published clock to the year 2262.
     later = str(AS_OF + 60)

@@ -237,8 +237,8 @@ async def get_alert_history(
 ) -> HistoryResponse:
     """Stored alert state transitions, newest first (docs/alerts.md#history)."""
     ctx = context(request)
-    end_ns = parse_instant(end, "to") if end else None
-    start_ns = parse_instant(start, "from") if start else None
+    end_ns = parse_instant(end, "to") if end is not None else None
+    start_ns = parse_instant(start, "from") if start is not None else None
     published = _published(request)
     last = published["last_tick"] if published is not None else _step(request).evaluator.last_tick
     end_s = end_ns / NS_PER_S if end_ns is not None else (last or time.time())

@@ -74,8 +74,8 @@ async def get_dataset_timeline(
     end: str | None = instant_query("to", " (inclusive). Default: now. Before from: no rows"),
     limit: int = Query(500, ge=1, le=10_000, description="Most rows of each list"),
 ) -> TimelineModel:
-    end_s = parse_instant(end, "to") / NS_PER_S if end else time.time()
-    start_s = parse_instant(start, "from") / NS_PER_S if start else end_s - 86_400
+    end_s = parse_instant(end, "to") / NS_PER_S if end is not None else time.time()
+    start_s = parse_instant(start, "from") / NS_PER_S if start is not None else end_s - 86_400
     storage = context(request).storage
     found = await run_in_threadpool(dataset_timeline, storage, dataset, start_s, end_s, limit)
     return TimelineModel(

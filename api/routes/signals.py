@@ -226,8 +226,8 @@ def get_history(
         raise NotFound(f"unknown signal kind {shown(kind)} (known: {known})")
     glob = parse_glob(name or "*", "name")
     snap = latest_snapshot(request)
-    end_ns = parse_instant(end, "to") if end else (snap.as_of_ns or time.time_ns())
-    start_ns = parse_instant(start, "from") if start else end_ns - 3600 * NS_PER_S
+    end_ns = parse_instant(end, "to") if end is not None else (snap.as_of_ns or time.time_ns())
+    start_ns = parse_instant(start, "from") if start is not None else end_ns - 3600 * NS_PER_S
     if start_ns > end_ns:
         raise InvalidInput("from: must not be after 'to'", field="from")
     storage = context(request).storage
