@@ -3,6 +3,7 @@ SLO, request rate, and each input's freshness at serve time (which table is to b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,7 @@ import streamlit as st
 from loadsense.dashboard import charts, timerange
 from loadsense.dashboard.access import fetch
 from loadsense.dashboard.ui import number, preselected, rows, run_page, subject_link
+from loadsense.globs import literal_glob
 
 
 def blame_table(exposure: dict[str, Any], freshness: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -27,6 +29,17 @@ def blame_table(exposure: dict[str, Any], freshness: dict[str, dict[str, Any]]) 
         ],
         columns=["input dataset", "stale requests", "exposure ratio", "freshness now"],
     )
+
+
+def input_freshness(inputs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each declared input's freshness row, asked for by exact name (a few rows, not
+    the whole table)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in inputs:
+        doc = fetch(f"freshness of {name}", "signals", "freshness", literal_glob(name))
+        for row in rows(doc):
+            found[row["subject"]] = row
+    return found
 
 
 def render() -> None:
@@ -65,9 +78,7 @@ def render() -> None:
         f"against an SLO of {number(lat.get('slo_ms'), 'ms')}, "
         f"slack {number(lat.get('latency_slack'))}, {number(lat.get('rps'), 'req/s')}"
     )
-    fresh_rows = rows(fetch("freshness table", "signals", "freshness", None))
-    inputs = set(exp.get("inputs", ()))
-    freshness = {r["subject"]: r for r in fresh_rows if r["subject"] in inputs}
+    freshness = input_freshness(exp.get("inputs", ()))
     blame = blame_table(exp, freshness)
     st.markdown("**Inputs at serve time** (which table is to blame)")
     if blame.empty:

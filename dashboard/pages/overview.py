@@ -22,6 +22,15 @@ def _extreme(
     return pick(known, key=lambda kv: kv[1])
 
 
+HEADLINE_SORTS = (
+    ("exposure", "exposure_ratio", "desc"),
+    ("latency", "latency_slack", "asc"),
+    ("queues", "oldest_age", "desc"),
+    ("hosts", "contention", "desc"),
+)
+"""(kind, field, order) whose first row is each headline's extreme."""
+
+
 def headlines(signals: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str]]:
     """(label, value, subject) of the four headline numbers."""
     found = [
@@ -115,12 +124,15 @@ def _changes(span: timerange.TimeRange) -> None:
 def render() -> None:
     span = timerange.current()
     regime = fetch("regime", "regime_detail")
+    # Each headline is one row the service sorted out (not 10k rows to scan here).
     signals = {
-        kind: rows(fetch(f"{kind} signals", "signals", kind, None))
-        for kind in ("exposure", "latency", "queues", "hosts")
+        kind: rows(fetch(f"{kind} signals", "signals", kind, None, field, order, 1))
+        for kind, field, order in HEADLINE_SORTS
     }
-    # Freshness (the largest table) is read only to tell an empty service apart.
-    if not any(signals.values()) and not rows(fetch("freshness", "signals", "freshness", None)):
+    # Freshness is read only to tell an empty service apart.
+    if not any(signals.values()) and not rows(
+        fetch("freshness", "signals", "freshness", None, None, None, 1)
+    ):
         onboarding.panel()
         return
     cols = st.columns(4)
