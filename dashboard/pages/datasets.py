@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from loadsense.dashboard import charts, timerange
-from loadsense.dashboard.access import fetch, target
+from loadsense.dashboard.access import Call, fetch, prefetch, target
 from loadsense.dashboard.ui import duration, number, preselected, run_page, when
 from loadsense.globs import literal_glob
 
@@ -55,12 +55,24 @@ def frame_of(raw: list[dict[str, Any]]) -> pd.DataFrame:
     )
 
 
-def table_page(search: str, sort: str, page: int) -> dict[str, Any] | None:
-    """The page'th page of the table as the service searched and sorted it."""
+def table_call(search: str, sort: str, page: int) -> Call:
+    """The page'th page of the table as the service searches and sorts it."""
     key, order = SORTS[sort]
-    offset = (page - 1) * PAGE_SIZE
-    args = (search or None, key, order, PAGE_SIZE, offset)
-    return fetch("freshness table", "datasets", *args)  # type: ignore[no-any-return]
+    return ("datasets", (search or None, key, order, PAGE_SIZE, (page - 1) * PAGE_SIZE))
+
+
+def table_page(search: str, sort: str, page: int) -> dict[str, Any] | None:
+    method, args = table_call(search, sort, page)
+    return fetch("freshness table", method, *args)  # type: ignore[no-any-return]
+
+
+def detail_calls(dataset: str, span: timerange.TimeRange) -> list[Call]:
+    """What the selected dataset's charts read (asked for together)."""
+    return [
+        ("signal_history", ("freshness", dataset, span.start, span.end)),
+        ("dataset_timeline", (dataset, span.start, span.end)),
+        ("lineage_graph", (f"dataset:{dataset}", 2)),
+    ]
 
 
 def dataset_row(name: str) -> dict[str, Any] | None:
@@ -161,6 +173,9 @@ def render() -> None:
     search = left.text_input("Search datasets", key="dataset_search", placeholder="part of a name")
     sort = mid.selectbox("Sort by", list(SORTS), key="dataset_sort")
     page = int(st.session_state.get(PAGE_KEY, 1))
+    # On a refresh the selection is known already: its charts' answers come with the table.
+    previous = st.session_state.get("dataset_pick")
+    prefetch(table_call(search, sort, page), *(detail_calls(previous, span) if previous else ()))
     doc = table_page(search, sort, page)
     if doc is None:
         return
@@ -204,6 +219,7 @@ def render() -> None:
         "Dataset", options, index=preselected("dataset", options), key="dataset_pick"
     )
     row = by_name.get(dataset, {})
+    prefetch(*detail_calls(dataset, span))
     st.subheader(dataset)
     st.markdown(
         f"freshness **{number(row.get('freshness'))}**, "

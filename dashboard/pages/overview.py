@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from loadsense.dashboard import charts, onboarding, timerange
-from loadsense.dashboard.access import fetch
+from loadsense.dashboard.access import fetch, prefetch
 from loadsense.dashboard.ui import duration, number, rows, run_page, when
 
 
@@ -123,6 +123,12 @@ def _changes(span: timerange.TimeRange) -> None:
 
 def render() -> None:
     span = timerange.current()
+    prefetch(
+        *(("signals", (kind, None, field, order, 1)) for kind, field, order in HEADLINE_SORTS),
+        ("signal_history", ("regime", "pressures", span.start, span.end)),
+        ("alerts", ()),
+        ("history", (None, 10, span.start, span.end)),
+    )
     regime = fetch("regime", "regime_detail")
     # Each headline is one row the service sorted out (not 10k rows to scan here).
     signals = {
