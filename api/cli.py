@@ -23,7 +23,7 @@ import uvicorn
 from loadsense.api.demo import register as register_demo
 from loadsense.api.server import server_config
 from loadsense.errors import ConfigError, LoadsenseError
-from loadsense.settings import CLOCKS, Settings, load_settings, settings_markdown
+from loadsense.settings import CLOCKS, ROLES, Settings, load_settings, settings_markdown
 from loadsense.settings import default_of as _default
 
 logger = logging.getLogger("loadsense")
@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from loadsense.signals.config import parse_signals_config
     from loadsense.storage.client import open_storage
 
-    settings = _settings(args, ("host", "port", "clock"))
+    settings = _settings(args, ("host", "port", "clock", "roles"))
     _configure_logging(settings.log_level)
     check_exposure(settings)
     parse_signals_config(settings.signals, args.config or "config")  # fail before serving
@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help=f"bind address (default {_default('host')})")
     serve.add_argument("--port", type=int, help=f"bind port (default {_default('port')})")
     serve.add_argument("--clock", choices=CLOCKS, help="correlator clock")
+    serve.add_argument(
+        "--roles",
+        help=f"comma list of {', '.join(ROLES)} (default all; docs/scale-out.md)",
+    )
     serve.add_argument(
         "--insecure",
         action="store_true",

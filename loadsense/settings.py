@@ -34,6 +34,11 @@ LOADSENSE_DATA_DIR = "LOADSENSE_DATA_DIR"
 LOADSENSE_CLICKHOUSE_DSN = "LOADSENSE_CLICKHOUSE_DSN"
 LOADSENSE_CLICKHOUSE_DATABASE = "LOADSENSE_CLICKHOUSE_DATABASE"
 LOADSENSE_CLICKHOUSE_CLUSTER = "LOADSENSE_CLICKHOUSE_CLUSTER"
+LOADSENSE_ROLES = "LOADSENSE_ROLES"
+LOADSENSE_TELEMETRY_SOURCE = "LOADSENSE_TELEMETRY_SOURCE"
+LOADSENSE_OTEL_DATABASE = "LOADSENSE_OTEL_DATABASE"
+LOADSENSE_OTEL_TRACES_TABLE = "LOADSENSE_OTEL_TRACES_TABLE"
+LOADSENSE_OTEL_METRICS_TABLE = "LOADSENSE_OTEL_METRICS_TABLE"
 LOADSENSE_HOST = "LOADSENSE_HOST"
 LOADSENSE_PORT = "LOADSENSE_PORT"
 LOADSENSE_INGEST_TOKENS = "LOADSENSE_INGEST_TOKENS"
@@ -128,6 +133,43 @@ def _clock(value: Any) -> str:
     return text
 
 
+ROLES = ("ingest", "api", "correlator")
+"""What one ``serve`` process does (setting ``roles``): ``ingest`` receives OTLP and
+OpenLineage, ``api`` answers the read routes, ``correlator`` runs the clock, migrates the
+schema and publishes its state. Exactly one process in a deployment runs ``correlator``."""
+
+
+def _roles(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = tuple(str(r).strip() for r in items if str(r).strip())
+    if not names:
+        raise ValueError(f"expected one or more of {', '.join(ROLES)}, got none")
+    unknown = [r for r in names if r not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role {unknown[0]!r} (known: {', '.join(ROLES)})")
+    return tuple(r for r in ROLES if r in names)
+
+
+TELEMETRY_SOURCES = ("native", "otel-clickhouse")
+"""Where serving-latency, queue and host signals read spans and metrics (setting
+``telemetry_source``): Loadsense's own tables, or the OpenTelemetry Collector
+ClickHouse exporter's."""
+
+
+def _telemetry_source(value: Any) -> str:
+    text = str(value).strip()
+    if text not in TELEMETRY_SOURCES:
+        raise ValueError(f"expected 'native' or 'otel-clickhouse', got {value!r}")
+    return text
+
+
+def _identifier(value: Any) -> str:
+    text = str(value).strip()
+    if not text or not all(c.isascii() and (c.isalnum() or c == "_") for c in text):
+        raise ValueError(f"expected a ClickHouse name of letters, digits and _, got {value!r}")
+    return text
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping")
@@ -188,6 +230,45 @@ SETTINGS: tuple[Setting, ...] = (
         "Cluster name: when set, migrations render `ON CLUSTER` with replicated local tables "
         "behind `Distributed` tables (see `loadsense schema --cluster`); empty: none",
         default="",
+    ),
+    Setting(
+        "roles",
+        LOADSENSE_ROLES,
+        _roles,
+        "`serve`: comma list of `ingest`, `api`, `correlator` (also `--roles`). Several "
+        "`ingest,api` replicas may share one ClickHouse server; exactly one process runs "
+        "`correlator` (docs/scale-out.md)",
+        default=ROLES,
+    ),
+    Setting(
+        "telemetry_source",
+        LOADSENSE_TELEMETRY_SOURCE,
+        _telemetry_source,
+        "Where latency, queue and host signals read spans and metrics: `native` (Loadsense's "
+        "own tables) or `otel-clickhouse` (the OpenTelemetry Collector ClickHouse exporter's)",
+        default="native",
+    ),
+    Setting(
+        "otel_database",
+        LOADSENSE_OTEL_DATABASE,
+        _identifier,
+        "`otel-clickhouse`: database the Collector's ClickHouse exporter writes",
+        default="otel",
+    ),
+    Setting(
+        "otel_traces_table",
+        LOADSENSE_OTEL_TRACES_TABLE,
+        _identifier,
+        "`otel-clickhouse`: the exporter's traces table",
+        default="otel_traces",
+    ),
+    Setting(
+        "otel_metrics_table",
+        LOADSENSE_OTEL_METRICS_TABLE,
+        _identifier,
+        "`otel-clickhouse`: the exporter's metrics base name; its tables are `<base>_gauge`, "
+        "`_sum`, `_histogram`, `_exponential_histogram` and `_summary`",
+        default="otel_metrics",
     ),
     Setting(
         "host",
@@ -513,6 +594,11 @@ class Settings:
     clickhouse_dsn: str = _declared("clickhouse_dsn")
     clickhouse_database: str = _declared("clickhouse_database")
     clickhouse_cluster: str = _declared("clickhouse_cluster")
+    roles: tuple[str, ...] = _declared("roles")
+    telemetry_source: str = _declared("telemetry_source")
+    otel_database: str = _declared("otel_database")
+    otel_traces_table: str = _declared("otel_traces_table")
+    otel_metrics_table: str = _declared("otel_metrics_table")
     host: str = _declared("host")
     port: int = _declared("port")
     ingest_tokens: tuple[str, ...] = _declared("ingest_tokens")

@@ -108,3 +108,29 @@ def test_agent_settings_come_from_the_environment() -> None:
     env = {"LOADSENSE_AGENT_INTERVAL_S": "2.5", "LOADSENSE_AGENT_TOKEN": "t"}
     s = load_settings(env=env)
     assert (s.agent_interval_s, s.agent_token, s.agent_max_backlog) == (2.5, "t", 360)
+
+
+def test_roles_parse_from_a_comma_list_in_declared_order() -> None:
+    assert load_settings(env={}).roles == ("ingest", "api", "correlator")
+    s = load_settings(env={"LOADSENSE_ROLES": " api , ingest "})
+    assert s.roles == ("ingest", "api")
+    assert load_settings(flags={"roles": "correlator"}, env={}).roles == ("correlator",)
+
+
+def test_unknown_or_empty_roles_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"invalid 'roles': unknown role 'ingester'"):
+        load_settings(env={"LOADSENSE_ROLES": "api,ingester"})
+    with pytest.raises(ConfigError, match=r"invalid 'roles': expected one or more of"):
+        load_settings(env={"LOADSENSE_ROLES": " , "})
+
+
+def test_telemetry_source_and_exporter_names() -> None:
+    s = load_settings(env={})
+    assert (s.telemetry_source, s.otel_database) == ("native", "otel")
+    assert (s.otel_traces_table, s.otel_metrics_table) == ("otel_traces", "otel_metrics")
+    env = {"LOADSENSE_TELEMETRY_SOURCE": "otel-clickhouse", "LOADSENSE_OTEL_DATABASE": "tel"}
+    assert load_settings(env=env).telemetry_source == "otel-clickhouse"
+    with pytest.raises(ConfigError, match="invalid 'telemetry_source'"):
+        load_settings(env={"LOADSENSE_TELEMETRY_SOURCE": "jaeger"})
+    with pytest.raises(ConfigError, match="invalid 'otel_traces_table'"):
+        load_settings(env={"LOADSENSE_OTEL_TRACES_TABLE": "t`; DROP TABLE x"})
