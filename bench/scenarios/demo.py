@@ -21,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from loadsense.api.client import LoadsenseClient
+from loadsense.bench.harness import wait_ready
 from loadsense.bench.scenarios.adapter import LoadsenseScheduler
 from loadsense.bench.scenarios.producers import Producers
 from loadsense.bench.scenarios.sim import Simulation
@@ -29,6 +30,9 @@ from loadsense.errors import LoadsenseError
 
 DEFAULT_SCENARIO = "io-pressure"
 DEFAULT_SPEED = 20.0
+DEFAULT_WAIT_S = 120.0
+"""How long the demo waits for the service to answer ``/readyz`` before it plays
+(``loadsense up --demo`` starts both at once; a first start migrates storage)."""
 
 
 def compress(s: Scenario, speed: float) -> Scenario:
@@ -122,6 +126,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="time compression")
     p.add_argument("--loops", type=int, help="stop after this many loops (default: forever)")
     p.add_argument("--seed", type=int, default=1, help="seed of the first loop")
+    p.add_argument(
+        "--wait", type=float, default=DEFAULT_WAIT_S, help="seconds to wait for the service"
+    )
     return p
 
 
@@ -132,9 +139,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         scenario = compress(load_scenario(resolve(args.scenario)), args.speed)
+        wait_ready(args.api.rstrip("/"), timeout=args.wait)
         play(args.api.rstrip("/"), args.token, scenario, args.loops, args.seed)
     except LoadsenseError as exc:
         print(f"loadsense demo: error: {exc.message}", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:
+        print(f"loadsense demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
