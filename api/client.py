@@ -75,6 +75,12 @@ class Regime:
     policy_version: str
 
 
+def literal_glob(name: str) -> str:
+    """A ``name`` filter matching exactly ``name`` (docs/signals.md#filters): each ``*``,
+    ``?`` and ``[`` in a class of its own (``[*]``), as :func:`glob.escape` does."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+
+
 def _time(raw: str | None) -> datetime | None:
     return None if raw is None else datetime.fromisoformat(raw.replace("Z", "+00:00"))
 

@@ -82,12 +82,6 @@ def parse_glob(pattern: str, field: str) -> Glob:
     return compile_glob(pattern)
 
 
-def literal_glob(name: str) -> str:
-    """A glob matching exactly ``name``: each ``*``, ``?`` and ``[`` in a class of its
-    own (``[*]``), as :func:`glob.escape` does for paths."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
-
-
 def compile_glob(pattern: str) -> Glob:
     """Parse ``pattern`` (any length: for operator-written configuration) in one pass."""
     closing = _next_closing(pattern)

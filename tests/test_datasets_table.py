@@ -24,7 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from loadsense.globs import compile_glob, literal_glob
+from loadsense.api.client import literal_glob
+from loadsense.globs import compile_glob
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.support.dashboard_world import tick
@@ -93,6 +94,14 @@ def test_search_is_a_case_insensitive_substring_of_the_name(world: tuple[Service
     assert _names(found, tag) == ["alpha", "charlie"]
     assert found["total"] == 2
     assert _table(svc, tag, search="zulu")["total"] == 0
+    # an order alone orders by name
+    assert _names(_table(svc, tag, order="desc"), tag) == [
+        "echo",
+        "delta",
+        "charlie",
+        "bravo",
+        "alpha",
+    ]
 
 
 def test_rows_carry_the_freshness_row_and_its_lineage_criticality(
@@ -146,7 +155,6 @@ def test_literal_glob_matches_only_its_name() -> None:
     [
         ("datasets", {"sort": "bogus"}, "sort: unknown key 'bogus' (known: subject, "),
         ("datasets", {"sort": "age", "order": "up"}, "order: expected 'asc' or 'desc'"),
-        ("datasets", {"order": "desc"}, "order: needs sort"),
         ("datasets", {"limit": "501"}, "limit:"),
         ("datasets", {"limit": "0"}, "limit:"),
         ("datasets", {"offset": "-1"}, "offset:"),

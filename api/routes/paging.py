@@ -3,9 +3,9 @@ of 10k instead of downloading them all (the dashboard's tables, a "top 1" headli
 
 Every parameter is bounded and validated: ``sort`` is one of the row type's numeric
 fields or ``subject`` (an allow-list derived from the row dataclass, so it cannot drift
-from the rows), ``order`` ``asc`` or ``desc``, ``limit`` at most :data:`MAX_LIMIT`,
-``offset`` at most :data:`MAX_OFFSET`, ``search`` a case-insensitive substring of the
-subject. Unknown values (an absent field) sort last in either order; equal values keep
+from the rows), ``order`` ``asc`` or ``desc`` (alone: by subject), ``limit`` at most
+:data:`MAX_LIMIT`, ``offset`` at most :data:`MAX_OFFSET`, ``search`` a case-insensitive
+substring of the subject. Unknown values (an absent field) sort last in either order; equal values keep
 subject order, so pages never overlap or skip a row between two requests on one
 snapshot.
 """
@@ -71,7 +71,7 @@ def page_request(
     if order is not None and order not in ORDERS:
         raise InvalidInput(f"order: expected 'asc' or 'desc', got {shown(order)}", field="order")
     if order is not None and sort is None:
-        raise InvalidInput("order: needs sort", field="order")
+        sort = "subject"  # an order alone orders by name
     return PageRequest(search or None, sort, order == "desc", limit, offset)
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from loadsense.api.client import literal_glob
 from loadsense.dashboard import charts, timerange
 from loadsense.dashboard.access import Call, fetch, prefetch, target
 from loadsense.dashboard.ui import duration, number, preselected, run_page, when
-from loadsense.globs import literal_glob
 
 PAGE_SIZE = 50
 COLUMNS = [

@@ -9,10 +9,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from loadsense.api.client import literal_glob
 from loadsense.dashboard import charts, timerange
 from loadsense.dashboard.access import Call, fetch, prefetch
 from loadsense.dashboard.ui import number, preselected, rows, run_page, subject_link
-from loadsense.globs import literal_glob
 
 
 def blame_table(exposure: dict[str, Any], freshness: dict[str, dict[str, Any]]) -> pd.DataFrame:
