@@ -5,9 +5,9 @@ Every parameter is bounded and validated: ``sort`` is one of the row type's nume
 fields or ``subject`` (an allow-list derived from the row dataclass, so it cannot drift
 from the rows), ``order`` ``asc`` or ``desc`` (alone: by subject), ``limit`` at most
 :data:`MAX_LIMIT`, ``offset`` at most :data:`MAX_OFFSET`, ``search`` a case-insensitive
-substring of the subject. Unknown values (an absent field) sort last in either order; equal values keep
-subject order, so pages never overlap or skip a row between two requests on one
-snapshot.
+substring of the subject. Unknown values (an absent field) sort last in either order;
+equal values keep subject order, so pages never overlap or skip a row between two
+requests on one snapshot.
 """
 
 from __future__ import annotations
