@@ -24,14 +24,16 @@ test: $(STAMP) peers chromium
 	$(BIN)/python -m pytest -q
 
 # The alerting tests run Debian's Prometheus, promtool and Alertmanager as real peers
-# (tests start them on ephemeral ports); install them once when missing (as root, no stdin).
-PEERS := promtool prometheus prometheus-alertmanager
+# (tests start them on ephemeral ports), and the deploy tests validate deploy/compose.yaml
+# with Debian's docker-compose (no engine needed); install them once when missing (as
+# root, no stdin).
+PEERS := promtool prometheus prometheus-alertmanager docker-compose
 peers:
 	@for b in $(PEERS); do command -v $$b >/dev/null || missing=1; done; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian's prometheus and prometheus-alertmanager for the tests"; \
+	  echo "installing Debian's prometheus, prometheus-alertmanager and docker-compose for the tests"; \
 	  apt-get update -qq >/dev/null && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager docker-compose >/dev/null; \
 	fi
 
 ## test-fast: the suite without the slow and end-to-end tests (CI runs them all)

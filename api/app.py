@@ -12,12 +12,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 
 import loadsense
-from loadsense.api.auth import install_docs_gate, require_read
+from loadsense.api.auth import install_docs_gate, require_ingest, require_read
+from loadsense.api.context import context
 from loadsense.api.handlers import install_error_handlers
 from loadsense.api.models import RegimeModel
+from loadsense.api.publish import start_publisher
+from loadsense.api.published import PublishedRecommendations, start_published
 from loadsense.api.routes import (
     alerts,
     datasets,
@@ -34,13 +38,20 @@ from loadsense.collectors.openlineage import LineageReceiver
 from loadsense.collectors.retry_dedup import RetryDedup
 from loadsense.context import AppContext
 from loadsense.correlator.alerts.service import start_alerts
+from loadsense.correlator.dispatch.config import parse_dispatch_config
 from loadsense.correlator.dispatch.service import DispatchStep, start_dispatch
 from loadsense.correlator.dispatch.store import ViewSource
 from loadsense.correlator.service import start_correlator
+from loadsense.errors import LoadsenseError
 from loadsense.selfmetrics import SelfMetrics
-from loadsense.settings import Settings
+from loadsense.settings import ROLES, Settings
 from loadsense.storage.client import Storage, open_storage
-from loadsense.storage.migrations import apply_migrations, ensure_retention, target_for
+from loadsense.storage.migrations import (
+    apply_migrations,
+    ensure_retention,
+    exporter_of,
+    target_for,
+)
 from loadsense.storage.writer import Writer, WriterLimits
 
 logger = logging.getLogger(__name__)
@@ -61,8 +72,18 @@ ROUTERS: tuple[Any, ...] = (
 )
 """Every route module's router, in the order they appear in the OpenAPI document."""
 
-STARTUP_HOOKS: tuple[StartupHook, ...] = (start_correlator, start_dispatch, start_alerts)
-"""Components started with the app (the correlator), stopped in reverse order."""
+STARTUP_HOOKS: tuple[StartupHook, ...] = (
+    start_correlator,
+    start_dispatch,
+    start_alerts,
+    start_publisher,
+)
+"""Components the correlator role starts with the app (stopped in reverse order); the
+publisher runs last on each tick, after dispatch and alerts (api/publish.py)."""
+
+REPLICA_HOOKS: tuple[StartupHook, ...] = (start_published,)
+"""What a process without the correlator role starts instead: it follows the published
+state (api/published.py)."""
 
 
 class DispatchSource:
@@ -103,9 +124,54 @@ def writer_limits(settings: Settings) -> WriterLimits:
     )
 
 
+def route_role(route: APIRoute) -> str | None:
+    """The role that serves ``route``: ``None`` for the routes every role serves (health,
+    metrics, the home and documentation pages), ``ingest`` for OTLP (``/v1/...``) and the
+    routes that take an ingest token, ``correlator`` for the tick, else ``api``."""
+    if route.path.startswith("/v1/"):
+        return "ingest"
+    if not route.path.startswith("/api/"):
+        return None
+    if route.path == "/api/v1/tick":
+        return "correlator"
+    if any(d.call is require_ingest for d in route.dependant.dependencies):
+        return "ingest"
+    return "api"
+
+
+class NotThisRole(LoadsenseError):
+    code = "not_found"
+    status = 404
+
+
+async def role_gate(request: Request) -> None:
+    """Router dependency (runs before the routes' own, auth included): a route of a role
+    this process does not run is a 404 that names the role. Installed only when some
+    route can be refused (async: it runs inline, a poll stays cheap)."""
+    route = request.scope.get("route")
+    role = route_role(route) if isinstance(route, APIRoute) else None
+    settings = context(request).settings
+    if role is not None and role not in settings.roles:
+        raise NotThisRole(
+            f"{request.method} {request.url.path} is served by the {role} role; this "
+            f"process runs {','.join(settings.roles)} (serve --roles)"
+        )
+    if role == "ingest" and request.url.path.startswith("/v1/") and exporter_of(settings):
+        raise NotThisRole(
+            "telemetry_source is otel-clickhouse: the OpenTelemetry Collector's ClickHouse "
+            "exporter stores traces and metrics; send OTLP to the Collector"
+        )
+
+
 def prepare_storage(storage: Storage, settings: Settings) -> None:
-    """Apply pending migrations and the configured retention."""
-    target = target_for(storage.database, settings.retention_days, settings.clickhouse_cluster)
+    """Apply pending migrations and the configured retention (the correlator role's job:
+    other roles wait for the schema, api/routes/health.py)."""
+    target = target_for(
+        storage.database,
+        settings.retention_days,
+        settings.clickhouse_cluster,
+        exporter_of(settings),
+    )
     applied = apply_migrations(storage, target)
     if applied:
         logger.info("applied schema migrations %s", applied)
@@ -135,7 +201,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
             store = storage or open_storage(settings.dsn, settings.clickhouse_database)
             if owns_storage:
                 stack.callback(store.close)
-            prepare_storage(store, settings)
+            correlator = "correlator" in settings.roles
+            if correlator:
+                prepare_storage(store, settings)
             metrics = SelfMetrics()
             writer = Writer(store, writer_limits(settings), metrics)
             stack.callback(_close_writer, writer, settings.shutdown_timeout_s)
@@ -151,13 +219,22 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
                 retry_dedup=RetryDedup(),
             )
             app.state.ctx = ctx
-            setattr(app.state, recommendations.SOURCE_STATE, DispatchSource(ctx))
             # Components stop in reverse order, also when a later one fails to start.
-            for hook in STARTUP_HOOKS:
+            for hook in STARTUP_HOOKS if correlator else REPLICA_HOOKS:
                 stop = hook(ctx)
                 if stop is not None:
                     stack.callback(_stop_component, stop)
-            logger.info("loadsense %s ready (storage: %s)", loadsense.__version__, store.location)
+            source: Any = DispatchSource(ctx)
+            if ctx.published is not None:
+                max_wait = parse_dispatch_config(settings.dispatch).max_wait_s
+                source = PublishedRecommendations(ctx.published, max_wait)
+            setattr(app.state, recommendations.SOURCE_STATE, source)
+            logger.info(
+                "loadsense %s ready (roles: %s; storage: %s)",
+                loadsense.__version__,
+                ",".join(settings.roles),
+                store.location,
+            )
             yield
 
     app = FastAPI(
@@ -174,6 +251,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     install_home(app)
     install_docs_gate(app, settings, extra_paths=(DOCS_PATH, REDOC_PATH))
 
+    gated = set(settings.roles) != set(ROLES) or exporter_of(settings) is not None
+    gate = [Depends(role_gate)] if gated else []
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, dependencies=gate)
     return app

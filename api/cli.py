@@ -128,12 +128,12 @@ def cmd_agent(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from loadsense.storage.migrations import render_all, target_for
+    from loadsense.storage.migrations import exporter_of, render_all, target_for
 
     settings = _settings(args, ())
     cluster = args.cluster or settings.clickhouse_cluster
     database = args.database or settings.clickhouse_database
-    target = target_for(database, settings.retention_days, cluster)
+    target = target_for(database, settings.retention_days, cluster, exporter_of(settings))
     for statement in render_all(target):
         print(statement.rstrip() + ";\n")
     return 0

@@ -11,6 +11,12 @@ from loadsense.errors import LoadsenseError
 
 if TYPE_CHECKING:
     from loadsense.correlator.loop import Correlator
+    from loadsense.correlator.snapshot import Snapshot
+
+ELSEWHERE = (
+    "this process does not run the correlator role (serve --roles); send the request to "
+    "the process that does"
+)
 
 
 class CorrelatorUnavailable(LoadsenseError):
@@ -25,7 +31,16 @@ def context(request: Request) -> AppContext:
 
 def running_correlator(request: Request) -> Correlator:
     """The app's correlator; 503 when it is not running (it starts with the app)."""
-    correlator = context(request).correlator
-    if correlator is None:
-        raise CorrelatorUnavailable("the correlator is not running")
-    return correlator
+    ctx = context(request)
+    if ctx.correlator is None:
+        raise CorrelatorUnavailable(ELSEWHERE if ctx.published else "the correlator is not running")
+    return ctx.correlator
+
+
+def latest_snapshot(request: Request) -> Snapshot:
+    """The latest snapshot: the correlator's own, or on a process without the correlator
+    role the one it published (api/published.py)."""
+    published = context(request).published
+    if published is not None:
+        return published.snapshot
+    return running_correlator(request).snapshot

@@ -221,6 +221,13 @@ SIGNAL_METRICS: tuple[SignalMetric, ...] = (
     _m("loadsense_latency_error_ratio", "latency", "error_rate", "ratio", "Failed share"),
     _m("loadsense_latency_requests", "latency", "requests", "1", "Requests in the window"),
     _m("loadsense_latency_requests_per_second", "latency", "rps", "1/s", "Requests per second"),
+    _m(
+        "loadsense_latency_recent_requests_per_second",
+        "latency",
+        "rps_recent",
+        "1/s",
+        "Requests per second over the short rate window",
+    ),
     _m("loadsense_latency_window_seconds", "latency", "window_s", "seconds", "Latency window"),
     # hosts, per host
     _m("loadsense_host_contention_ratio", "hosts", "contention", "ratio", "Max of cpu, memory, io"),

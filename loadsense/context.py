@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from loadsense.api.published import PublishedState
     from loadsense.collectors.openlineage import LineageReceiver
     from loadsense.collectors.retry_dedup import RetryDedup
     from loadsense.correlator.alerts.service import AlertStep
@@ -52,5 +53,7 @@ class AppContext:
     """The running dispatch step (set by its start-up hook, after the correlator's)."""
     alerts: AlertStep | None = None
     """The running alert evaluator step (set by its start-up hook, after dispatch's)."""
+    published: PublishedState | None = None
+    """What the correlator published, on a process without the correlator role."""
     metrics_sources: list[MetricsSource] = field(default_factory=list)
     """Components' extra ``/metrics`` text, appended in registration order."""

@@ -83,3 +83,13 @@ class SelfMetrics:
         self.tick_failures = Counter(
             "loadsense_correlator_tick_failures", "Correlator ticks that failed", registry=r
         )
+        self.publish_failures = Counter(
+            "loadsense_publish_failures",
+            "Publications of the correlator's state to ClickHouse that failed",
+            registry=r,
+        )
+        self.published_read_failures = Counter(
+            "loadsense_published_read_failures",
+            "Reads of the published correlator state that failed (roles without correlator)",
+            registry=r,
+        )

@@ -266,8 +266,8 @@ SETTINGS: tuple[Setting, ...] = (
         "otel_metrics_table",
         LOADSENSE_OTEL_METRICS_TABLE,
         _identifier,
-        "`otel-clickhouse`: the exporter's metrics base name; its tables are `<base>_gauge`, "
-        "`_sum`, `_histogram`, `_exponential_histogram` and `_summary`",
+        "`otel-clickhouse`: the exporter's metrics table base name; Loadsense reads "
+        "`<base>_gauge`, `<base>_sum` and `<base>_histogram` (the exporter's default names)",
         default="otel_metrics",
     ),
     Setting(

@@ -9,6 +9,7 @@ Format (docs/signals.md, "Configuration")::
       exposure_resolution_s: 10  # requests are evaluated per step of this size
       run_window_s: 86400        # runs considered for durations, failure rate
       host_window_s: 60          # host samples older than this are ignored
+      rate_window_s: 60          # R: the short window of rps_recent (regime pressure)
       knees: {cpu: [0.6, 0.95], memory: [0.8, 0.98], io: [0.5, 0.9]}
       datasets:                  # glob on "namespace/name" -> overrides
         "warehouse/daily_*": {expected_interval_s: 86400, half_life_s: 3600}
@@ -57,6 +58,7 @@ _SCALARS: Mapping[str, str] = MappingProxyType(
         "exposure_resolution_s": "pos",
         "run_window_s": "pos",
         "host_window_s": "pos",
+        "rate_window_s": "pos",
         "knees": "knees",
     }
 )
@@ -93,6 +95,7 @@ class SignalsConfig:
     exposure_resolution_s: float = 10.0
     run_window_s: float = 86_400.0
     host_window_s: float = 60.0
+    rate_window_s: float = 60.0
     knees: Mapping[str, tuple[float, float]] = field(default_factory=lambda: DEFAULT_KNEES)
     datasets: tuple[Rule, ...] = ()
     services: tuple[Rule, ...] = ()

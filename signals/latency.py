@@ -6,8 +6,13 @@ shared with exposure, ``signals/served.py``): ``p50/p95/p99`` (ms,
 ``quantilesExactInclusive``: linear interpolation between order statistics at rank
 ``(n - 1) * q``), ``error_rate`` (status ERROR share), ``rps = requests / W`` and
 ``latency_slack = (SLO - p99) / SLO`` (SLO per service, default 250 ms; negative when
-the SLO is broken). A service seen in the last ``run_window_s`` but without traffic in
-W reports 0 requests and unknown percentiles, error rate and slack.
+the SLO is broken), and ``rps_recent``, the rate over the short window R
+(``rate_window_s``, default 60 s): the requests of the exposure steps that start in
+``(as_of - R, as_of]``, over R. W says how much traffic a service carries; R says whether
+it carries it *now*, which is what the regime's ML pressure must follow (a 15-minute
+mean stays high for minutes after traffic stops). A service seen in the last
+``run_window_s`` but without traffic in W reports 0 requests and unknown percentiles,
+error rate and slack.
 
 A service without SERVER spans in W is measured from its ``http.server.request.duration``
 / ``gen_ai.server.request.duration`` histograms instead (``signals/histograms.py``:
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 
 from loadsense.signals.contract import Params
 from loadsense.signals.histograms import METRICS
-from loadsense.signals.served import served
+from loadsense.signals.served import Steps, served, steps
 from loadsense.signals.sql import AS_OF, render, seen_spans, since
 from loadsense.storage.client import Storage
 
@@ -41,6 +46,7 @@ class LatencyRow:
     slo_ms: float
     latency_slack: float | None  # (SLO - p99) / SLO
     source: str = "spans"  # spans: SERVER spans; histogram: request-duration histograms
+    rps_recent: float = 0.0  # requests/s over the short window R (rate_window_s)
 
 
 _KNOWN_SQL = """
@@ -72,6 +78,7 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow
         if known.get(str(name)) != "spans":  # spans seen win over histograms seen
             known[str(name)] = str(source)
     by_service = served(storage, as_of_ns, params)
+    grid = steps(as_of_ns, params)
     services = sorted(set(known) | set(by_service))
     rows = []
     for service in services:
@@ -97,6 +104,23 @@ def compute(storage: Storage, as_of_ns: int, params: Params) -> tuple[LatencyRow
                 slo_ms=slo,
                 latency_slack=None if p99 is None else (slo - p99) / slo,
                 source=stat.source,
+                rps_recent=recent_rate(
+                    stat.per_step, grid, as_of_ns, min(cfg.rate_window_s, cfg.window_s)
+                ),
             )
         )
     return tuple(rows)
+
+
+def recent_rate(
+    per_step: tuple[int, ...], grid: Steps, as_of_ns: int, rate_window_s: float
+) -> float:
+    """Requests of the steps starting in ``(as_of - R, as_of]``, over R (R capped at W's
+    grid). Exact for requests stamped at the end of their interval (histogram points) when
+    ``as_of`` and R are multiples of the step; spans in the step holding ``as_of - R`` are
+    left out, so spans under-count by at most one step (``exposure_resolution_s``)."""
+    lo = as_of_ns - round(rate_window_s * 1e9)
+    total = sum(
+        n for k, n in enumerate(per_step) if lo < grid.first_ns + k * grid.res_ns <= as_of_ns
+    )
+    return total / rate_window_s

@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from loadsense.settings import Settings
 from loadsense.storage.client import Storage
-from loadsense.storage.schema import lineage, state, telemetry
+from loadsense.storage.schema import lineage, published, state, telemetry
 from loadsense.storage.schema.model import (
     TS_MS,
     Column,
+    ExporterTables,
     SchemaObject,
     Table,
     Target,
@@ -22,6 +24,7 @@ from loadsense.storage.schema.model import (
     render,
     ttl_clause,
 )
+from loadsense.storage.schema.otel import for_source
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +51,21 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", (*lineage.TABLES, *telemetry.TABLES, *state.TABLES)),
     Migration(2, "span steps rollup and time-ordered span projection", telemetry.SPAN_ROLLUP),
     Migration(3, "alert transitions", (state.ALERT_TRANSITIONS,)),
+    Migration(8, "state published by the correlator", (published.PUBLISHED_STATE,)),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
+def objects_for(migration: Migration, target: Target) -> list[SchemaObject]:
+    """The migration's objects for the target's telemetry source (storage/schema/otel.py:
+    with ``otel-clickhouse`` the telemetry tables are views over the exporter's)."""
+    chosen = (for_source(obj, target) for obj in migration.objects)
+    return [obj for obj in chosen if obj is not None]
+
+
 def render_migration(migration: Migration, target: Target) -> list[str]:
-    return [stmt for obj in migration.objects for stmt in render(obj, target)]
+    return [stmt for obj in objects_for(migration, target) for stmt in render(obj, target)]
 
 
 def render_all(target: Target) -> list[str]:
@@ -91,12 +102,42 @@ def apply_migrations(storage: Storage, target: Target) -> list[int]:
     return applied
 
 
+def schema_version(storage: Storage) -> int:
+    """The highest applied version (0: none, or the bookkeeping table does not exist)."""
+    rows = storage.client.query(
+        "SELECT count() FROM system.tables WHERE database = currentDatabase() "
+        "AND name = 'schema_migrations'"
+    ).result_rows
+    if not rows or not int(rows[0][0]):
+        return 0
+    return max(applied_versions(storage), default=0)
+
+
 def schema_is_current(storage: Storage) -> bool:
     return LATEST_VERSION in applied_versions(storage)
 
 
-def target_for(database: str, retention_days: int, cluster: str | None) -> Target:
-    return Target(database=database, retention_days=retention_days, cluster=cluster or None)
+def exporter_of(settings: Settings) -> ExporterTables | None:
+    """The exporter's tables when telemetry is read from them (``otel-clickhouse``)."""
+    if settings.telemetry_source != "otel-clickhouse":
+        return None
+    return ExporterTables(
+        settings.otel_database, settings.otel_traces_table, settings.otel_metrics_table
+    )
+
+
+def target_for(
+    database: str,
+    retention_days: int,
+    cluster: str | None,
+    exporter: ExporterTables | None = None,
+) -> Target:
+    return Target(
+        database=database,
+        retention_days=retention_days,
+        cluster=cluster or None,
+        exporter=exporter,
+    )
 
 
 def ensure_retention(storage: Storage, target: Target) -> list[str]:
@@ -106,7 +147,12 @@ def ensure_retention(storage: Storage, target: Target) -> list[str]:
     rows past the new TTL go at the next merge.
     """
     changed: list[str] = []
-    tables = [o for m in MIGRATIONS for o in m.objects if isinstance(o, Table) and o.ttl_column]
+    tables = [
+        o
+        for m in MIGRATIONS
+        for o in objects_for(m, target)
+        if isinstance(o, Table) and o.ttl_column
+    ]
     rows = storage.client.query(
         "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",
         parameters={"db": target.database},

@@ -39,6 +39,23 @@ def test_ingest_token_is_not_a_read_token_when_read_tokens_exist(secured: Servic
         assert http.get("/metrics").status_code == 401
 
 
+def test_tick_needs_an_ingest_token_not_a_read_token(storage: Storage) -> None:
+    """A tick moves the published clock and writes history: writing rights only."""
+    settings = Settings(
+        ingest_tokens=("ingest-secret",), read_tokens=("read-secret",), clock="external"
+    )
+    as_of = {"as_of": "2021-01-01T00:00:00Z"}  # before any test's telemetry: empty rows
+    with running_service(storage, settings) as svc:
+        with svc.client("read-secret") as http:
+            refused = http.post("/api/v1/tick", params=as_of)
+        assert refused.status_code == 401
+        assert refused.json()["error"] == "unauthorized"
+        with svc.client("ingest-secret") as http:
+            accepted = http.post("/api/v1/tick", params=as_of)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["as_of_iso"] == "2021-01-01T00:00:00Z"
+
+
 def test_malformed_authorization_header_is_401(secured: Service) -> None:
     with secured.client() as http:
         r = http.get("/metrics", headers={"Authorization": "Basic cmVhZC1zZWNyZXQ="})

@@ -5,6 +5,8 @@ budget of workloads change action per tick (forced changes aside)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +17,7 @@ from loadsense.correlator.dispatch.envelope import (
     Guard,
     change_budget,
     telemetry_ok,
+    unsafe_input,
     violation,
 )
 from loadsense.correlator.dispatch.inputs import (
@@ -124,13 +127,15 @@ def _check(series: list[tuple[DispatchInputs, Policy]]) -> None:
         discretionary = 0
         for rec in ev.recommendations:
             attrs = derive(by_name[rec.workload], policy, ev.regime, inputs.as_of)
-            guard = Guard.of(attrs, by_name[rec.workload].telemetry_age_s)
+            workload = by_name[rec.workload]
+            unsafe = unsafe_input(workload.upstream)
+            guard = Guard.of(attrs, workload.telemetry_age_s, unsafe)
             assert violation(rec, guard, options) is None, rec
             if not telemetry_ok(guard, options):
                 assert (rec.action, rec.confidence, rec.max_concurrency) == ("admit", "low", None)
             if attrs.protected:
                 assert rec.action not in HELD
-            if attrs.freshness_critical:
+            if attrs.freshness_critical and not unsafe:
                 assert rec.action not in HELD
                 assert rec.max_concurrency is None or rec.max_concurrency >= options.min_concurrency
             assert 0 <= rec.priority <= 100
@@ -187,3 +192,26 @@ def test_change_budget_holds_back_all_but_the_most_urgent_change() -> None:
     held = next(r for r in ev.recommendations if r.workload == "job-0")
     budget = [r for r in held.reasons if r.rule == "envelope:max-change-share"]
     assert [(r.value, r.threshold) for r in budget] == [(5.0, 1.0)]
+
+
+def test_freshness_critical_refresh_reading_drifted_input_is_deferred() -> None:
+    # Urgency 1 - (T0 + 60 - T0) / 3600 = 0.983, weight 0.5 + 0.5 * 1 = 1 -> 0.983 >= 0.7:
+    # freshness-critical. Its input drifted, so the default policy's unsafe-input rule
+    # defers it and the envelope keeps the deferral (running narrow would still feed
+    # the model bad data).
+    refresh = WorkloadInputs(
+        name="etl/profile.refresh",
+        job_type="FEATURE_REFRESH",
+        telemetry_age_s=10.0,
+        produces=(DatasetView("features/p", freshness=0.6, deadline=T0 + 60, criticality=1.0),),
+        upstream=UpstreamHealth(schema_drift=2, subject="raw/events"),
+    )
+    ev = DispatchEngine().evaluate(DispatchInputs(as_of=T0, workloads=(refresh,)), load_policy())
+    (rec,) = ev.recommendations
+    attrs = derive(refresh, load_policy(), ev.regime, T0)
+    assert attrs.freshness_critical
+    assert rec.action == "defer"
+    assert [r.rule for r in rec.reasons if r.rule.startswith("envelope:")] == []
+    clean = replace(refresh, upstream=UpstreamHealth())
+    ev = DispatchEngine().evaluate(DispatchInputs(as_of=T0, workloads=(clean,)), load_policy())
+    assert ev.recommendations[0].action != "defer"

@@ -67,7 +67,8 @@ def lineage(
     )
 
 
-def latency(service: str, slack: float, rps: float) -> LatencyRow:
+def latency(service: str, slack: float, rps: float, rps_recent: float | None = None) -> LatencyRow:
+    """Steady traffic unless ``rps_recent`` (the short-window rate) says otherwise."""
     return LatencyRow(
         subject=service,
         window_s=900.0,
@@ -79,6 +80,7 @@ def latency(service: str, slack: float, rps: float) -> LatencyRow:
         error_rate=0.0,
         slo_ms=250.0,
         latency_slack=slack,
+        rps_recent=rps if rps_recent is None else rps_recent,
     )
 
 
@@ -162,6 +164,31 @@ def test_feature_refresh_for_a_stale_busy_model_is_boosted_with_a_cap_in_serving
     # (20 + 50*0 urgency + 20*0 staleness + 10*(1 - 1) recoverability).
     svc = rec(ev, "ranker")
     assert (svc.cls, svc.action, svc.priority) == ("online-inference", "admit", 20)
+
+
+def test_regime_follows_the_short_rate_window_when_traffic_stops() -> None:
+    # 120 req/s over the 15-minute window, breached slack -0.2, but no request in the
+    # last minute: ML pressure clamp(1 - (-0.2) / 0.5) * min(1, 0 / 1) = 0 -> calm.
+    # With one request per second now: 1 * min(1, 1 / 1) = 1 -> serving-critical.
+    job, ds = "feast/refresh_user_features", "feast/user_features"
+
+    def snap(at: float, recent: float) -> Snapshot:
+        return Snapshot(
+            as_of=at,
+            freshness=(fresh(ds, 0.9, at + 3600),),
+            exposure=(exposure("ranker", 0.0),),
+            latency=(latency("ranker", -0.2, 120.0, rps_recent=recent),),
+            hosts=(host("gpu-1", ("ranker",), (job,)),),
+            lineage=(lineage(ds, ("ranker",), 120.0),),
+            graph=graph({job: (ds,)}, service_inputs={"ranker": (ds,)}),
+        )
+
+    stopped = tick(
+        DispatchEngine(), snap(T0, 0.0), facts(T0, {job: "FEATURE_REFRESH"}, ("ranker",))
+    )
+    assert (stopped.regime.regime, stopped.regime.pressures.ml) == ("calm", 0.0)
+    busy = tick(DispatchEngine(), snap(T0, 1.0), facts(T0, {job: "FEATURE_REFRESH"}, ("ranker",)))
+    assert (busy.regime.regime, busy.regime.pressures.ml) == ("serving-critical", 1.0)
 
 
 def test_etl_next_to_a_service_missing_its_slo_is_throttled_unless_it_feeds_it() -> None:

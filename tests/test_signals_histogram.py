@@ -249,3 +249,13 @@ def test_exposure_weights_each_interval_by_its_count(
     )
     assert row.weighted_exposure == pytest.approx(weighted)  # 22.17
     assert row.per_input[0].stale_requests == 12
+
+
+def test_recent_rate_counts_only_the_short_window(storage: Storage, world: dict[str, str]) -> None:
+    # R = 60 s. At 1900 s the short window (1840, 1900] holds the point at 1900 only:
+    # +[0, 0, 0, 6, 2, 0] = 8 requests -> 8 / 60. At 2000 s (1940, 2000] holds none -> 0,
+    # while the 15-minute rps still says 100 / 900.
+    name = world["cumulative"]
+    assert rows(storage, T0 + 1900 * NS)[name].rps_recent == pytest.approx(8 / 60)
+    row = rows(storage)[name]
+    assert (row.rps_recent, row.rps) == (0.0, pytest.approx(100 / 900))

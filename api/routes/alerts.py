@@ -125,6 +125,17 @@ def _step(request: Request) -> AlertStep:
     return step
 
 
+def _published(request: Request) -> dict[str, Any] | None:
+    """On a process without the correlator role: the alert document it published
+    (api/publish.py); 503 until there is one. ``None`` on the correlator's process."""
+    published = context(request).published
+    if published is None:
+        return None
+    if published.alerts is None:
+        raise AlertsUnavailable("the correlator has not published its alert states yet")
+    return published.alerts
+
+
 def _alert(a: Alert) -> AlertModel:
     return AlertModel(
         labels=a.label_map,
@@ -185,14 +196,33 @@ def get_rules(
     ),
 ) -> RulesResponse:
     """Alerting rules with their state (Prometheus' ``/api/v1/rules`` shape)."""
-    tick = context(request).settings.tick_interval_s
     names = (rule_name,) if rule_name is not None else ()
+    published = _published(request)
+    if published is not None:
+        return _published_rules(published["rules"], names)
+    tick = context(request).settings.tick_interval_s
     return rules_view(_step(request).evaluator, tick, names)
+
+
+def _published_rules(doc: dict[str, Any], rule_names: Sequence[str]) -> RulesResponse:
+    """The published rules, filtered as :func:`rules_view` filters the evaluator's."""
+    full = RulesResponse.model_validate(doc)
+    if not rule_names:
+        return full
+    groups = []
+    for g in full.data.groups:
+        rules = [r for r in g.rules if r.name in rule_names]
+        if rules:
+            groups.append(g.model_copy(update={"rules": rules}))
+    return RulesResponse(data=RulesData(groups=groups))
 
 
 @router.get("/alerts", response_model=AlertsResponse, responses=_ERRORS)
 def get_alerts(request: Request) -> AlertsResponse:
     """Pending and firing alerts (Prometheus' ``/api/v1/alerts`` shape)."""
+    published = _published(request)
+    if published is not None:
+        return AlertsResponse.model_validate(published["alerts"])
     alerts = [_alert(a) for a in _step(request).evaluator.active()]
     return AlertsResponse(data=AlertsData(alerts=alerts))
 
@@ -209,7 +239,8 @@ async def get_alert_history(
     ctx = context(request)
     end_ns = parse_instant(end, "to") if end else None
     start_ns = parse_instant(start, "from") if start else None
-    last = _step(request).evaluator.last_tick
+    published = _published(request)
+    last = published["last_tick"] if published is not None else _step(request).evaluator.last_tick
     end_s = end_ns / NS_PER_S if end_ns is not None else (last or time.time())
     start_s = start_ns / NS_PER_S if start_ns is not None else end_s - 86_400
     if start_s > end_s:  # as the recommendation history: an empty range holds nothing

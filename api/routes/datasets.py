@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
-from loadsense.api.context import context, running_correlator
+from loadsense.api.context import context, latest_snapshot
 from loadsense.api.routes import paging
 from loadsense.api.routes.params import instant_query
 from loadsense.correlator.snapshot import Snapshot
@@ -129,7 +129,7 @@ def get_datasets(
     offset: int = paging.OFFSET_QUERY,
 ) -> DatasetTable:
     page = paging.page_request(DATASET_SORTS, search, sort, order, limit, offset)
-    snap = running_correlator(request).snapshot
+    snap = latest_snapshot(request)
     rows: tuple[DatasetRow, ...] | list[DatasetRow] = dataset_rows(snap)
     if name:
         glob = parse_glob(name, "name")

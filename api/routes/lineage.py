@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.body import read_body, request_media_type
-from loadsense.api.context import context, running_correlator
+from loadsense.api.context import context, latest_snapshot
 from loadsense.collectors.openlineage import BatchDecoded
 from loadsense.collectors.openlineage.validate import EVENT_SCHEMA
 from loadsense.context import AppContext
@@ -215,7 +215,7 @@ def get_lineage_graph(
     depth: int = Query(2, ge=0, le=20, description="Hops around the node"),
 ) -> Graph:
     """The lineage graph around a dataset, job or service, as of the latest tick."""
-    snap = running_correlator(request).snapshot
+    snap = latest_snapshot(request)
     as_of_ns = snap.as_of_ns or time.time_ns()
     graph = load_graph(context(request).storage, as_of_ns)
     near = neighbourhood(graph, node, depth)

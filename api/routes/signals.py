@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest, require_read
-from loadsense.api.context import context, running_correlator
+from loadsense.api.context import context, latest_snapshot, running_correlator
 from loadsense.api.routes import paging
 from loadsense.api.routes.params import instant_query
 from loadsense.correlator.dispatch import regime_history
@@ -45,6 +45,7 @@ from loadsense.instants import (
     MAX_INSTANT_CHARS,
     parse_instant,
 )
+from loadsense.signals.config import parse_signals_config
 from loadsense.signals.contract import KINDS, NS_PER_S
 from loadsense.signals.evaluate import FAMILIES
 from loadsense.signals.exposure import ExposureRow
@@ -128,6 +129,19 @@ def _correlator(request: Request) -> Correlator:
     return running_correlator(request)
 
 
+def _evaluator(request: Request) -> Correlator:
+    """The correlator, or on a process without that role an idle one that only evaluates
+    (an evaluation reads storage and stores nothing, so any replica may run it)."""
+    ctx = context(request)
+    if ctx.correlator is not None or ctx.published is None:
+        return _correlator(request)
+    idle: Correlator | None = getattr(request.app.state, "evaluator", None)
+    if idle is None:
+        idle = Correlator(ctx.storage, parse_signals_config(ctx.settings.signals), ctx.metrics)
+        request.app.state.evaluator = idle
+    return idle
+
+
 def _filter(rows: tuple[Any, ...], name: str | None) -> list[Any]:
     if not name:
         return list(rows)
@@ -200,7 +214,7 @@ def _kind_route(kind: str) -> Callable[..., dict[str, Any] | Response]:
         offset: int = paging.OFFSET_QUERY,
     ) -> dict[str, Any] | Response:
         page = paging.page_request(allowed, search, sort, order, limit, offset)
-        snap = _correlator(request).snapshot
+        snap = latest_snapshot(request)
         if name is None and page == paging.PageRequest():
             return _whole(kind, snap)
         return _rows(kind, snap, name, page)
@@ -248,7 +262,7 @@ def get_history(
         known = ", ".join(HISTORY_KINDS)
         raise NotFound(f"unknown signal kind {shown(kind)} (known: {known})")
     glob = parse_glob(name or "*", "name")
-    snap = _correlator(request).snapshot
+    snap = latest_snapshot(request)
     end_ns = parse_instant(end, "to") if end else (snap.as_of_ns or time.time_ns())
     start_ns = parse_instant(start, "from") if start else end_ns - 3600 * NS_PER_S
     if start_ns > end_ns:
@@ -316,5 +330,5 @@ async def post_tick(request: Request, as_of: str = AS_OF_QUERY) -> TickResult:
 async def post_evaluate(request: Request, as_of: str = AS_OF_QUERY) -> AllSignals:
     """Every signal at ``as_of`` (a past or simulated instant), computed and not stored."""
     at = parse_instant(as_of, "as_of")
-    snap = await run_in_threadpool(_correlator(request).evaluate, at)
+    snap = await run_in_threadpool(_evaluator(request).evaluate, at)
     return _all(snap)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,8 +60,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run_all(
-    scenarios: Sequence[Scenario], policies: Sequence[str], seeds: Sequence[int], jobs: int
+    scenarios: Sequence[Scenario],
+    policies: Sequence[str],
+    seeds: Sequence[int],
+    jobs: int,
+    on_scenario: Callable[[list[RunResult]], None] = lambda done: None,
 ) -> list[RunResult]:
+    """Every run of the plan; ``on_scenario`` sees the results so far each time every run
+    of the next scenario (in plan order) has finished, so a long run reports as it goes."""
     plan = [(s, p, seed) for s in scenarios for p in policies for seed in seeds]
     started = time.monotonic()
 
@@ -72,9 +78,15 @@ def run_all(
             print(f"{s.name} {policy} seed {seed}: done at {elapsed:.0f} s", file=sys.stderr)
         return result
 
+    per_scenario = len(policies) * len(seeds)
+    results: list[RunResult] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(one, s, p, seed) for s, p, seed in plan]
-        return [f.result() for f in futures]
+        for future in futures:
+            results.append(future.result())
+            if len(results) % per_scenario == 0:
+                on_scenario(list(results))
+    return results
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,17 +100,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         tuning = args.tune_seeds or (parse_seeds(TUNING_SEEDS) if args.all else [])
         seed_sets = {"tuning": tuning, "held-out": held_out} if tuning else {"held-out": held_out}
         seeds = list(dict.fromkeys([*tuning, *held_out]))
-        results = run_all(scenarios, policies, seeds, args.jobs)
+        args.out.mkdir(parents=True, exist_ok=True)
+
+        def write(results: list[RunResult]) -> None:
+            done = {r.scenario for r in results}
+            plots = {}
+            for s in scenarios:
+                name = f"{s.name}.png"
+                if s.name in done and plot(results, s.name, held_out[0], args.out / name):
+                    plots[s.name] = name
+            report = markdown(results, seed_sets, plots)
+            (args.out / "scenarios.md").write_text(report, encoding="utf-8")
+
+        results = run_all(scenarios, policies, seeds, args.jobs, write)
     except LoadsenseError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    plots = {}
-    for s in scenarios:
-        name = f"{s.name}.png"
-        if plot(results, s.name, held_out[0], args.out / name):
-            plots[s.name] = name
-    (args.out / "scenarios.md").write_text(markdown(results, seed_sets, plots), encoding="utf-8")
     elapsed = time.monotonic() - started
     print(f"wrote {args.out / 'scenarios.md'}: {len(results)} runs in {elapsed:.0f} s")
     return 0

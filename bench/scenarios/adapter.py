@@ -1,22 +1,25 @@
 """The scheduler adapter: how a scheduler obeys Loadsense's recommendations.
 
 This is the whole integration, and the example an Airflow, Kueue or Celery adapter
-follows. Once per scheduling pass it reads ``GET /api/v1/recommendations`` (through
+follows. Loadsense is layered on top of the cluster's own priority scheme, as a real
+integration is (Airflow pools and priority weights, Kueue cluster queues): the base
+placement protects serving capacity exactly as ``static-priority`` does (a shard starts
+only where the host's CPU and IO demand, services at their current traffic included,
+stays within capacity), and Loadsense decides everything else. Once per scheduling pass
+the adapter reads ``GET /api/v1/recommendations`` (through
 :class:`loadsense.api.client.LoadsenseClient`) and, per workload (the OpenLineage job
 ``namespace/name`` of the queued task):
 
 * ``defer``: do not start it (running shards are left to finish);
-* ``pause``: do not start it, and stop its running shards;
-* ``throttle`` / ``boost`` with ``max_concurrency``: at most that many of its shards
-  run at once; running shards above the cap are stopped, newest first (as Kueue
-  evicts a workload: a stopped shard queues again and its progress is lost);
+* ``pause``: do not start it, and stop its running shards (the only decision that
+  stops running work: a stopped shard queues again and its progress is lost);
+* ``throttle`` / ``boost`` with ``max_concurrency``: start new shards only while fewer
+  than that many run; running shards above the cap finish (throttling slows the
+  workload down, it does not throw work away);
 * ``boost`` / ``admit`` / ``throttle``: queue order is by the recommendation's
   ``priority``, highest first, then oldest first;
 * no recommendation (a workload Loadsense has not seen yet) or an expired one: admit
   at the neutral priority 50.
-
-Besides the recommendations the adapter applies only the host's slot limit, as a plain
-FIFO scheduler would: every other decision is Loadsense's.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from loadsense.api.client import Recommendation
-from loadsense.bench.scenarios.policies import greedy
+from loadsense.bench.scenarios.policies import greedy, serving_first
 from loadsense.bench.scenarios.sim import Scheduler, Shard, Simulation, TaskRun
 
 NEUTRAL_PRIORITY = 50
@@ -47,19 +50,13 @@ class LoadsenseScheduler(Scheduler):
         return {r.workload: r for r in self._fetch() if _epoch(r.expires_at) >= now}
 
     def preempt(self, sim: Simulation) -> list[Shard]:
+        """Only ``pause`` stops running shards."""
         recs = self.last = self._current()
-        stop: list[Shard] = []
-        by_workload: dict[str, list[Shard]] = {}
-        for shard in sim.shards:
-            by_workload.setdefault(shard.run.workload, []).append(shard)
-        for workload, shards in sorted(by_workload.items()):
-            rec = recs.get(workload)
-            if rec is None:
-                continue
-            keep = 0 if rec.action == "pause" else rec.max_concurrency
-            if keep is not None and len(shards) > keep:
-                stop.extend(shards[keep:])
-        return stop
+        return [
+            s
+            for s in sim.shards
+            if s.run.workload in recs and recs[s.run.workload].action == "pause"
+        ]
 
     def choose(self, sim: Simulation) -> list[tuple[TaskRun, str]]:
         recs = self.last
@@ -78,7 +75,7 @@ class LoadsenseScheduler(Scheduler):
             if r.pending > 0 and (r.workload not in recs or not recs[r.workload].held)
         ]
         order = sorted(runnable, key=lambda r: (-priority(r), r.queued_at, r.seq))
-        return greedy(sim, order, lambda run, host, cpu, io: True, cap)
+        return greedy(sim, order, serving_first(sim), cap)
 
 
 def _epoch(moment: datetime) -> float:

@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+
 from loadsense.api.client import LoadsenseClient
-from loadsense.bench.harness import wait_ready
 from loadsense.bench.scenarios.adapter import LoadsenseScheduler
 from loadsense.bench.scenarios.producers import Producers
 from loadsense.bench.scenarios.sim import Simulation
@@ -30,9 +31,9 @@ from loadsense.errors import LoadsenseError
 
 DEFAULT_SCENARIO = "io-pressure"
 DEFAULT_SPEED = 20.0
-DEFAULT_WAIT_S = 120.0
-"""How long the demo waits for the service to answer ``/readyz`` before it plays
-(``loadsense up --demo`` starts both at once; a first start migrates storage)."""
+READY_TIMEOUT_S = 300.0
+"""How long the demo waits for the service to answer ``/readyz``: ``loadsense up --demo``
+starts it beside the service, which on a loaded machine takes a while to listen."""
 
 
 def compress(s: Scenario, speed: float) -> Scenario:
@@ -83,6 +84,20 @@ def resolve(name: str) -> Path:
     return Path(name)
 
 
+def wait_ready(api: str, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Return once ``GET /readyz`` answers 200; a :class:`LoadsenseError` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{api}/readyz", timeout=5.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise LoadsenseError(f"{api} not ready after {timeout_s:.0f} s")
+        time.sleep(0.5)
+
+
 def play(
     api: str,
     token: str | None,
@@ -126,9 +141,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="time compression")
     p.add_argument("--loops", type=int, help="stop after this many loops (default: forever)")
     p.add_argument("--seed", type=int, default=1, help="seed of the first loop")
-    p.add_argument(
-        "--wait", type=float, default=DEFAULT_WAIT_S, help="seconds to wait for the service"
-    )
     return p
 
 
@@ -139,13 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         scenario = compress(load_scenario(resolve(args.scenario)), args.speed)
-        wait_ready(args.api.rstrip("/"), timeout=args.wait)
+        wait_ready(args.api.rstrip("/"))
         play(args.api.rstrip("/"), args.token, scenario, args.loops, args.seed)
     except LoadsenseError as exc:
         print(f"loadsense demo: error: {exc.message}", file=sys.stderr)
-        return 1
-    except TimeoutError as exc:
-        print(f"loadsense demo: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -64,17 +64,23 @@ class Fifo(Scheduler):
         return greedy(sim, fifo_order(sim), lambda run, host, cpu, io: True)
 
 
+def serving_first(sim: Simulation) -> Admit:
+    """Admit a shard only where the host's demand (services at their current traffic,
+    running shards, this shard) stays within its CPU and IO capacity."""
+    demand = {h: sim.service_demand(h, sim.t) for h in sim.hosts}
+
+    def admit(run: TaskRun, host: str, cpu: float, io: float) -> bool:
+        cap, (scpu, sio) = sim.hosts[host], demand[host]
+        return scpu + cpu + run.task.cpu <= cap.cpu and sio + io + run.task.io <= cap.io
+
+    return admit
+
+
 class StaticPriority(Scheduler):
     name = "static-priority"
 
     def choose(self, sim: Simulation) -> list[tuple[TaskRun, str]]:
-        demand = {h: sim.service_demand(h, sim.t) for h in sim.hosts}
-
-        def admit(run: TaskRun, host: str, cpu: float, io: float) -> bool:
-            cap, (scpu, sio) = sim.hosts[host], demand[host]
-            return scpu + cpu + run.task.cpu <= cap.cpu and sio + io + run.task.io <= cap.io
-
-        return greedy(sim, fifo_order(sim), admit)
+        return greedy(sim, fifo_order(sim), serving_first(sim))
 
 
 class StaticReservation(Scheduler):

@@ -109,7 +109,7 @@ def to_inputs(snapshot: Snapshot, facts: WorkloadFacts) -> DispatchInputs:
     hosts_of = snapshot.hosts_of
     members = snapshot.host_members
     service_views = {
-        name: ServiceView(name, row.latency_slack, row.rps) for name, row in latency.items()
+        name: ServiceView(name, row.latency_slack, row.rps_recent) for name, row in latency.items()
     }
     queue_rows = [r for r in snapshot.queues if r.type == "queue"]
     job_rows = {r.subject: r for r in snapshot.queues if r.type == "job"}

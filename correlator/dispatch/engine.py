@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from loadsense.correlator.dispatch.attributes import Attributes, derive
 from loadsense.correlator.dispatch.conditions import Comparison
-from loadsense.correlator.dispatch.envelope import Guard, enforce, limit_changes
+from loadsense.correlator.dispatch.envelope import Guard, enforce, limit_changes, unsafe_input
 from loadsense.correlator.dispatch.feedback import ConcurrencyController, FeedbackOptions
 from loadsense.correlator.dispatch.inputs import DispatchInputs, WorkloadInputs
 from loadsense.correlator.dispatch.policy import Policy, Rule
@@ -138,7 +138,8 @@ class DispatchEngine:
                 continue
             seen.add(workload.name)
             attrs = derive(workload, policy, state, as_of)
-            guard = Guard.of(attrs, workload.telemetry_age_s)
+            unsafe = unsafe_input(workload.upstream)
+            guard = Guard.of(attrs, workload.telemetry_age_s, unsafe)
             guards[workload.name] = guard
             rec = self._decide(workload, attrs, policy, state, as_of)
             rec = self._correct(workload, attrs, rec, options.feedback)

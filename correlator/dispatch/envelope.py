@@ -7,7 +7,9 @@ Per workload, in this order:
    ``confidence: low``; never a pause on data we do not have;
 2. protected workloads are never deferred or paused (they are admitted instead);
 3. freshness-critical ETL is never deferred or paused and never capped below
-   ``min_concurrency``.
+   ``min_concurrency``, unless an input it reads is unsafe (schema drift or failing
+   assertions upstream): holding it then keeps bad data away from the models, which
+   running narrow would not.
 
 Across workloads, :func:`limit_changes` lets at most ``max_change_share`` of them (at
 least one) change action per tick; the others keep their previous recommendation,
@@ -22,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from loadsense.correlator.dispatch.attributes import Attributes
+from loadsense.correlator.dispatch.inputs import UpstreamHealth
 from loadsense.correlator.dispatch.policy import PolicyOptions
 from loadsense.correlator.dispatch.recommendation import Reason, Recommendation
 
@@ -37,10 +40,18 @@ class Guard:
     protected: bool
     freshness_critical: bool
     telemetry_age_s: float | None
+    unsafe_input: bool = False  # upstream schema drift or failing assertions
 
     @classmethod
-    def of(cls, attrs: Attributes, telemetry_age_s: float | None) -> Guard:
-        return cls(attrs.protected, attrs.freshness_critical, telemetry_age_s)
+    def of(
+        cls, attrs: Attributes, telemetry_age_s: float | None, unsafe_input: bool = False
+    ) -> Guard:
+        return cls(attrs.protected, attrs.freshness_critical, telemetry_age_s, unsafe_input)
+
+
+def unsafe_input(upstream: UpstreamHealth) -> bool:
+    """Whether the data a workload reads changed shape or failed its checks."""
+    return upstream.schema_drift > 0 or upstream.failing_assertions > 0
 
 
 def telemetry_ok(guard: Guard, options: PolicyOptions) -> bool:
@@ -55,7 +66,7 @@ def violation(rec: Recommendation, guard: Guard, options: PolicyOptions) -> str 
         return None if neutral else "stale-telemetry"
     if guard.protected and rec.action in HELD:
         return "protected"
-    if guard.freshness_critical:
+    if guard.freshness_critical and not guard.unsafe_input:
         if rec.action in HELD:
             return "min-concurrency"
         if rec.max_concurrency is not None and rec.max_concurrency < options.min_concurrency:

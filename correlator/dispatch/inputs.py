@@ -32,7 +32,7 @@ class ServiceView:
 
     name: str
     latency_slack: float | None = None  # (SLO - p99) / SLO; negative: SLO breached
-    rps: float = 0.0
+    rps: float = 0.0  # requests/s now: latency.rps_recent, over the short rate window
 
 
 @dataclass(frozen=True)

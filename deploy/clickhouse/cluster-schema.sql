@@ -396,3 +396,16 @@ TTL toDateTime(at) + toIntervalDay(30);
 CREATE TABLE IF NOT EXISTS `loadsense`.`alert_transitions` ON CLUSTER `loadsense` AS `loadsense`.`alert_transitions_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `alert_transitions_local`, cityHash64(rule, fingerprint));
 
+CREATE TABLE IF NOT EXISTS `loadsense`.`published_state_local` ON CLUSTER `loadsense`
+(
+    `name` LowCardinality(String),
+    `version` UInt64,
+    `as_of` DateTime64(3, 'UTC'),
+    `body` String CODEC(ZSTD)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/published_state_local', '{replica}', version)
+ORDER BY (name);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`published_state` ON CLUSTER `loadsense` AS `loadsense`.`published_state_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `published_state_local`, cityHash64(name));
+

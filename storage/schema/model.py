@@ -122,12 +122,36 @@ SchemaObject = Table | View | MaterializedView | TableChange | Backfill
 
 
 @dataclass(frozen=True)
+class ExporterTables:
+    """Where the exporter writes (settings ``otel_database``, ``otel_traces_table``,
+    ``otel_metrics_table``)."""
+
+    database: str = "otel"
+    traces: str = "otel_traces"
+    metrics: str = "otel_metrics"
+
+    def table(self, name: str) -> str:
+        return f"{identifier(self.database)}.{identifier(name)}"
+
+    @property
+    def traces_table(self) -> str:
+        return self.table(self.traces)
+
+    def metrics_table(self, kind: str) -> str:
+        """``kind``: gauge, sum, histogram, exponential_histogram or summary."""
+        return self.table(f"{self.metrics}_{kind}")
+
+
+@dataclass(frozen=True)
 class Target:
-    """Where DDL is rendered for: a database, optionally on a cluster, with a retention."""
+    """Where DDL is rendered for: a database, optionally on a cluster, with a retention;
+    ``exporter`` set: telemetry is read from the OpenTelemetry Collector ClickHouse
+    exporter's tables there (storage/schema/otel.py)."""
 
     database: str
     retention_days: int = 30
     cluster: str | None = None
+    exporter: ExporterTables | None = None
 
 
 def _engine(table: Table, target: Target, local_name: str) -> str:
