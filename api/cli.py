@@ -75,7 +75,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     check_exposure(settings)
     parse_signals_config(settings.signals, args.config or "config")  # fail before serving
-    load_files(parse_alerts_config(settings.alerts).rule_files)  # a broken rule file too
+    # a broken rule file too
+    load_files(parse_alerts_config(settings.alerts, settings.alerts_default_rules).rule_files)
     storage = open_storage(settings.dsn, settings.clickhouse_database)
     try:
         app = create_app(settings, storage)

@@ -75,6 +75,12 @@ class Regime:
     policy_version: str
 
 
+def literal_glob(name: str) -> str:
+    """A ``name`` filter matching exactly ``name`` (docs/signals.md#filters): each ``*``,
+    ``?`` and ``[`` in a class of its own (``[*]``), as :func:`glob.escape` does."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in name)
+
+
 def _time(raw: str | None) -> datetime | None:
     return None if raw is None else datetime.fromisoformat(raw.replace("Z", "+00:00"))
 
@@ -236,9 +242,42 @@ class LoadsenseClient:
         doc: dict[str, Any] = self._json("/api/v1/regime")
         return doc
 
-    def signals(self, kind: str, name: str | None = None) -> dict[str, Any]:
-        """The latest snapshot's rows of one signal kind (``name``: a glob on the subject)."""
-        doc: dict[str, Any] = self._json(f"/api/v1/signals/{quote(kind)}", {"name": name})
+    def signals(
+        self,
+        kind: str,
+        name: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> dict[str, Any]:
+        """The latest snapshot's rows of one signal kind (``name``: a glob on the subject),
+        sorted by ``sort`` (``order`` ``asc``/``desc``) and paged on the server when asked;
+        ``total`` counts the rows before the page."""
+        params = {"name": name, "sort": sort, "order": order, "limit": limit, "offset": offset}
+        doc: dict[str, Any] = self._json(f"/api/v1/signals/{quote(kind)}", params)
+        return doc
+
+    def datasets(
+        self,
+        search: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET /api/v1/datasets``: one page of the freshness table (each dataset's
+        freshness with its criticality); ``total`` rows matched ``search`` and ``name``."""
+        params = {
+            "search": search,
+            "sort": sort,
+            "order": order,
+            "limit": limit,
+            "offset": offset,
+            "name": name,
+        }
+        doc: dict[str, Any] = self._json("/api/v1/datasets", params)
         return doc
 
     def signal_history(

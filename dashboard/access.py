@@ -10,6 +10,10 @@ Every page reads through :func:`fetch`, which
   service restarts, never a traceback;
 - returns ``None`` only when there never was an answer.
 
+:func:`prefetch` asks for a page's independent answers at once, so a page past the TTL
+waits for its slowest answer instead of the sum of them (the service answers them in
+parallel); the ``fetch`` calls that follow read them from the cache.
+
 The target (API URL, read token, refresh period) comes from the environment
 (``loadsense dashboard`` passes ``LOADSENSE_DASHBOARD_API`` and
 ``LOADSENSE_DASHBOARD_TOKEN``).
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +43,15 @@ TIMEOUT_S = 10.0
 
 _LAST = "_loadsense_last"
 """Session-state key of the last good answer per call."""
+
+_FAILED = "_loadsense_prefetch_failed"
+"""Session-state key of the prefetches that failed, until ``fetch`` reports them."""
+
+PREFETCH_THREADS = 8
+_POOL = ThreadPoolExecutor(PREFETCH_THREADS, thread_name_prefix="dashboard-prefetch")
+
+Call = tuple[str, tuple[Any, ...]]
+"""A client method's name and its arguments: what :func:`prefetch` and :func:`fetch` ask."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,22 @@ def _url_of(exc: httpx.HTTPError, where: Target) -> str:
         return where.url
 
 
+def prefetch(*calls: Call) -> None:
+    """Ask for every ``(method, args)`` at once and wait for all: answers land in the
+    cache, failures are kept for the :func:`fetch` of the same call to report (so a slow
+    API costs one timeout, not two)."""
+    where = target()
+    failed: dict[Call, Exception] = st.session_state.setdefault(_FAILED, {})
+    futures = [
+        (_POOL.submit(_call, where.url, where.token, method, args), (method, args))
+        for method, args in calls
+    ]
+    for future, call in futures:
+        exc = future.exception()
+        if isinstance(exc, Exception):
+            failed[call] = exc
+
+
 def fetch(what: str, method: str, *args: Any, quiet: bool = False) -> Any:
     """``LoadsenseClient.<method>(*args)``, cached; on failure the last answer (or None).
 
@@ -118,7 +148,11 @@ def fetch(what: str, method: str, *args: Any, quiet: bool = False) -> Any:
     where = target()
     last: dict[tuple[Any, ...], tuple[float, Any]] = st.session_state.setdefault(_LAST, {})
     key = (method, args)
+    failed: dict[Call, Exception] = st.session_state.get(_FAILED, {})
     try:
+        prefetched = failed.pop(key, None)
+        if prefetched is not None:
+            raise prefetched
         value = _call(where.url, where.token, method, args)
     except Exception as exc:
         message = describe(exc, where)

@@ -76,6 +76,7 @@ LOADSENSE_DASHBOARD_URL = "LOADSENSE_DASHBOARD_URL"
 LOADSENSE_DASHBOARD_API = "LOADSENSE_DASHBOARD_API"
 LOADSENSE_DASHBOARD_TOKEN = "LOADSENSE_DASHBOARD_TOKEN"  # noqa: S105 - a variable name
 LOADSENSE_DASHBOARD_REFRESH_S = "LOADSENSE_DASHBOARD_REFRESH_S"
+LOADSENSE_ALERTS_DEFAULT_RULES = "LOADSENSE_ALERTS_DEFAULT_RULES"
 
 
 def _parse_bool(value: Any) -> bool:
@@ -567,6 +568,15 @@ SETTINGS: tuple[Setting, ...] = (
         "(docs/alerts.md)",
         default=_EMPTY,
     ),
+    Setting(
+        "alerts_default_rules",
+        LOADSENSE_ALERTS_DEFAULT_RULES,
+        _parse_bool,
+        "Evaluate the shipped rule pack (docs/rules/loadsense.rules.yaml) when "
+        "`alerts.rule_files` names none, so a new service shows rules and alerts; false: "
+        "no rules unless configured",
+        default=True,
+    ),
 )
 
 _BY_KEY = {s.key: s for s in SETTINGS}
@@ -642,6 +652,7 @@ class Settings:
     signals: Mapping[str, Any] = _declared("signals")
     dispatch: Mapping[str, Any] = _declared("dispatch")
     alerts: Mapping[str, Any] = _declared("alerts")
+    alerts_default_rules: bool = _declared("alerts_default_rules")
 
     @property
     def dsn(self) -> str:

@@ -92,9 +92,17 @@ def test_overview_shows_the_regime_map_with_its_trail_and_the_headlines(
         "Oldest queue item",
         "Most contended host",
     ]
+    # The default rule pack runs: the firing alerts table lists what the service fires.
+    api_alerts = httpx.get(f"{svc.url}/api/v1/alerts").json()["data"]["alerts"]
+    firing = sorted(a["labels"]["alertname"] for a in api_alerts if a["state"] == "firing")
+    frames = {tuple(d.value.columns): d.value for d in at.dataframe}
+    if firing:
+        assert sorted(frames[("alert", "summary", "since", "value")]["alert"]) == firing
+    else:
+        assert "No alert is firing." in shown
     # The latest decision changes (the session's database holds other tests' too): at
     # most 10, newest first, each "previous -> action".
-    changes = at.dataframe[0].value
+    changes = frames[("at", "workload", "change", "why")]
     assert 1 <= len(changes) <= 10
     assert list(changes["at"]) == sorted(changes["at"], reverse=True)
     actions = "(boost|admit|throttle|defer|pause)"
@@ -191,6 +199,7 @@ def test_alerts_page_reads_the_real_alert_routes(
     assert not at.error, [e.value for e in at.error]
     rules = httpx.get(f"{svc.url}/api/v1/rules").json()["data"]["groups"]
     count = sum(len(g["rules"]) for g in rules)
+    assert count > 5  # the default rule pack, loaded with no rule file configured
     assert f"**{count} rules**" in text(at)
 
 

@@ -138,7 +138,12 @@ def test_every_operation_accepts_what_it_documents_and_rejects_the_rest(
             # A JSON Schema cannot describe protobuf's wire format: random bytes are
             # neither promised to be accepted nor to be rejected.
             extra = [] if binary else [acceptance]
-            case.call_and_validate(base_url=writable.url, additional_checks=extra)
+            response = case.call(base_url=writable.url)
+            if mode is GenerationMode.NEGATIVE and response.status_code == 414:
+                # Rejected too: the generated query (lists for each of a paged route's
+                # parameters) outgrew the URL bound, http_max_url_bytes.
+                return
+            case.validate_response(response, additional_checks=extra)
 
         try:
             check()

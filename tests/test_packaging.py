@@ -97,6 +97,7 @@ def test_server_wheel_holds_one_top_level_package_with_every_room(server_wheel: 
         assert f"loadsense/{room}/__init__.py" in paths, room
     assert "loadsense/api/client.py" in paths
     assert "loadsense/py.typed" in paths
+    assert "loadsense/correlator/alerts/loadsense.rules.yaml" in paths  # the default pack
     assert not [p for p in paths if p.startswith(("tests/", "deploy/", "client/"))]
     # every module of the source tree is shipped, under its loadsense.* name
     sources = {f"loadsense/{p.relative_to(ROOT)}" for r in ROOMS for p in (ROOT / r).rglob("*.py")}

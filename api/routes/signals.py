@@ -2,7 +2,10 @@
 
 - ``GET /api/v1/signals/{kind}``: the latest snapshot's rows of one kind
   (``freshness``, ``exposure``, ``queues``, ``latency``, ``hosts``, ``lineage``),
-  filtered by ``?name=<glob>`` on the subject; 404 for an unknown kind.
+  filtered by ``?name=<glob>`` on the subject, and searched, sorted and paged on the
+  server with ``search``, ``sort``, ``order``, ``limit`` and ``offset``
+  (api/routes/paging.py; ``total`` counts the rows before the page); 404 for an unknown
+  kind. The whole answer of a kind is serialized once per snapshot and reused.
 - ``GET /api/v1/signals/{kind}/history?name=&from=&to=``: stored points from
   ``signal_points``.
 - ``POST /api/v1/tick?as_of=T``: with ``serve --clock external``, run exactly one tick
@@ -22,12 +25,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.context import context, latest_snapshot, running_correlator
+from loadsense.api.routes import paging
 from loadsense.api.routes.params import instant_query
 from loadsense.correlator.dispatch import regime_history
 from loadsense.correlator.history import read_history
@@ -78,6 +82,7 @@ class SignalRows(BaseModel, Generic[Row]):
     kind: str
     as_of: float = Field(description="Evaluation instant, epoch seconds (0: no tick yet)")
     as_of_iso: str | None
+    total: int = Field(description="Rows that matched the filters, before limit/offset")
     rows: list[Row]
 
 
@@ -144,13 +149,31 @@ def _filter(rows: tuple[Any, ...], name: str | None) -> list[Any]:
     return [r for r in rows if glob.match(r.subject)]
 
 
-def _rows(kind: str, snap: Snapshot, name: str | None) -> dict[str, Any]:
+def _rows(kind: str, snap: Snapshot, name: str | None, page: paging.PageRequest) -> dict[str, Any]:
+    found = paging.apply(_filter(snap.rows(kind), name), page)
     return {
         "kind": kind,
         "as_of": snap.as_of,
         "as_of_iso": iso(snap.as_of) if snap.as_of else None,
-        "rows": _filter(snap.rows(kind), name),
+        "total": found.total,
+        "rows": found.rows,
     }
+
+
+_WHOLE: dict[str, tuple[Snapshot, bytes]] = {}
+"""Per kind, the latest snapshot and its whole answer as JSON: the dashboard and
+schedulers ask for the same 10k rows many times between two ticks, and serializing them
+costs far more than sending them. Races only compute the same bytes twice."""
+
+
+def _whole(kind: str, snap: Snapshot) -> Response:
+    cached = _WHOLE.get(kind)
+    if cached is None or cached[0] is not snap:
+        model: Any = SignalRows.__class_getitem__(FAMILIES[kind].row_type)
+        body = model.model_validate(_rows(kind, snap, None, paging.PageRequest()))
+        cached = (snap, body.model_dump_json().encode())
+        _WHOLE[kind] = cached
+    return Response(cached[1], media_type="application/json")
 
 
 def _all(snap: Snapshot) -> AllSignals:
@@ -178,9 +201,23 @@ SUMMARIES: dict[str, str] = {
 """What each kind's ``GET /api/v1/signals/{kind}`` answers (its OpenAPI description)."""
 
 
-def _kind_route(kind: str) -> Callable[..., dict[str, Any]]:
-    def route(request: Request, name: str | None = NAME_QUERY) -> dict[str, Any]:
-        return _rows(kind, latest_snapshot(request), name)
+def _kind_route(kind: str) -> Callable[..., dict[str, Any] | Response]:
+    allowed = paging.sort_keys(FAMILIES[kind].row_type)
+
+    def route(
+        request: Request,
+        name: str | None = NAME_QUERY,
+        search: str | None = paging.SEARCH_QUERY,
+        sort: str | None = paging.sort_query(allowed),
+        order: str | None = paging.ORDER_QUERY,
+        limit: int | None = paging.LIMIT_QUERY,
+        offset: int = paging.OFFSET_QUERY,
+    ) -> dict[str, Any] | Response:
+        page = paging.page_request(allowed, search, sort, order, limit, offset)
+        snap = latest_snapshot(request)
+        if name is None and page == paging.PageRequest():
+            return _whole(kind, snap)
+        return _rows(kind, snap, name, page)
 
     route.__name__ = f"get_{kind}"
     route.__doc__ = f"{SUMMARIES[kind]} (docs/signals.md#{kind})."

@@ -1,6 +1,7 @@
 """The ``alerts`` section of the Loadsense config file, validated (docs/alerts.md).
 
-Keys: ``rule_files`` (globs of Prometheus rule files; none: alerting is off),
+Keys: ``rule_files`` (globs of Prometheus rule files; none: the shipped pack
+:data:`DEFAULT_RULE_PACK` when the ``alerts_default_rules`` setting is on, else no rules),
 ``resend_delay`` (re-send firing alerts this often, default ``1m``),
 ``outage_tolerance`` (how old stored ``for`` progress may be to be restored, default
 ``1h``), ``external_url`` (base of ``generatorURL``/``externalURL``; default the
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +29,10 @@ _KEYS = {
     "webhooks",
 }
 _RECEIVER_KEYS = {"url", "timeout", "queue_capacity", "max_attempts"}
+
+DEFAULT_RULE_PACK = Path(__file__).with_name("loadsense.rules.yaml")
+"""The default rule pack, packaged so an installed service has it; the same text as
+docs/rules/loadsense.rules.yaml, which users copy (a test keeps them equal)."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,9 @@ def _receivers(raw: Any, key: str) -> tuple[ReceiverConfig, ...]:
     return tuple(out)
 
 
-def parse_alerts_config(raw: Mapping[str, Any]) -> AlertsConfig:
+def parse_alerts_config(raw: Mapping[str, Any], default_rules: bool = False) -> AlertsConfig:
+    """The validated section; with no ``rule_files`` and ``default_rules`` (the setting
+    ``alerts_default_rules``), the rules are :data:`DEFAULT_RULE_PACK`."""
     for key in raw:
         if key not in _KEYS:
             raise _fail(str(key), f"unknown key (known: {', '.join(sorted(_KEYS))})")
@@ -115,6 +123,8 @@ def parse_alerts_config(raw: Mapping[str, Any]) -> AlertsConfig:
         files = [files]
     if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
         raise _fail("rule_files", "expected a list of paths or globs")
+    if not files and default_rules:
+        files = [str(DEFAULT_RULE_PACK)]
     external = raw.get("external_url")
     return AlertsConfig(
         rule_files=tuple(files),

@@ -97,7 +97,7 @@ def build_queues(config: AlertsConfig, external_url: str) -> list[SendQueue]:
 
 def start_alerts(ctx: AppContext) -> Callable[[], None]:
     """``STARTUP_HOOKS`` entry (after the correlator's): load rules, register the step."""
-    config = parse_alerts_config(ctx.settings.alerts)
+    config = parse_alerts_config(ctx.settings.alerts, ctx.settings.alerts_default_rules)
     url = config.external_url or f"http://{ctx.settings.host}:{ctx.settings.port}"
     queues = build_queues(config, url)
     try:

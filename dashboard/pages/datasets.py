@@ -1,17 +1,18 @@
-"""Datasets: the freshness table (filtered and paged from a cached frame, fast at 10k
-datasets), and one dataset's freshness history, updates, schema and quality, lineage."""
+"""Datasets: the freshness table (searched, sorted and paged by the service, so 50 rows
+cross the wire whatever the number of datasets), and one dataset's freshness history,
+updates, schema and quality, lineage."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from loadsense.api.client import literal_glob
 from loadsense.dashboard import charts, timerange
-from loadsense.dashboard.access import fetch, target
-from loadsense.dashboard.ui import duration, number, preselected, rows, run_page, when
+from loadsense.dashboard.access import Call, fetch, prefetch, target
+from loadsense.dashboard.ui import duration, number, preselected, run_page, when
 
 PAGE_SIZE = 50
 COLUMNS = [
@@ -24,66 +25,61 @@ COLUMNS = [
     "depth",
     "producer",
 ]
-SORTS = {
-    "freshness (stalest first)": ("freshness", True),
-    "effective freshness (stalest first)": ("effective_freshness", True),
-    "age (oldest first)": ("age_s", False),
-    "criticality (highest first)": ("criticality_rps", False),
-    "depth (deepest first)": ("depth", False),
-    "name": ("dataset", True),
+SORTS: dict[str, tuple[str, str]] = {
+    "freshness (stalest first)": ("freshness", "asc"),
+    "effective freshness (stalest first)": ("effective_freshness", "asc"),
+    "age (oldest first)": ("age", "desc"),
+    "criticality (highest first)": ("criticality", "desc"),
+    "depth (deepest first)": ("depth", "desc"),
+    "name": ("subject", "asc"),
 }
+"""Sort choices: (``sort`` key of ``GET /api/v1/datasets``, ``order``)."""
+
+PAGE_KEY = "dataset_page"
 
 
-@dataclass(frozen=True)
-class Table:
-    """The freshness table of one pair of answers: the frame and the rows by name."""
-
-    fresh: Any  # the answers it was built from (kept: their identity is the cache key)
-    lineage: Any
-    frame: pd.DataFrame
-    rows: dict[str, dict[str, Any]]
-
-
-_TABLE: list[Table] = []
-"""The latest table: rebuilt only when an answer changes (answers are shared objects)."""
-
-
-def build(fresh: dict[str, Any], lineage: dict[str, Any] | None) -> Table:
-    crit = {r["subject"]: r["criticality"] for r in rows(lineage)}
-    raw = fresh["rows"]
-    frame = pd.DataFrame(
+def frame_of(raw: list[dict[str, Any]]) -> pd.DataFrame:
+    """One page of ``GET /api/v1/datasets`` rows as the table shows them."""
+    return pd.DataFrame(
         {
             "dataset": [r["subject"] for r in raw],
             "freshness": [r["freshness"] for r in raw],
             "age_s": [r["age"] for r in raw],
             "deadline": pd.to_datetime([r["deadline"] for r in raw], unit="s", utc=True),
             "effective_freshness": [r["effective_freshness"] for r in raw],
-            "criticality_rps": [crit.get(r["subject"]) for r in raw],
+            "criticality_rps": [r["criticality"] for r in raw],
             "depth": [r["depth"] for r in raw],
             "producer": [r["producer"] for r in raw],
         },
         columns=COLUMNS,
     )
-    return Table(fresh, lineage, frame, {r["subject"]: r for r in raw})
 
 
-def freshness_table() -> Table | None:
-    fresh = fetch("freshness table", "signals", "freshness", None)
-    if fresh is None:
-        return None
-    lineage = fetch("lineage signals", "signals", "lineage", None)
-    if _TABLE and _TABLE[0].fresh is fresh and _TABLE[0].lineage is lineage:
-        return _TABLE[0]
-    table = build(fresh, lineage)
-    _TABLE[:] = [table]
-    return table
+def table_call(search: str, sort: str, page: int) -> Call:
+    """The page'th page of the table as the service searches and sorts it."""
+    key, order = SORTS[sort]
+    return ("datasets", (search or None, key, order, PAGE_SIZE, (page - 1) * PAGE_SIZE))
 
 
-def filtered(frame: pd.DataFrame, search: str, sort: str) -> pd.DataFrame:
-    if search:
-        frame = frame[frame["dataset"].str.contains(search, case=False, regex=False)]
-    column, ascending = SORTS[sort]
-    return frame.sort_values(column, ascending=ascending, na_position="last", kind="stable")
+def table_page(search: str, sort: str, page: int) -> dict[str, Any] | None:
+    method, args = table_call(search, sort, page)
+    return fetch("freshness table", method, *args)  # type: ignore[no-any-return]
+
+
+def detail_calls(dataset: str, span: timerange.TimeRange) -> list[Call]:
+    """What the selected dataset's charts read (asked for together)."""
+    return [
+        ("signal_history", ("freshness", dataset, span.start, span.end)),
+        ("dataset_timeline", (dataset, span.start, span.end)),
+        ("lineage_graph", (f"dataset:{dataset}", 2)),
+    ]
+
+
+def dataset_row(name: str) -> dict[str, Any] | None:
+    """One dataset's row, by exact name (a preselected dataset off the current page)."""
+    doc = fetch("dataset", "datasets", None, None, None, 1, 0, literal_glob(name))
+    found = (doc or {}).get("rows") or [None]
+    return found[0]  # type: ignore[no-any-return]
 
 
 def _history(dataset: str, row: dict[str, Any], span: timerange.TimeRange) -> None:
@@ -173,21 +169,27 @@ def _lineage(dataset: str) -> None:
 
 def render() -> None:
     span = timerange.current()
-    table = freshness_table()
-    if table is None:
-        return
-    frame = table.frame
-    if frame.empty:
-        st.info(f"No datasets yet: send OpenLineage events to {target().url}/api/v1/lineage.")
-        return
     left, mid, right = st.columns([3, 2, 1])
     search = left.text_input("Search datasets", key="dataset_search", placeholder="part of a name")
     sort = mid.selectbox("Sort by", list(SORTS), key="dataset_sort")
-    shown = filtered(frame, search, sort)
-    pages = max(1, -(-len(shown) // PAGE_SIZE))
-    page = int(right.number_input(f"Page (of {pages})", 1, pages, 1, key="dataset_page"))
-    window = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    st.caption(f"{len(shown)} of {len(frame)} datasets; showing {len(window)}.")
+    page = int(st.session_state.get(PAGE_KEY, 1))
+    # On a refresh the selection is known already: its charts' answers come with the table.
+    previous = st.session_state.get("dataset_pick")
+    prefetch(table_call(search, sort, page), *(detail_calls(previous, span) if previous else ()))
+    doc = table_page(search, sort, page)
+    if doc is None:
+        return
+    if not doc["datasets"]:
+        st.info(f"No datasets yet: send OpenLineage events to {target().url}/api/v1/lineage.")
+        return
+    pages = max(1, -(-doc["total"] // PAGE_SIZE))
+    if page > pages:  # the search left fewer pages than the one shown
+        page = pages
+        st.session_state[PAGE_KEY] = page
+        doc = table_page(search, sort, page) or doc
+    right.number_input(f"Page (of {pages})", 1, pages, key=PAGE_KEY)
+    window = frame_of(doc["rows"])
+    st.caption(f"{doc['total']} of {doc['datasets']} datasets; showing {len(window)}.")
     st.dataframe(
         window,
         hide_index=True,
@@ -203,16 +205,21 @@ def render() -> None:
             "deadline": st.column_config.DatetimeColumn("deadline (UTC)"),
         },
     )
-    options = list(window["dataset"])
+    by_name = {r["subject"]: r for r in doc["rows"]}
+    options = list(by_name)
     wanted = st.query_params.get("dataset")
-    if wanted and wanted not in options and wanted in table.rows:
-        options.insert(0, wanted)
+    if wanted and wanted not in by_name:
+        row = dataset_row(wanted)
+        if row is not None:
+            by_name[wanted] = row
+            options.insert(0, wanted)
     if not options:
         return
     dataset = st.selectbox(
         "Dataset", options, index=preselected("dataset", options), key="dataset_pick"
     )
-    row = table.rows.get(dataset, {})
+    row = by_name.get(dataset, {})
+    prefetch(*detail_calls(dataset, span))
     st.subheader(dataset)
     st.markdown(
         f"freshness **{number(row.get('freshness'))}**, "

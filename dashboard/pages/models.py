@@ -3,13 +3,15 @@ SLO, request rate, and each input's freshness at serve time (which table is to b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from loadsense.api.client import literal_glob
 from loadsense.dashboard import charts, timerange
-from loadsense.dashboard.access import fetch
+from loadsense.dashboard.access import Call, fetch, prefetch
 from loadsense.dashboard.ui import number, preselected, rows, run_page, subject_link
 
 
@@ -29,8 +31,40 @@ def blame_table(exposure: dict[str, Any], freshness: dict[str, dict[str, Any]]) 
     )
 
 
+def input_call(name: str) -> Call:
+    return ("signals", ("freshness", literal_glob(name)))
+
+
+def detail_calls(service: str, inputs: Iterable[str], span: timerange.TimeRange) -> list[Call]:
+    """What the selected service's tables and charts read (asked for together)."""
+    return [
+        *(input_call(name) for name in inputs),
+        ("signal_history", ("exposure", service, span.start, span.end)),
+        ("signal_history", ("latency", service, span.start, span.end)),
+    ]
+
+
+def input_freshness(inputs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Each declared input's freshness row, asked for by exact name (a few rows, not
+    the whole table)."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in inputs:
+        method, args = input_call(name)
+        doc = fetch(f"freshness of {name}", method, *args)
+        for row in rows(doc):
+            found[row["subject"]] = row
+    return found
+
+
 def render() -> None:
     span = timerange.current()
+    # On a refresh the selection is known already: its charts' answers come with the lists.
+    previous = st.session_state.get("model_pick")
+    prefetch(
+        ("signals", ("latency", None)),
+        ("signals", ("exposure", None)),
+        *(detail_calls(previous, (), span) if previous else ()),
+    )
     latency = {r["subject"]: r for r in rows(fetch("latency signals", "signals", "latency", None))}
     exposure = {
         r["subject"]: r for r in rows(fetch("exposure signals", "signals", "exposure", None))
@@ -65,9 +99,8 @@ def render() -> None:
         f"against an SLO of {number(lat.get('slo_ms'), 'ms')}, "
         f"slack {number(lat.get('latency_slack'))}, {number(lat.get('rps'), 'req/s')}"
     )
-    fresh_rows = rows(fetch("freshness table", "signals", "freshness", None))
-    inputs = set(exp.get("inputs", ()))
-    freshness = {r["subject"]: r for r in fresh_rows if r["subject"] in inputs}
+    prefetch(*detail_calls(service, exp.get("inputs", ()), span))
+    freshness = input_freshness(exp.get("inputs", ()))
     blame = blame_table(exp, freshness)
     st.markdown("**Inputs at serve time** (which table is to blame)")
     if blame.empty:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from loadsense.dashboard import charts, onboarding, timerange
-from loadsense.dashboard.access import fetch
+from loadsense.dashboard.access import fetch, prefetch
 from loadsense.dashboard.ui import duration, number, rows, run_page, when
 
 
@@ -20,6 +20,15 @@ def _extreme(
         return None
     pick = max if highest else min
     return pick(known, key=lambda kv: kv[1])
+
+
+HEADLINE_SORTS = (
+    ("exposure", "exposure_ratio", "desc"),
+    ("latency", "latency_slack", "asc"),
+    ("queues", "oldest_age", "desc"),
+    ("hosts", "contention", "desc"),
+)
+"""(kind, field, order) whose first row is each headline's extreme."""
 
 
 def headlines(signals: dict[str, list[dict[str, Any]]]) -> list[tuple[str, str, str]]:
@@ -114,13 +123,22 @@ def _changes(span: timerange.TimeRange) -> None:
 
 def render() -> None:
     span = timerange.current()
+    prefetch(
+        *(("signals", (kind, None, field, order, 1)) for kind, field, order in HEADLINE_SORTS),
+        ("signal_history", ("regime", "pressures", span.start, span.end)),
+        ("alerts", ()),
+        ("history", (None, 10, span.start, span.end)),
+    )
     regime = fetch("regime", "regime_detail")
+    # Each headline is one row the service sorted out (not 10k rows to scan here).
     signals = {
-        kind: rows(fetch(f"{kind} signals", "signals", kind, None))
-        for kind in ("exposure", "latency", "queues", "hosts")
+        kind: rows(fetch(f"{kind} signals", "signals", kind, None, field, order, 1))
+        for kind, field, order in HEADLINE_SORTS
     }
-    # Freshness (the largest table) is read only to tell an empty service apart.
-    if not any(signals.values()) and not rows(fetch("freshness", "signals", "freshness", None)):
+    # Freshness is read only to tell an empty service apart.
+    if not any(signals.values()) and not rows(
+        fetch("freshness", "signals", "freshness", None, None, None, 1)
+    ):
         onboarding.panel()
         return
     cols = st.columns(4)
