@@ -20,6 +20,7 @@ nothing.
 
 from __future__ import annotations
 
+from loadsense.storage.schema import lineage
 from loadsense.storage.schema.model import LC, TS, TS_MS, Backfill, Column, MaterializedView, Table
 
 NEVER = 9_223_372_036_854_775_807
@@ -73,11 +74,7 @@ RUN_STATES_MV = MaterializedView(
 EDGE_STATES = Table(
     name="edge_states",
     columns=(
-        Column("job_namespace", LC),
-        Column("job_name", "String"),
-        Column("dataset_namespace", LC),
-        Column("dataset_name", "String"),
-        Column("direction", "Enum8('input' = 1, 'output' = 2)"),
+        *lineage.EDGE_KEY,
         Column("source", LC),
         Column("first_time", f"SimpleAggregateFunction(min, {TS})"),
         Column("last_time", f"SimpleAggregateFunction(max, {TS})"),

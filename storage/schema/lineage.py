@@ -122,14 +122,19 @@ DATASET_UPDATES = Table(
     shard_key="cityHash64(dataset_namespace, dataset_name)",
 )
 
+EDGE_KEY = (
+    Column("job_namespace", LC),
+    Column("job_name", "String"),
+    Column("dataset_namespace", LC),
+    Column("dataset_name", "String"),
+    Column("direction", "Enum8('input' = 1, 'output' = 2)"),
+)
+"""A lineage edge's identity: which job reads (input) or writes (output) which dataset."""
+
 LINEAGE_EDGES = Table(
     name="lineage_edges",
     columns=(
-        Column("job_namespace", LC),
-        Column("job_name", "String"),
-        Column("dataset_namespace", LC),
-        Column("dataset_name", "String"),
-        Column("direction", "Enum8('input' = 1, 'output' = 2)"),
+        *EDGE_KEY,
         Column("run_id", "String"),  # '' for static lineage declared by a JobEvent
         Column("source", LC),  # run | job
         Column("event_time", TS, "Delta, ZSTD"),
