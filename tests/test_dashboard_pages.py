@@ -20,7 +20,7 @@ from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.support.dashboard_world import World, seed, tick
 from tests.support.service import Service, free_port, running_service, service_process
-from tests.support.signals_feed import NS, unique
+from tests.support.signals_feed import NS, Feed, unique
 
 APP = str(Path(loadsense.dashboard.__file__).parent / "app.py")
 
@@ -131,6 +131,32 @@ def test_datasets_page_searches_pages_and_draws_the_selected_dataset(
     assert set(timeline["what"]) == {"update", "quality pass", "quality FAIL"}
     assert charts(at, "graphviz_chart") == 1
     assert charts(at, "vega_lite_chart") == 2  # freshness history, event timeline
+
+
+def test_a_new_search_or_sort_starts_on_the_first_page(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 51 outputs of one run: two pages of 50.
+    tag = unique("pages")
+    names = [f"{tag}/t{i:02d}" for i in range(51)]
+    with running_service(storage, Settings(clock="external")) as svc:
+        now = (time.time_ns() // NS) * NS
+        Feed(svc.url).run(f"{tag}/load", now - 120 * NS, now - 60 * NS, outputs=names)
+        tick(svc.url, now)
+        at = open_page(app(svc.url, monkeypatch), "datasets")
+        at.text_input(key="dataset_search").input(tag).run()
+        at.selectbox(key="dataset_sort").select("name").run()
+        assert at.number_input(key="dataset_page").label == "Page (of 2)"
+        at.number_input(key="dataset_page").set_value(2).run()
+        assert list(at.dataframe[0].value["dataset"]) == [names[50]]  # the 51st by name
+        # Another order of the same two pages starts on the first, with 50 rows.
+        at.selectbox(key="dataset_sort").select("age (oldest first)").run()
+        assert at.number_input(key="dataset_page").value == 1
+        assert len(at.dataframe[0].value) == 50
+        at.number_input(key="dataset_page").set_value(2).run()
+        at.text_input(key="dataset_search").input(f"{tag}/t").run()  # a new search: page 1
+        assert not at.exception
+        assert at.number_input(key="dataset_page").value == 1
 
 
 def test_models_page_blames_the_stale_input(

@@ -36,6 +36,8 @@ SORTS: dict[str, tuple[str, str]] = {
 """Sort choices: (``sort`` key of ``GET /api/v1/datasets``, ``order``)."""
 
 PAGE_KEY = "dataset_page"
+QUERY_KEY = "dataset_query"
+"""The (search, sort) that the shown page number belongs to."""
 
 
 def frame_of(raw: list[dict[str, Any]]) -> pd.DataFrame:
@@ -172,6 +174,10 @@ def render() -> None:
     left, mid, right = st.columns([3, 2, 1])
     search = left.text_input("Search datasets", key="dataset_search", placeholder="part of a name")
     sort = mid.selectbox("Sort by", list(SORTS), key="dataset_sort")
+    query = (search, sort)
+    if st.session_state.get(QUERY_KEY, query) != query:  # a new search starts on page 1
+        st.session_state[PAGE_KEY] = 1
+    st.session_state[QUERY_KEY] = query
     page = int(st.session_state.get(PAGE_KEY, 1))
     # On a refresh the selection is known already: its charts' answers come with the table.
     previous = st.session_state.get("dataset_pick")
