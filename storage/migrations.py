@@ -112,7 +112,7 @@ def apply_migrations(
         if migration.version in done or (until is not None and migration.version > until):
             continue
         logger.info("applying migration %d: %s", migration.version, migration.name)
-        for obj in migration.objects:
+        for obj in objects_for(migration, target):
             if isinstance(obj, Backfill) and obj.source is not None:
                 _sliced_backfill(storage, target, migration.version, obj, progress)
                 continue
