@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
-from loadsense.api.routes.params import instant_query
+from loadsense.api.routes.params import QUERY_ERRORS, instant_query
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
 from loadsense.correlator.alerts.rules import ALERT_NAME_PATTERN
 from loadsense.correlator.alerts.service import AlertStep
@@ -36,11 +36,6 @@ from loadsense.instants import (
 from loadsense.signals.contract import NS_PER_S
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(require_read)])
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid parameter (the message names it)"},
-    401: {"description": "Missing or invalid bearer token"},
-}
 
 
 class AlertsUnavailable(LoadsenseError):
@@ -184,7 +179,7 @@ def rules_view(ev: AlertEvaluator, tick_s: float, rule_names: Sequence[str] = ()
     return RulesResponse(data=RulesData(groups=groups))
 
 
-@router.get("/rules", response_model=RulesResponse, responses=_ERRORS)
+@router.get("/rules", response_model=RulesResponse, responses=QUERY_ERRORS)
 def get_rules(
     request: Request,
     rule_name: str | None = Query(
@@ -217,7 +212,7 @@ def _published_rules(doc: dict[str, Any], rule_names: Sequence[str]) -> RulesRes
     return RulesResponse(data=RulesData(groups=groups))
 
 
-@router.get("/alerts", response_model=AlertsResponse, responses=_ERRORS)
+@router.get("/alerts", response_model=AlertsResponse, responses=QUERY_ERRORS)
 def get_alerts(request: Request) -> AlertsResponse:
     """Pending and firing alerts (Prometheus' ``/api/v1/alerts`` shape)."""
     published = _published(request)
@@ -227,7 +222,7 @@ def get_alerts(request: Request) -> AlertsResponse:
     return AlertsResponse(data=AlertsData(alerts=alerts))
 
 
-@router.get("/alerts/history", response_model=HistoryResponse, responses=_ERRORS)
+@router.get("/alerts/history", response_model=HistoryResponse, responses=QUERY_ERRORS)
 async def get_alert_history(
     request: Request,
     start: str | None = instant_query("from", ". Default: `to` - 24 h"),

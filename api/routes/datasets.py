@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from loadsense.api.auth import require_read
 from loadsense.api.context import context, latest_snapshot
 from loadsense.api.routes import paging
-from loadsense.api.routes.params import instant_query
+from loadsense.api.routes.params import QUERY_ERRORS, instant_query
 from loadsense.correlator.snapshot import Snapshot
 from loadsense.globs import MAX_GLOB_CHARS, parse_glob
 from loadsense.instants import (
@@ -108,10 +108,7 @@ DATASET_SORTS = paging.sort_keys(DatasetRow)
     "/datasets",
     summary="The freshness table: every dataset's freshness and criticality, paged",
     response_model=DatasetTable,
-    responses={
-        400: {"description": "Invalid parameter (the message names it)"},
-        401: {"description": "Missing or invalid bearer token"},
-    },
+    responses=QUERY_ERRORS,
 )
 def get_datasets(
     request: Request,
@@ -153,10 +150,7 @@ server's bound even in 4-byte characters)."""
     "/datasets/timeline",
     summary="One dataset's updates, schema versions and quality results, newest first",
     response_model=TimelineModel,
-    responses={
-        400: {"description": "Invalid parameter (the message names it)"},
-        401: {"description": "Missing or invalid bearer token"},
-    },
+    responses=QUERY_ERRORS,
 )
 async def get_dataset_timeline(
     request: Request,

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from loadsense.api.auth import require_read
 from loadsense.api.context import context
+from loadsense.api.routes.params import QUERY_ERRORS
 from loadsense.signals.diagnostics import DEFAULT_WINDOW_S, missing_host_name
 
 router = APIRouter(prefix="/api/v1", tags=["diagnostics"], dependencies=[Depends(require_read)])
@@ -41,10 +42,7 @@ class DiagnosticsModel(BaseModel):
     "/diagnostics",
     summary="Services sending telemetry that cannot be tied to a host",
     response_model=DiagnosticsModel,
-    responses={
-        400: {"description": "Invalid parameter (the message names it)"},
-        401: {"description": "Missing or invalid bearer token"},
-    },
+    responses=QUERY_ERRORS,
 )
 async def diagnostics(
     request: Request,

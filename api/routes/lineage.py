@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.body import read_body, request_media_type
 from loadsense.api.context import context, latest_snapshot
+from loadsense.api.routes.params import QUERY_ERRORS
 from loadsense.collectors.openlineage import BatchDecoded
 from loadsense.collectors.openlineage.validate import EVENT_SCHEMA
 from loadsense.context import AppContext
@@ -201,11 +202,7 @@ class Graph(BaseModel):
     "/lineage/graph",
     dependencies=[Depends(require_read)],
     response_model=Graph,
-    responses={
-        400: {"description": "Invalid parameter (the message names it)"},
-        401: {"description": "Missing or invalid bearer token"},
-        404: {"description": "The node is not in the graph"},
-    },
+    responses={**QUERY_ERRORS, 404: {"description": "The node is not in the graph"}},
 )
 def get_lineage_graph(
     request: Request,

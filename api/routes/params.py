@@ -19,3 +19,10 @@ def instant_query(alias: str | None, detail: str) -> Any:
         description=f"{INSTANT_DESCRIPTION}{detail}",
         json_schema_extra={"pattern": INSTANT_PATTERN},
     )
+
+
+QUERY_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid parameter (the message names it)"},
+    401: {"description": "Missing or invalid bearer token"},
+}
+"""The error answers of a read route that takes query parameters (OpenAPI ``responses``)."""

@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from loadsense.api.auth import require_ingest, require_read
 from loadsense.api.context import context, latest_snapshot, running_correlator
 from loadsense.api.routes import paging
-from loadsense.api.routes.params import instant_query
+from loadsense.api.routes.params import QUERY_ERRORS, instant_query
 from loadsense.correlator.dispatch import regime_history
 from loadsense.correlator.history import read_history
 from loadsense.correlator.loop import Correlator
@@ -64,11 +64,6 @@ control_router = APIRouter(
 it takes an ingest token, not a read token."""
 
 Row = TypeVar("Row")
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid parameter (the message names it)"},
-    401: {"description": "Missing or invalid bearer token"},
-}
 
 
 class Conflict(LoadsenseError):
@@ -232,7 +227,7 @@ for _kind in KINDS:
         _kind_route(_kind),
         methods=["GET"],
         response_model=SignalRows.__class_getitem__(FAMILIES[_kind].row_type),
-        responses=_ERRORS,
+        responses=QUERY_ERRORS,
     )
 
 
@@ -244,7 +239,7 @@ HISTORY_KINDS = (*KINDS, regime_history.KIND)
     "/signals/{kind}/history",
     response_model=History,
     response_model_by_alias=True,
-    responses={**_ERRORS, 404: {"description": "Unknown signal kind"}},
+    responses={**QUERY_ERRORS, 404: {"description": "Unknown signal kind"}},
 )
 def get_history(
     request: Request,
@@ -284,7 +279,7 @@ def get_history(
 
 @router.get(
     "/signals/{kind}",
-    responses={**_ERRORS, 404: {"description": "Unknown signal kind"}},
+    responses={**QUERY_ERRORS, 404: {"description": "Unknown signal kind"}},
     include_in_schema=False,
 )
 def get_unknown_kind(kind: str) -> None:
@@ -304,7 +299,7 @@ AS_OF_QUERY = Query(
     "/tick",
     response_model=TickResult,
     responses={
-        **_ERRORS,
+        **QUERY_ERRORS,
         409: {"description": "The correlator runs on the wall clock (serve --clock external)"},
     },
 )
@@ -326,7 +321,7 @@ async def post_tick(request: Request, as_of: str = AS_OF_QUERY) -> TickResult:
     )
 
 
-@router.post("/evaluate", response_model=AllSignals, responses=_ERRORS)
+@router.post("/evaluate", response_model=AllSignals, responses=QUERY_ERRORS)
 async def post_evaluate(request: Request, as_of: str = AS_OF_QUERY) -> AllSignals:
     """Every signal at ``as_of`` (a past or simulated instant), computed and not stored."""
     at = parse_instant(as_of, "as_of")
