@@ -112,9 +112,11 @@ until 2 minutes before now; 2 % fail."""
 
 _LINEAGE_INSERTS = (
     """INSERT INTO run_events (run_id, event_type, event_time, job_namespace, job_name,
-                            nominal_start_time)
+                            nominal_start_time, outputs)
 SELECT run_id, e.1, fromUnixTimestamp64Nano(e.2, 'UTC'), 'bench', job,
-       fromUnixTimestamp64Nano(nominal_ns, 'UTC')
+       fromUnixTimestamp64Nano(nominal_ns, 'UTC'),
+       -- a COMPLETE lists its output, as the receiver records it
+       if(e.1 = 'COMPLETE', [('bench', output)], [])
 FROM (@runs@) ARRAY JOIN [('START', t), (state, end_ns)] AS e""",
     """INSERT INTO dataset_updates (dataset_namespace, dataset_name, event_time, run_id,
                                  job_namespace, job_name)

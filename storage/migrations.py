@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
-from loadsense.storage.schema import history, lineage, published, state, telemetry
+from loadsense.storage.schema import cumulative, history, lineage, published, state, telemetry
 from loadsense.storage.schema.model import (
     TS_MS,
     Backfill,
@@ -68,6 +68,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "span steps rollup and time-ordered span projection", telemetry.SPAN_ROLLUP),
     Migration(3, "alert transitions", (state.ALERT_TRANSITIONS,)),
     Migration(4, "lineage state tables", (*history.STATE, *history.BACKFILLS)),
+    Migration(5, "cumulative run outputs", cumulative.OBJECTS),
     Migration(8, "state published by the correlator", (published.PUBLISHED_STATE,)),
 )
 

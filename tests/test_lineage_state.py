@@ -57,7 +57,7 @@ def own(storage: Storage) -> Iterator[Storage]:
 def _truncate(storage: Storage) -> None:
     for migration in MIGRATIONS:
         for obj in migration.objects:
-            if isinstance(obj, Table) and migration.version in (1, 4):
+            if isinstance(obj, Table) and migration.version in (1, 4, 5):
                 storage.client.command(f"TRUNCATE TABLE IF EXISTS `{obj.name}`")
 
 

@@ -3,7 +3,9 @@
 One pass per event, appending row tuples that are transposed into columns once per
 request: this is the ingest hot path, so no models and no per-row dicts. What goes
 where is tabulated in docs/lineage.md. Every row is a function of its event alone
-(never of what arrived before), which is what makes arrival order irrelevant.
+(never of what arrived before), which is what makes arrival order irrelevant; the
+updates a COMPLETE owes to outputs declared in its run's other events are derived in
+the engine (storage/schema/cumulative.py).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ SCHEMA_COLUMNS = DATASET_SCHEMAS.insert_columns
 ASSERTION_COLUMNS = QUALITY_ASSERTIONS.insert_columns
 """Each row tuple below is built in its table's column order (storage/schema/lineage.py)."""
 
+STREAMING = "STREAMING"
+"""``jobType.processingType`` of a run that never completes: each RUNNING event that
+lists an output is an update of it (docs/lineage.md#streaming-runs)."""
+
 _ROW_OVERHEAD = 256  # rough bytes per derived row, for the writer's queue bound
 
 
@@ -61,6 +67,12 @@ def event_key(c: Checked) -> str:
     else:
         ns, name = c.dataset_namespace, c.dataset_name
     return f"{len(ns)}:{ns}|{name}|{c.event_time}"
+
+
+def _own_outputs(c: Checked) -> list[tuple[str, str]]:
+    """The identities of the outputs a COMPLETE lists itself: it writes their updates,
+    the cumulative views only the rest (storage/schema/cumulative.py)."""
+    return sorted({facets.identity(ds, ds.get("facets")) for ds in c.outputs})
 
 
 class LineageRows:
@@ -133,6 +145,7 @@ class LineageRows:
                 facets.error_message(run_facets),
                 c.producer,
                 h,
+                _own_outputs(c) if c.event_type == "COMPLETE" else [],
             )
         )
 
@@ -141,6 +154,10 @@ class LineageRows:
         seen_edges: set[tuple[str, str, str]] = set()
         seen_schemas: set[tuple[str, str]] = set()
         seen_updates: set[tuple[str, str]] = set()
+        updates = c.event_type == "COMPLETE" or (
+            c.event_type == "RUNNING"
+            and facets.job_type(c.event["job"].get("facets"))[0].upper() == STREAMING
+        )
         for direction, datasets in (("input", c.inputs), ("output", c.outputs)):
             for ds in datasets:
                 ds_facets = ds.get("facets")
@@ -164,7 +181,7 @@ class LineageRows:
                     seen_schemas.add(ident)
                 if ds_facets or "inputFacets" in ds or "outputFacets" in ds:
                     self._assertions(ident, ds, c, h)
-                if direction == "output" and c.event_type == "COMPLETE":
+                if direction == "output" and updates:
                     if ident in seen_updates:
                         continue
                     seen_updates.add(ident)

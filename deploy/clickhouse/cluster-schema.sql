@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`run_events_local` ON CLUSTER `loadsense`
     `job_type` LowCardinality(String),
     `error_message` String,
     `producer` LowCardinality(String),
-    `event_hash` UInt64
+    `event_hash` UInt64,
+    `outputs` Array(Tuple(String, String))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/run_events_local', '{replica}', event_hash)
 PARTITION BY toDate(event_time)
@@ -545,6 +546,65 @@ ORDER BY (boundary_ns);
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`summary_marks` ON CLUSTER `loadsense` AS `loadsense`.`summary_marks_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `summary_marks_local`, boundary_ns);
+
+ALTER TABLE `loadsense`.`run_events_local` ON CLUSTER `loadsense` ADD COLUMN IF NOT EXISTS outputs Array(Tuple(String, String)) AFTER event_hash;
+
+ALTER TABLE `loadsense`.`run_events` ON CLUSTER `loadsense` ADD COLUMN IF NOT EXISTS outputs Array(Tuple(String, String)) AFTER event_hash;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_outputs_local` ON CLUSTER `loadsense`
+(
+    `run_id` String,
+    `dataset_namespace` LowCardinality(String),
+    `dataset_name` String,
+    `job_namespace` SimpleAggregateFunction(any, LowCardinality(String)),
+    `job_name` SimpleAggregateFunction(any, String),
+    `first_time` SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    `last_time` SimpleAggregateFunction(max, DateTime64(9, 'UTC'))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_outputs_local', '{replica}')
+ORDER BY (run_id, dataset_namespace, dataset_name)
+TTL toDateTime(last_time) + toIntervalDay(30)
+SETTINGS index_granularity = 256;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_outputs` ON CLUSTER `loadsense` AS `loadsense`.`run_outputs_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `run_outputs_local`, cityHash64(run_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`declared_outputs_mv` ON CLUSTER `loadsense` TO `loadsense`.`dataset_updates` AS
+SELECT DISTINCT o.dataset_namespace AS dataset_namespace, o.dataset_name AS dataset_name,
+       c.event_time AS event_time, c.run_id AS run_id,
+       c.job_namespace AS job_namespace, c.job_name AS job_name,
+       CAST(NULL, 'Nullable(Int64)') AS row_count, CAST(NULL, 'Nullable(Int64)') AS size_bytes,
+       CAST(NULL, 'Nullable(Int64)') AS file_count, '' AS lifecycle_state,
+       toUInt64(0) AS event_hash
+FROM (SELECT DISTINCT run_id, dataset_namespace, dataset_name FROM `loadsense`.`run_outputs_local`) AS o
+INNER JOIN (
+    SELECT run_id, event_time, job_namespace, job_name, outputs FROM `loadsense`.`run_events_local`
+    WHERE event_type = 'COMPLETE' AND run_id IN (SELECT run_id FROM `loadsense`.`run_outputs_local`)
+) AS c ON c.run_id = o.run_id
+WHERE NOT has(c.outputs, (toString(o.dataset_namespace), o.dataset_name));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`complete_outputs_mv` ON CLUSTER `loadsense` TO `loadsense`.`dataset_updates` AS
+SELECT DISTINCT o.dataset_namespace AS dataset_namespace, o.dataset_name AS dataset_name,
+       c.event_time AS event_time, c.run_id AS run_id,
+       c.job_namespace AS job_namespace, c.job_name AS job_name,
+       CAST(NULL, 'Nullable(Int64)') AS row_count, CAST(NULL, 'Nullable(Int64)') AS size_bytes,
+       CAST(NULL, 'Nullable(Int64)') AS file_count, '' AS lifecycle_state,
+       toUInt64(0) AS event_hash
+FROM (SELECT run_id, event_time, job_namespace, job_name, outputs FROM `loadsense`.`run_events_local`
+      WHERE event_type = 'COMPLETE') AS c
+INNER JOIN (
+    SELECT DISTINCT run_id, dataset_namespace, dataset_name FROM `loadsense`.`run_outputs_local`
+    WHERE run_id IN (SELECT run_id FROM `loadsense`.`run_events_local` WHERE event_type = 'COMPLETE')
+) AS o ON o.run_id = c.run_id
+WHERE NOT has(c.outputs, (toString(o.dataset_namespace), o.dataset_name));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`run_outputs_mv` ON CLUSTER `loadsense` TO `loadsense`.`run_outputs` AS
+SELECT run_id, dataset_namespace, dataset_name,
+       any(job_namespace) AS job_namespace, any(job_name) AS job_name,
+       min(event_time) AS first_time, max(event_time) AS last_time
+FROM `loadsense`.`lineage_edges_local`
+WHERE direction = 'output' AND source = 'run' AND run_id != ''
+GROUP BY run_id, dataset_namespace, dataset_name;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`published_state_local` ON CLUSTER `loadsense`
 (

@@ -58,6 +58,8 @@ RUN_EVENTS = Table(
         Column("error_message", "String"),
         Column("producer", LC),
         Column("event_hash", "UInt64"),
+        # a COMPLETE's own outputs (namespace, name), else []: storage/schema/cumulative.py
+        Column("outputs", "Array(Tuple(String, String))"),
     ),
     order_by=("run_id", "event_type", "event_time"),
     version="event_hash",

@@ -90,12 +90,17 @@ class View:
 class MaterializedView:
     """An insert trigger: every block inserted into ``source`` is transformed by
     ``select`` (which reads ``{source}``) and inserted into ``target``. On a cluster it
-    is defined on every node between the local tables, so rows never cross shards."""
+    is defined on every node between the local tables, so rows never cross shards;
+    ``routed`` views insert through the target's Distributed table instead, so rows land
+    on the shard of the target's own key. ``joined`` names a table ``select`` reads as
+    ``{joined}`` (the node's local table on a cluster)."""
 
     name: str
     source: str
     target: str
     select: str
+    joined: str = ""
+    routed: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class TableChange:
 
     table: str
     clauses: tuple[str, ...]
+    columns: bool = False  # column changes: on a cluster also applied to the Distributed table
 
 
 @dataclass(frozen=True)
@@ -227,18 +233,26 @@ def _local(name: str, target: Target) -> str:
 def render_materialized_view(view: MaterializedView, target: Target) -> list[str]:
     db = identifier(target.database)
     on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
-    select = view.select.format(source=f"{db}.{_local(view.source, target)}")
+    select = view.select.format(
+        source=f"{db}.{_local(view.source, target)}",
+        joined=f"{db}.{_local(view.joined, target)}" if view.joined else "",
+    )
+    into = identifier(view.target) if view.routed else _local(view.target, target)
     return [
         f"CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.{identifier(view.name)}{on_cluster}"
-        f" TO {db}.{_local(view.target, target)} AS\n{select}"
+        f" TO {db}.{into} AS\n{select}"
     ]
 
 
 def render_change(change: TableChange, target: Target) -> list[str]:
     db = identifier(target.database)
     on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+    names = [_local(change.table, target)]
+    if target.cluster and change.columns:
+        names.append(identifier(change.table))
     return [
-        f"ALTER TABLE {db}.{_local(change.table, target)}{on_cluster} {clause}"
+        f"ALTER TABLE {db}.{name}{on_cluster} {clause}"
+        for name in names
         for clause in change.clauses
     ]
 
