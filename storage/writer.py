@@ -13,11 +13,11 @@ client the correlator queries through, so an insert does not wait behind a query
 flusher takes a free connection in the order it asked and its rows only once it has
 one, so with fewer connections than busy tables, rows that arrive meanwhile join the
 next insert (with 1 the tables take turns). A ClickHouse server shares the one client.
-``batch_max_delay_ms`` (0 by default) adds a linger for deployments that
-prefer fewer, larger parts. If an insert fails, every request in it gets :class:`WriteFailed` (5xx) and nothing is
-acknowledged; a multi-request batch that fails is retried request by request, so one bad
-request cannot fail its neighbours. Retried deliveries are deduplicated by the tables'
-ReplacingMergeTree identity keys.
+``batch_max_delay_ms`` (0 by default) adds a linger for deployments that prefer fewer,
+larger parts. If an insert fails, every request in it gets :class:`WriteFailed` (5xx)
+and nothing is acknowledged; a multi-request batch that fails is retried request by
+request, so one bad request cannot fail its neighbours. Retried deliveries are
+deduplicated by the tables' ReplacingMergeTree identity keys.
 """
 
 from __future__ import annotations
