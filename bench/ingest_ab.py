@@ -9,14 +9,17 @@ In one process, on a fresh embedded chDB, with the service's own receivers and w
 - ``linger``: single lineage events from 32 threads, each waiting for its commit, with
   no linger (leader/follower) vs a 100 ms batching window; events/s and p50;
 - ``connections``: the writer inserting through 1 vs 5 connections of its own
-  (``insert_connections``): a lone lineage event (one at a time) p50/p99 on an idle engine
-  and while a thread runs correlator-like queries back to back on the shared client, and
-  single events from 32 threads.
+  (``insert_connections``), and through the shared, gated client the correlator queries
+  through (``shared``: how the embedded writer inserted before it had its own): a lone
+  lineage event (one at a time) p50/p99 on an idle engine and while a thread runs
+  correlator-like queries back to back on the shared client, and single events from 32
+  threads.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -76,13 +79,27 @@ def codec(storage: Any, bodies_per_side: int) -> None:
         writer.close()
 
 
+SHARED = 0
+"""The ``connections`` side that inserts through the shared, gated client."""
+
+
+def _writer(storage: Any, connections: int, linger_s: float = 0.0) -> Writer:
+    limits = WriterLimits(batch_max_delay_s=linger_s, insert_connections=max(1, connections))
+    if connections == SHARED:  # as the writer sees a server: the one client, shared
+        storage = dataclasses.replace(storage, embedded=False)
+    return Writer(storage, limits, SelfMetrics())
+
+
+def _label(connections: int) -> str:
+    return "shared" if connections == SHARED else str(connections)
+
+
 def _single_events(
     storage: Any, linger_s: float, seconds: float, connections: int = 5
 ) -> tuple[float, float]:
     bodies = build_bodies(SINGLE, 400, 1)
     decode = decoder_for(SINGLE)
-    limits = WriterLimits(batch_max_delay_s=linger_s, insert_connections=connections)
-    writer = Writer(storage, limits, SelfMetrics())
+    writer = _writer(storage, connections, linger_s)
     latencies: list[float] = []
     end = time.monotonic() + seconds
 
@@ -130,7 +147,7 @@ def _lone_events(storage: Any, connections: int, events: int) -> list[float]:
     """Latencies (ms) of ``events`` single lineage events sent one after another."""
     bodies = build_bodies(SINGLE, events, 1)
     decode = decoder_for(SINGLE)
-    writer = Writer(storage, WriterLimits(insert_connections=connections), SelfMetrics())
+    writer = _writer(storage, connections)
     latencies = []
     try:
         for body in bodies[:events]:
@@ -153,7 +170,7 @@ def _query_loop(storage: Any, stop: threading.Event) -> None:
 
 
 def connections(storage: Any, events: int, seconds: float) -> None:
-    sides = (1, 5)
+    sides = (SHARED, 1, 5)
     for loaded in (False, True):
         p50: dict[int, list[float]] = {n: [] for n in sides}
         p99: dict[int, list[float]] = {n: [] for n in sides}
@@ -176,7 +193,7 @@ def connections(storage: Any, events: int, seconds: float) -> None:
         print(
             f"| connections | lone lineage event, {where} | "
             + "; ".join(
-                f"{n}: p50 {statistics.median(p50[n]):.1f} ms, p99 "
+                f"{_label(n)}: p50 {statistics.median(p50[n]):.1f} ms, p99 "
                 f"{statistics.median(p99[n]):.1f} ms"
                 for n in sides
             )
@@ -189,7 +206,7 @@ def connections(storage: Any, events: int, seconds: float) -> None:
     print(
         "| connections | lineage (single), 32 threads | "
         + "; ".join(
-            f"{n}: {statistics.median(r[0] for r in runs[n]):,.0f} events/s, p50 "
+            f"{_label(n)}: {statistics.median(r[0] for r in runs[n]):,.0f} events/s, p50 "
             f"{statistics.median(r[1] for r in runs[n]):.0f} ms"
             for n in sides
         )
