@@ -123,6 +123,7 @@ def writer_limits(settings: Settings) -> WriterLimits:
         queue_max_rows=settings.queue_max_rows,
         queue_max_bytes=settings.queue_max_bytes,
         retry_after_s=settings.retry_after_s,
+        insert_connections=settings.insert_connections,
     )
 
 

@@ -51,6 +51,7 @@ LOADSENSE_BATCH_MAX_DELAY_MS = "LOADSENSE_BATCH_MAX_DELAY_MS"
 LOADSENSE_QUEUE_MAX_ROWS = "LOADSENSE_QUEUE_MAX_ROWS"
 LOADSENSE_QUEUE_MAX_BYTES = "LOADSENSE_QUEUE_MAX_BYTES"
 LOADSENSE_RETRY_AFTER_S = "LOADSENSE_RETRY_AFTER_S"
+LOADSENSE_INSERT_CONNECTIONS = "LOADSENSE_INSERT_CONNECTIONS"
 LOADSENSE_MAX_BODY_BYTES = "LOADSENSE_MAX_BODY_BYTES"
 LOADSENSE_HTTP_MAX_CONNECTIONS = "LOADSENSE_HTTP_MAX_CONNECTIONS"
 LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S = "LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S"
@@ -370,6 +371,15 @@ SETTINGS: tuple[Setting, ...] = (
         default=1.0,
     ),
     Setting(
+        "insert_connections",
+        LOADSENSE_INSERT_CONNECTIONS,
+        _positive(int),
+        "Embedded chDB: connections the writer inserts through, so inserts do not queue "
+        "behind queries and up to this many tables are written at once; 1 writes one "
+        "table at a time (a ClickHouse server shares the one client)",
+        default=5,
+    ),
+    Setting(
         "max_body_bytes",
         LOADSENSE_MAX_BODY_BYTES,
         _positive(int),
@@ -624,6 +634,7 @@ class Settings:
     queue_max_rows: int = _declared("queue_max_rows")
     queue_max_bytes: int = _declared("queue_max_bytes")
     retry_after_s: float = _declared("retry_after_s")
+    insert_connections: int = _declared("insert_connections")
     max_body_bytes: int = _declared("max_body_bytes")
     http_max_connections: int = _declared("http_max_connections")
     http_keepalive_timeout_s: float = _declared("http_keepalive_timeout_s")

@@ -3,8 +3,10 @@
 ``chdb:///path`` runs the real ClickHouse engine in-process; only one process may own
 a data directory, so the lock is checked up front and reported as
 :class:`StorageLockedError` naming the directory, instead of the engine's traceback.
-The embedded engine runs one statement at a time, so its client is gated
-(storage/engine_gate.py): inserts that requests wait on go before the correlator's queries.
+One chDB connection runs one statement at a time, so the shared client is gated
+(storage/engine_gate.py). The engine itself runs statements from several connections of
+the owning process at once: :func:`open_connection` opens another on the same data
+directory, which the writer inserts through so requests do not wait behind queries.
 """
 
 from __future__ import annotations
@@ -92,6 +94,19 @@ def _open_embedded(dsn: str, database: str) -> Storage:
         raise StorageError(f"cannot open embedded storage at {data_dir}: {exc}") from exc
     _opened_here.add(data_dir)
     return Storage(client=client, database=database, embedded=True, location=str(data_dir))
+
+
+def open_connection(storage: Storage) -> Any:
+    """Another client on ``storage``'s embedded data directory, ungated: statements on it
+    run beside the shared client's. Only the process that opened ``storage`` may call it."""
+    if not storage.embedded:
+        raise StorageError("extra connections are for embedded storage; a server shares one")
+    try:
+        return clickhouse_connect.get_client(
+            dsn=f"{CHDB_SCHEME}{storage.location}", database=storage.database
+        )
+    except Exception as exc:
+        raise StorageError(f"cannot open another connection to {storage.location}: {exc}") from exc
 
 
 def _open_server(dsn: str, default_database: str) -> Storage:

@@ -1,13 +1,15 @@
-"""Embedded chDB runs one statement at a time; this gate decides whose goes next.
+"""A chDB connection runs one statement at a time; this gate decides whose goes next.
 
-Every caller shares one engine, and the client's own lock is not fair: the correlator,
-issuing query after query, re-takes it the moment it lets go, so an insert that a
-request is waiting on could sit behind a whole tick. :class:`EngineGate` admits one call
-at a time and lets waiting inserts go first (a request's acknowledgement waits on them),
-but a waiting query is passed over at most :data:`MAX_PASSES` times, so the correlator
-keeps ticking under a steady ingest load. :class:`GatedClient` puts the gate in front of
-a clickhouse-connect client; a ClickHouse server runs statements concurrently and is not
-gated.
+The shared client is one connection used by every thread (the correlator, the API's
+reads, migrations), and the client's own lock is not fair: the correlator, issuing query
+after query, re-takes it the moment it lets go, so an insert made through the shared
+client could sit behind a whole tick. :class:`EngineGate` admits one call at a time and
+lets waiting inserts go first, but a waiting query is passed over at most
+:data:`MAX_PASSES` times, so the correlator keeps ticking under a steady insert load.
+Queries are not ordered among themselves. :class:`GatedClient` puts the gate in front of
+a clickhouse-connect client. The ingest writer does not pass through it: on embedded
+chDB it inserts through connections of its own (storage/writer.py), which the engine runs
+beside this one; a ClickHouse server runs statements concurrently and is not gated.
 """
 
 from __future__ import annotations

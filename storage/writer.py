@@ -7,15 +7,17 @@ tables) or raises :class:`Backpressure` (503 + ``Retry-After``). Each table has 
 flusher thread running leader/follower group commit: when no insert into the table is
 in flight, pending rows are inserted at once (a lone request waits for one insert, not a
 batching window); whatever arrives during an insert joins the next one, up to
-``batch_max_rows``, so a busy service still writes large blocks. On embedded chDB, which
-inserts one block at a time, the tables' flushers take turns and each takes its rows
-only when its turn comes, so rows that arrive while other tables are being written join
-the next insert. ``batch_max_delay_ms`` (0 by default) adds a linger for deployments that
-prefer fewer, larger parts. If an
-insert fails, every request in it gets :class:`WriteFailed` (5xx) and nothing is
-acknowledged; a multi-request batch that fails is retried request by request, so one bad
-request cannot fail its neighbours. Retried deliveries are deduplicated by the tables'
-ReplacingMergeTree identity keys.
+``batch_max_rows``, so a busy service still writes large blocks. On embedded chDB the
+writer inserts through ``insert_connections`` connections of its own, never the shared
+client the correlator queries through, so an insert does not wait behind a query; a
+flusher takes a free connection in the order it asked and its rows only once it has
+one, so with fewer connections than busy tables, rows that arrive meanwhile join the
+next insert (with 1 the tables take turns). A ClickHouse server shares the one client.
+``batch_max_delay_ms`` (0 by default) adds a linger for deployments that prefer fewer,
+larger parts. If an insert fails, every request in it gets :class:`WriteFailed` (5xx)
+and nothing is acknowledged; a multi-request batch that fails is retried request by
+request, so one bad request cannot fail its neighbours. Retried deliveries are
+deduplicated by the tables' ReplacingMergeTree identity keys.
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +38,7 @@ from loadsense.errors import Backpressure, LoadsenseError, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
 from loadsense.storage import native_block
-from loadsense.storage.client import Storage
+from loadsense.storage.client import Storage, open_connection
 from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
@@ -74,6 +77,7 @@ class WriterLimits:
     queue_max_rows: int = default_of("queue_max_rows")
     queue_max_bytes: int = default_of("queue_max_bytes")
     retry_after_s: float = default_of("retry_after_s")
+    insert_connections: int = default_of("insert_connections")
 
 
 class _Budget:
@@ -121,28 +125,44 @@ class _Pending:
         self.future: Future[None] = Future()
 
 
-class _Turns:
-    """Embedded chDB runs one insert at a time: the tables' flushers take turns in the
-    order they asked (a plain lock is not fair), each inserting all it has by then."""
+class _Connections:
+    """The clients inserts go through. Embedded: the writer's own, lent to the tables'
+    flushers one each, in the order they asked (a plain queue is not fair). A server runs
+    concurrent inserts on its one shared client, so that is lent to all at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, storage: Storage, size: int) -> None:
+        self._shared = None if storage.embedded else storage.client
+        self._owned = [open_connection(storage) for _ in range(size)] if storage.embedded else []
+        self._free = list(self._owned)
+        self._queue: deque[object] = deque()
         self._cond = threading.Condition()
-        self._issued = 0
-        self._serving = 0
 
     @contextmanager
-    def __call__(self) -> Iterator[None]:
+    def __call__(self) -> Iterator[Any]:
+        if self._shared is not None:
+            yield self._shared
+            return
+        ticket = object()
         with self._cond:
-            ticket = self._issued
-            self._issued += 1
-            while ticket != self._serving:
+            self._queue.append(ticket)
+            while self._queue[0] is not ticket or not self._free:
                 self._cond.wait()
+            self._queue.popleft()
+            client = self._free.pop()
+            self._cond.notify_all()  # the next in line may take another free client
         try:
-            yield
+            yield client
         finally:
             with self._cond:
-                self._serving += 1
+                self._free.append(client)
                 self._cond.notify_all()
+
+    def close(self) -> None:
+        for client in self._owned:
+            try:
+                client.close()
+            except Exception:  # closing is best effort on shutdown
+                logger.debug("closing an insert connection failed", exc_info=True)
 
 
 class _TableFlusher:
@@ -150,15 +170,13 @@ class _TableFlusher:
 
     def __init__(
         self,
-        storage: Storage,
         table: str,
         limits: WriterLimits,
         budget: _Budget,
         m: SelfMetrics,
-        turns: Callable[[], AbstractContextManager[None]],
+        connections: _Connections,
     ) -> None:
-        self._storage = storage
-        self._turns = turns
+        self._connections = connections
         self._table = table
         self._limits = limits
         self._budget = budget
@@ -232,20 +250,20 @@ class _TableFlusher:
             try:
                 if not self._wait_for_rows():
                     return
-                # Rows are taken only once this table's turn comes, so what arrived
-                # while the engine was busy with other tables joins this insert.
-                with self._turns():
-                    self._flush(self._take())
+                # Rows are taken only once a connection is free, so what arrived while
+                # every connection was busy with other tables joins this insert.
+                with self._connections() as client:
+                    self._flush(client, self._take())
             except Exception:  # the loop must survive anything; items were already settled
                 logger.exception("flusher for %s failed; continuing", self._table)
 
-    def _flush(self, items: list[_Pending]) -> None:
+    def _flush(self, client: Any, items: list[_Pending]) -> None:
         groups: dict[tuple[str, ...], list[_Pending]] = {}
         for item in items:
             groups.setdefault(item.batch.columns, []).append(item)
         for columns, group in groups.items():
             try:
-                self._insert(columns, group)
+                self._insert(client, columns, group)
             except Exception as exc:
                 if len(group) == 1:
                     self._settle(group, exc)
@@ -253,11 +271,11 @@ class _TableFlusher:
                 logger.warning("batch insert into %s failed; retrying per request", self._table)
                 for item in group:
                     try:
-                        self._insert(columns, [item])
+                        self._insert(client, columns, [item])
                     except Exception as single_exc:
                         self._settle([item], single_exc)
 
-    def _insert(self, columns: tuple[str, ...], group: list[_Pending]) -> None:
+    def _insert(self, client: Any, columns: tuple[str, ...], group: list[_Pending]) -> None:
         rows = sum(i.batch.rows for i in group)
         if len(group) == 1:
             data: Sequence[Sequence[Any]] = group[0].batch.data
@@ -268,14 +286,14 @@ class _TableFlusher:
             ]
         started = time.perf_counter()
         try:
-            types = self._column_types(columns)
+            types = self._column_types(client, columns)
             block = native_block.encode(columns, types, data, rows)
             if block is not None:
-                self._storage.client.raw_insert(
+                client.raw_insert(
                     self._table, list(columns), block, settings=INSERT_SETTINGS, fmt="Native"
                 )
             else:
-                self._storage.client.insert(
+                client.insert(
                     self._table,
                     data,
                     column_names=list(columns),
@@ -291,11 +309,11 @@ class _TableFlusher:
         self._metrics.rows_accepted.labels(self._table).inc(rows)
         self._settle(group, None)
 
-    def _column_types(self, columns: tuple[str, ...]) -> list[str]:
+    def _column_types(self, client: Any, columns: tuple[str, ...]) -> list[str]:
         """The columns' ClickHouse types, described once per table rather than on every
         insert (the client would otherwise run ``DESCRIBE TABLE`` before each one)."""
         if any(c not in self._type_names for c in columns):
-            described = self._storage.client.query(f"DESCRIBE TABLE {identifier(self._table)}")
+            described = client.query(f"DESCRIBE TABLE {identifier(self._table)}")
             self._type_names = {str(row[0]): str(row[1]) for row in described.result_rows}
         return [self._type_names[c] for c in columns]
 
@@ -323,10 +341,7 @@ class Writer:
         self._metrics = metrics
         self._budget = _Budget(limits, metrics)
         self._flushers: dict[str, _TableFlusher] = {}
-        # A ClickHouse server inserts into several tables at once; chDB does one at a time.
-        self._turns: Callable[[], AbstractContextManager[None]] = (
-            _Turns() if storage.embedded else nullcontext
-        )
+        self._connections = _Connections(storage, limits.insert_connections)
         self._lock = threading.Lock()
         self._closed = False
 
@@ -339,7 +354,7 @@ class Writer:
             flusher = self._flushers.get(table)
             if flusher is None:
                 flusher = _TableFlusher(
-                    self._storage, table, self._limits, self._budget, self._metrics, self._turns
+                    table, self._limits, self._budget, self._metrics, self._connections
                 )
                 self._flushers[table] = flusher
             return flusher
@@ -406,6 +421,8 @@ class Writer:
             f.stop()
         deadline = time.monotonic() + timeout
         ok = all(f.join(max(0.0, deadline - time.monotonic())) for f in flushers)
-        if not ok:
+        if ok:
+            self._connections.close()
+        else:
             logger.error("write queue not drained within %.0fs: %d rows", timeout, self.queued_rows)
         return ok

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from loadsense.errors import Backpressure, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
-from loadsense.storage.client import Storage
+from loadsense.storage.client import Storage, open_connection
 from loadsense.storage.writer import RowBatch, Writer, WriterLimits
 from tests.conftest import query
 
@@ -151,8 +153,8 @@ def test_rows_arriving_during_an_insert_join_the_next_one(storage: Storage, tabl
     its own, the nine that arrive while that insert is in flight share the next insert."""
     assert WriterLimits().batch_max_delay_s == 0
     gated = _GatedClient(storage.client)
-    writer = Writer(
-        Storage(gated, storage.database, storage.embedded, storage.location),
+    writer = Writer(  # as a server: the writer inserts through the one (gated) client
+        Storage(gated, storage.database, False, storage.location),
         WriterLimits(),
         SelfMetrics(),
     )
@@ -166,6 +168,95 @@ def test_rows_arriving_during_an_insert_join_the_next_one(storage: Storage, tabl
         writer.close()
     assert gated.rows_before == [0, 1]  # two inserts: the first request's, then the rest
     assert _count(storage, table) == 10
+
+
+def _scratch(storage: Storage, checks: str = "") -> str:
+    name = f"w_{uuid.uuid4().hex[:8]}"
+    storage.client.command(
+        f"CREATE TABLE {name} (x UInt32, s String{checks}) ENGINE = MergeTree ORDER BY x"
+    )
+    return name
+
+
+def test_concurrent_inserts_through_the_pool_land_exactly_once(storage: Storage) -> None:
+    """4 tables x 8 threads x 25 requests of 4 rows: every table gets 8 * 25 * 4 = 800
+    distinct rows, each once, while up to 3 tables are inserted at a time."""
+    tables = [_scratch(storage) for _ in range(4)]
+    writer = Writer(storage, WriterLimits(insert_connections=3), SelfMetrics())
+
+    def send(thread: int) -> None:
+        for r in range(25):
+            xs = [(thread * 25 + r) * 4 + k for k in range(4)]
+            writer.write_sync([_batch(t, xs) for t in tables], timeout=60)
+
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(send, range(8)))
+    finally:
+        assert writer.close(timeout=60)
+    for t in tables:
+        assert query(storage, f"SELECT count(), uniqExact(x), min(x), max(x) FROM {t}") == [
+            (800, 800, 0, 799)
+        ]
+
+
+def _wait_running(storage: Storage, kind: str) -> None:
+    """Poll, through a connection of its own, until a ``kind`` statement is running."""
+    probe = open_connection(storage)
+    try:
+        deadline = time.monotonic() + 30
+        sql = (
+            "SELECT count() FROM system.processes "
+            f"WHERE query_kind = '{kind}' AND query NOT LIKE '%system.processes%'"
+        )
+        while probe.query(sql).result_rows[0][0] == 0:
+            assert time.monotonic() < deadline, f"no {kind} statement started"
+            time.sleep(0.01)
+    finally:
+        probe.close()
+
+
+def test_a_lone_insert_does_not_wait_behind_a_long_query(storage: Storage, table: str) -> None:
+    """The correlator's client runs a 3 s query; an insert submitted while it runs is
+    committed before the query returns, because the writer has connections of its own."""
+    writer = Writer(storage, WriterLimits(), SelfMetrics())
+    finished: list[str] = []
+    long_query = threading.Thread(
+        target=lambda: (storage.client.query("SELECT sleep(3)"), finished.append("query"))
+    )
+    try:
+        long_query.start()
+        _wait_running(storage, "Select")
+        writer.write_sync([_batch(table, [1, 2])], timeout=30)
+        finished.append("insert")
+        long_query.join(30)
+    finally:
+        writer.close()
+    assert finished == ["insert", "query"]
+    assert _count(storage, table) == 2
+
+
+@pytest.mark.parametrize(("connections", "order"), [(1, ["slow", "quick"]), (2, ["quick", "slow"])])
+def test_insert_connections_bound_the_tables_written_at_once(
+    storage: Storage, connections: int, order: list[str]
+) -> None:
+    """An insert into ``slow`` takes 2 s (its CHECK sleeps). With one connection an insert
+    into another table waits for it (tables take turns); with two it goes beside it."""
+    slow = _scratch(storage, ", CONSTRAINT slow CHECK sleep(2) = 0")
+    quick = _scratch(storage)
+    writer = Writer(storage, WriterLimits(insert_connections=connections), SelfMetrics())
+    finished: list[str] = []
+    try:
+        (held,) = writer.submit([_batch(slow, [1])])
+        held.add_done_callback(lambda _: finished.append("slow"))
+        _wait_running(storage, "Insert")
+        (other,) = writer.submit([_batch(quick, [2])])
+        other.add_done_callback(lambda _: finished.append("quick"))
+        assert held.result(30) is None and other.result(30) is None
+    finally:
+        writer.close()
+    assert finished == order
+    assert _count(storage, slow) == 1 and _count(storage, quick) == 1
 
 
 def test_row_batch_rejects_ragged_columns() -> None:
