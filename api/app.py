@@ -20,6 +20,7 @@ import loadsense
 from loadsense.api.auth import install_docs_gate, require_ingest, require_read
 from loadsense.api.context import context
 from loadsense.api.handlers import install_error_handlers
+from loadsense.api.journal import LineageJournal
 from loadsense.api.models import RegimeModel
 from loadsense.api.publish import start_publisher
 from loadsense.api.published import PublishedRecommendations, start_published
@@ -214,16 +215,28 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
             metrics = SelfMetrics()
             writer = Writer(store, writer_limits(settings), metrics)
             stack.callback(_close_writer, writer, settings.shutdown_timeout_s)
+            receiver = LineageReceiver(
+                max_future_skew_s=settings.max_future_skew_s,
+                retention_days=settings.retention_days,
+            )
+            journal = LineageJournal(
+                store,
+                writer,
+                receiver,
+                metrics,
+                early_ack=settings.lineage_ack == "event" and correlator,
+                delay_s=settings.derived_delay_ms / 1000.0,
+            )
+            journal.start()
+            stack.callback(_stop_component, lambda: journal.close(settings.shutdown_timeout_s))
             ctx = AppContext(
                 settings=settings,
                 storage=store,
                 writer=writer,
                 metrics=metrics,
-                lineage=LineageReceiver(
-                    max_future_skew_s=settings.max_future_skew_s,
-                    retention_days=settings.retention_days,
-                ),
+                lineage=receiver,
                 retry_dedup=RetryDedup(),
+                journal=journal,
             )
             app.state.ctx = ctx
             # Components stop in reverse order, also when a later one fails to start.

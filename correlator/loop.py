@@ -75,8 +75,12 @@ class Correlator:
         external_clock: bool = False,
         clock: Clock | None = None,
         history: HistoryWriter | None = None,
+        settle: Callable[[], object] | None = None,
     ) -> None:
+        """``settle``: called before each evaluation, returns once every row acknowledged
+        so far is readable (the lineage journal's derived rows)."""
         self._storage = storage
+        self._settle = settle or (lambda: None)
         self.config = config
         self._metrics = metrics
         self.interval_s = interval_s
@@ -110,6 +114,7 @@ class Correlator:
 
     def evaluate(self, as_of_ns: int) -> Snapshot:
         """Every signal at ``as_of_ns``, without storing or publishing it."""
+        self._settle()
         started = time.perf_counter()
         ev = evaluate_all(self._storage, as_of_ns, self.config)
         return Snapshot(
@@ -128,6 +133,7 @@ class Correlator:
         with self._tick_lock:
             at = self._clock.now_ns() if as_of_ns is None else as_of_ns
             started = time.perf_counter()
+            self._settle()
             self._summarise(at)
             try:
                 with self._gate.evaluating():

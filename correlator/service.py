@@ -27,6 +27,7 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
         min_gap_s=ctx.settings.tick_min_gap_s,
         external_clock=external,
         history=HistorySubmitter(ctx.writer, wait=external),
+        settle=ctx.journal.settle,
     )
     ctx.correlator = correlator
     # the signal gauges belong to the correlator: exported whether or not dispatch runs

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from loadsense.api.journal import LineageJournal
     from loadsense.api.published import PublishedState
     from loadsense.collectors.openlineage import LineageReceiver
     from loadsense.collectors.retry_dedup import RetryDedup
@@ -46,6 +47,8 @@ class AppContext:
     """Decodes OpenLineage bodies (holds the future-skew and retention bounds)."""
     retry_dedup: RetryDedup[Any]
     """Committed OTLP export requests, so an exporter's retry is not stored twice."""
+    journal: LineageJournal
+    """Writes OpenLineage requests and owes their derived rows (settle before reading)."""
     started_at: float = field(default_factory=time.time)
     correlator: Correlator | None = None
     """The running correlator (set by its start-up hook)."""

@@ -52,6 +52,8 @@ LOADSENSE_QUEUE_MAX_ROWS = "LOADSENSE_QUEUE_MAX_ROWS"
 LOADSENSE_QUEUE_MAX_BYTES = "LOADSENSE_QUEUE_MAX_BYTES"
 LOADSENSE_RETRY_AFTER_S = "LOADSENSE_RETRY_AFTER_S"
 LOADSENSE_INSERT_CONNECTIONS = "LOADSENSE_INSERT_CONNECTIONS"
+LOADSENSE_LINEAGE_ACK = "LOADSENSE_LINEAGE_ACK"
+LOADSENSE_DERIVED_DELAY_MS = "LOADSENSE_DERIVED_DELAY_MS"
 LOADSENSE_MAX_BODY_BYTES = "LOADSENSE_MAX_BODY_BYTES"
 LOADSENSE_HTTP_MAX_CONNECTIONS = "LOADSENSE_HTTP_MAX_CONNECTIONS"
 LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S = "LOADSENSE_HTTP_KEEPALIVE_TIMEOUT_S"
@@ -143,6 +145,17 @@ def _clock(value: Any) -> str:
     text = str(value)
     if text not in CLOCKS:
         raise ValueError(f"expected 'wall' or 'external', got {value!r}")
+    return text
+
+
+LINEAGE_ACKS = ("event", "all")
+"""When an OpenLineage request is acknowledged (setting ``lineage_ack``)."""
+
+
+def _lineage_ack(value: Any) -> str:
+    text = str(value)
+    if text not in LINEAGE_ACKS:
+        raise ValueError(f"expected 'event' or 'all', got {value!r}")
     return text
 
 
@@ -378,6 +391,24 @@ SETTINGS: tuple[Setting, ...] = (
         "behind queries and up to this many tables are written at once; 1 writes one "
         "table at a time (a ClickHouse server shares the one client)",
         default=5,
+    ),
+    Setting(
+        "lineage_ack",
+        LOADSENSE_LINEAGE_ACK,
+        _lineage_ack,
+        "Embedded chDB: `event` acknowledges an OpenLineage request once its events are "
+        "committed to `lineage_events`, and the rows derived from them (runs, updates, "
+        "edges, schemas) follow within `derived_delay_ms` and are rebuilt from the events "
+        "after a crash; `all` waits for every table (always so on a ClickHouse server)",
+        default="event",
+    ),
+    Setting(
+        "derived_delay_ms",
+        LOADSENSE_DERIVED_DELAY_MS,
+        _non_negative(float),
+        "With `lineage_ack: event`, how long derived lineage rows wait for more to join "
+        "their insert (a tick or evaluation inserts them at once)",
+        default=100.0,
     ),
     Setting(
         "max_body_bytes",
@@ -635,6 +666,8 @@ class Settings:
     queue_max_bytes: int = _declared("queue_max_bytes")
     retry_after_s: float = _declared("retry_after_s")
     insert_connections: int = _declared("insert_connections")
+    lineage_ack: str = _declared("lineage_ack")
+    derived_delay_ms: float = _declared("derived_delay_ms")
     max_body_bytes: int = _declared("max_body_bytes")
     http_max_connections: int = _declared("http_max_connections")
     http_keepalive_timeout_s: float = _declared("http_keepalive_timeout_s")

@@ -69,6 +69,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "alert transitions", (state.ALERT_TRANSITIONS,)),
     Migration(4, "lineage state tables", (*history.STATE, *history.BACKFILLS)),
     Migration(5, "cumulative run outputs", cumulative.OBJECTS),
+    Migration(6, "lineage journal watermark", (lineage.JOURNAL_WATERMARKS,)),
     Migration(8, "state published by the correlator", (published.PUBLISHED_STATE,)),
 )
 

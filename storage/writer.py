@@ -14,8 +14,10 @@ flusher takes a free connection in the order it asked and its rows only once it 
 one, so with fewer connections than busy tables, rows that arrive meanwhile join the
 next insert (with 1 the tables take turns). A ClickHouse server shares the one client.
 ``batch_max_delay_ms`` (0 by default) adds a linger for deployments that prefer fewer,
-larger parts. If an insert fails, every request in it gets :class:`WriteFailed` (5xx)
-and nothing is acknowledged; a multi-request batch that fails is retried request by
+larger parts; :meth:`Writer.linger` gives chosen tables a linger of their own (rows
+derived after the acknowledgement, api/journal.py), which :meth:`Writer.hurry` cuts
+short. If an insert fails, every request in it gets :class:`WriteFailed` (5xx) and
+nothing is acknowledged; a multi-request batch that fails is retried request by
 request, so one bad request cannot fail its neighbours. Retried deliveries are
 deduplicated by the tables' ReplacingMergeTree identity keys.
 """
@@ -104,6 +106,12 @@ class _Budget:
             self._publish()
             return True
 
+    def force(self, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.rows += rows
+            self.nbytes += nbytes
+            self._publish()
+
     def release(self, rows: int, nbytes: int) -> None:
         with self._lock:
             self.rows -= rows
@@ -175,10 +183,13 @@ class _TableFlusher:
         budget: _Budget,
         m: SelfMetrics,
         connections: _Connections,
+        linger_s: float | None = None,
     ) -> None:
         self._connections = connections
         self._table = table
         self._limits = limits
+        self._linger_s = limits.batch_max_delay_s if linger_s is None else linger_s
+        self._hurry = False
         self._budget = budget
         self._metrics = m
         self._cond = threading.Condition()
@@ -205,6 +216,12 @@ class _TableFlusher:
             self._stopping = True
             self._cond.notify()
 
+    def hurry(self) -> None:
+        """Insert what is pending now, without waiting out the linger."""
+        with self._cond:
+            self._hurry = True
+            self._cond.notify()
+
     def drain(self) -> None:
         """From now on insert pending rows at once instead of waiting to fill a batch."""
         with self._cond:
@@ -222,9 +239,9 @@ class _TableFlusher:
                 if self._stopping:
                     return False
                 self._cond.wait()
-            deadline = self._oldest + self._limits.batch_max_delay_s
+            deadline = self._oldest + self._linger_s
             while self._pending_rows < self._limits.batch_max_rows and not (
-                self._stopping or self._draining
+                self._stopping or self._draining or self._hurry
             ):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -243,6 +260,7 @@ class _TableFlusher:
                 rows += item.batch.rows
             self._pending_rows -= rows
             self._oldest = time.monotonic()
+            self._hurry = False
             return taken
 
     def _run(self) -> None:
@@ -341,6 +359,7 @@ class Writer:
         self._metrics = metrics
         self._budget = _Budget(limits, metrics)
         self._flushers: dict[str, _TableFlusher] = {}
+        self._lingers: dict[str, float] = {}
         self._connections = _Connections(storage, limits.insert_connections)
         self._lock = threading.Lock()
         self._closed = False
@@ -354,13 +373,35 @@ class Writer:
             flusher = self._flushers.get(table)
             if flusher is None:
                 flusher = _TableFlusher(
-                    table, self._limits, self._budget, self._metrics, self._connections
+                    table,
+                    self._limits,
+                    self._budget,
+                    self._metrics,
+                    self._connections,
+                    self._lingers.get(table),
                 )
                 self._flushers[table] = flusher
             return flusher
 
-    def submit(self, batches: Sequence[RowBatch]) -> list[Future[None]]:
-        """Queue ``batches`` (all or none); return one future per non-empty batch."""
+    def linger(self, tables: Sequence[str], seconds: float) -> None:
+        """Let ``tables``' pending rows wait up to ``seconds`` for more to join their insert
+        (set before the first write to them)."""
+        with self._lock:
+            for table in tables:
+                self._lingers[table] = seconds
+
+    def hurry(self, tables: Sequence[str]) -> None:
+        """Insert ``tables``' pending rows now, cutting their linger short."""
+        with self._lock:
+            flushers = [self._flushers[t] for t in tables if t in self._flushers]
+        for f in flushers:
+            f.hurry()
+
+    def submit(self, batches: Sequence[RowBatch], *, owed: bool = False) -> list[Future[None]]:
+        """Queue ``batches`` (all or none); return one future per non-empty batch.
+
+        ``owed``: rows of a request already acknowledged, which must not be refused for
+        room: they are queued even over the bounds (new requests are refused meanwhile)."""
         batches = [b for b in batches if b.rows]
         if self._closed:
             raise Backpressure("shutting down", retry_after=self._limits.retry_after_s)
@@ -368,7 +409,9 @@ class Writer:
         nbytes = sum(b.nbytes for b in batches)
         if not batches:
             return []
-        if not self._budget.try_acquire(rows, nbytes):
+        if owed:
+            self._budget.force(rows, nbytes)
+        elif not self._budget.try_acquire(rows, nbytes):
             for b in batches:
                 self._metrics.rows_rejected.labels(b.table, "queue_full").inc(b.rows)
             raise Backpressure(

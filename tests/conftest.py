@@ -11,7 +11,7 @@ import pytest
 from loadsense.api.app import prepare_storage
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage, open_storage
-from tests.support.service import Service, running_service
+from tests.support.service import Service, running_service, settle_running
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +36,8 @@ def service(storage: Storage) -> Iterator[Service]:
 
 
 def query(storage: Storage, sql: str, **params: object) -> list[tuple[object, ...]]:
-    """Rows of ``sql`` with bound ``params`` (tests' shorthand)."""
+    """Rows of ``sql`` with bound ``params`` (tests' shorthand), once every lineage event
+    the running services acknowledged is readable."""
+    settle_running()
     rows: list[tuple[object, ...]] = storage.client.query(sql, parameters=params).result_rows
     return rows

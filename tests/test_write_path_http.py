@@ -61,12 +61,12 @@ def test_acknowledged_means_queryable(service: Service, storage: Storage) -> Non
     assert per_table == [[(1,)]] * ROWS_PER_EVENT
 
 
-def test_failed_insert_is_a_5xx_and_the_retry_stores_exactly_once(
+def test_failed_event_insert_is_a_5xx_and_the_retry_stores_exactly_once(
     service: Service, storage: Storage
 ) -> None:
     job = f"fail-{uuid.uuid4().hex[:8]}"
     event = run_event(job)
-    storage.client.command("RENAME TABLE run_events TO run_events_away")
+    storage.client.command("RENAME TABLE lineage_events TO lineage_events_away")
     try:
         with service.client() as http:
             r = http.post("/api/v1/lineage", json=event)
@@ -74,12 +74,39 @@ def test_failed_insert_is_a_5xx_and_the_retry_stores_exactly_once(
         assert r.json()["error"] == "write_failed"
         assert "nothing was acknowledged" in r.json()["message"]
     finally:
-        storage.client.command("RENAME TABLE run_events_away TO run_events")
+        storage.client.command("RENAME TABLE lineage_events_away TO lineage_events")
     with service.client() as http:  # the client retries, as OpenLineage transports do
         assert http.post("/api/v1/lineage", json=event).status_code == 201
-    assert _raw_count(storage, job) == 1  # a partial first attempt is replaced by identity
+    assert _raw_count(storage, job) == 1
     runs = query(storage, "SELECT state FROM runs WHERE job_name = {j:String}", j=job)
     assert runs == [("COMPLETE",)]
+
+
+def test_failed_derived_insert_is_retried_until_it_commits(
+    service: Service, storage: Storage
+) -> None:
+    """The event is committed, so the request is acknowledged; its derived rows are owed
+    and retried (with backoff) until their table takes them."""
+    job = f"owed-{uuid.uuid4().hex[:8]}"
+    storage.client.command("RENAME TABLE run_events TO run_events_away")
+    try:
+        with service.client() as http:
+            assert http.post("/api/v1/lineage", json=run_event(job)).status_code == 201
+        raw = "SELECT count() FROM lineage_events FINAL WHERE job_name = {j:String}"
+        assert storage.client.query(raw, parameters={"j": job}).result_rows == [(1,)]
+        poll_until(lambda: service.ctx.metrics.flush_failures.labels("run_events")._value.get())
+        assert service.ctx.journal.owed >= 1
+        assert not service.ctx.journal.settle(0.2)  # still owed while the table is away
+    finally:
+        storage.client.command("RENAME TABLE run_events_away TO run_events")
+    assert service.ctx.journal.settle(30)
+    runs = query(storage, "SELECT state FROM runs WHERE job_name = {j:String}", j=job)
+    assert runs == [("COMPLETE",)]
+    per_table = [
+        query(storage, f"SELECT count() FROM {t} FINAL WHERE job_name = {{j:String}}", j=job)
+        for t in ("run_events", "dataset_updates", "lineage_edges")
+    ]
+    assert per_table == [[(1,)]] * 3
 
 
 def test_full_queue_answers_503_with_retry_after(storage: Storage) -> None:
@@ -119,6 +146,7 @@ import sys
 from loadsense.storage.client import open_storage
 s = open_storage("chdb://" + sys.argv[1], "loadsense")
 print(s.client.query("SELECT count() FROM lineage_events FINAL").result_rows[0][0])
+print(s.client.query("SELECT count() FROM run_events FINAL").result_rows[0][0])
 """
 
 
@@ -141,9 +169,9 @@ def test_sigterm_flushes_everything_acknowledged(tmp_path: Path) -> None:
             line = next(x for x in text.splitlines() if x.startswith("loadsense_write_queue_rows"))
             return float(line.split()[-1])
 
-        # Every request is in the queue (held by the 60 s batch delay), none answered yet:
-        # ROWS_PER_EVENT rows each (raw event, run event, dataset update, output edge).
-        poll_until(lambda: queued() >= 20 * ROWS_PER_EVENT, timeout=30)
+        # Every request's event is in the queue (held by the 60 s batch delay), none
+        # answered yet; its derived rows are queued once the event is committed.
+        poll_until(lambda: queued() >= 20, timeout=30)
         assert statuses == []
         code, out = svc.terminate()
         for t in threads:
@@ -157,4 +185,5 @@ def test_sigterm_flushes_everything_acknowledged(tmp_path: Path) -> None:
         check=True,
         cwd=Path(__file__).parents[1],
     )
-    assert json.loads(counted.stdout.strip().splitlines()[-1]) == 20
+    # the events and, derived after their acknowledgement, the run events
+    assert [json.loads(x) for x in counted.stdout.strip().splitlines()[-2:]] == [20, 20]

@@ -163,8 +163,9 @@ async def get_dataset_timeline(
 ) -> TimelineModel:
     end_s = parse_instant(end, "to") / NS_PER_S if end is not None else time.time()
     start_s = parse_instant(start, "from") / NS_PER_S if start is not None else end_s - 86_400
-    storage = context(request).storage
-    found = await run_in_threadpool(dataset_timeline, storage, dataset, start_s, end_s, limit)
+    ctx = context(request)
+    await ctx.journal.settle_async()  # every update acknowledged so far
+    found = await run_in_threadpool(dataset_timeline, ctx.storage, dataset, start_s, end_s, limit)
     return TimelineModel(
         dataset=found.dataset,
         updates=[UpdateModel(**vars(u)) for u in found.updates],

@@ -3,8 +3,10 @@ receive events; ``GET /api/v1/lineage/graph`` shows the graph they built.
 
 The paths are the ones the ``openlineage-python`` HTTP transport and Marquez use, so
 Airflow, Spark, dbt and the Python client need only a URL and a token. Both answer
-after the rows are committed (the writer acknowledges after commit); a full queue is a
-503 with ``Retry-After``, which every OpenLineage transport retries. See docs/lineage.md.
+after the events are committed (api/journal.py: on embedded chDB the
+rows derived from them follow and are rebuilt from the events after a crash); a full
+queue is a 503 with ``Retry-After``, which every OpenLineage transport retries. See
+docs/lineage.md.
 """
 
 from __future__ import annotations
@@ -88,11 +90,13 @@ class BatchResponse(BaseModel):
     failed_events: list[FailedEventModel]
 
 
-async def _decode(request: Request, ctx: AppContext, decode: Callable[[bytes, str, int], T]) -> T:
+async def _decode(
+    request: Request, ctx: AppContext, decode: Callable[[bytes, str, int], T], received_ns: int
+) -> T:
     """Read the body and ``decode`` it: on the event loop when small, else on a worker
     thread (:data:`INLINE_DECODE_BYTES`)."""
     body = await read_body(request, ctx.settings.max_body_bytes)
-    args = (body, request_media_type(request), time.time_ns())
+    args = (body, request_media_type(request), received_ns)
     if len(body) > INLINE_DECODE_BYTES:
         return await run_in_threadpool(decode, *args)
     return decode(*args)
@@ -109,12 +113,18 @@ async def _decode(request: Request, ctx: AppContext, decode: Callable[[bytes, st
 )
 async def post_lineage(request: Request) -> Response:
     ctx = context(request)
+    received_ns = time.time_ns()
+    token = ctx.journal.begin(received_ns)
     try:
-        decoded = await _decode(request, ctx, ctx.lineage.decode)
-    except InvalidInput:
-        ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc()
+        try:
+            decoded = await _decode(request, ctx, ctx.lineage.decode, received_ns)
+        except InvalidInput:
+            ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc()
+            raise
+        await ctx.journal.write(token, decoded.batches)
+    except BaseException:
+        ctx.journal.abandon(token)
         raise
-    await ctx.writer.write(decoded.batches)
     _count_lenient(ctx, decoded.lenient)
     _nudge(ctx)
     return Response(status_code=201)
@@ -130,10 +140,16 @@ async def post_lineage(request: Request) -> Response:
 )
 async def post_lineage_batch(request: Request) -> BatchResponse:
     ctx = context(request)
-    result = await _decode(request, ctx, ctx.lineage.decode_batch)
-    if result.failed:
-        ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc(len(result.failed))
-    await ctx.writer.write(result.decoded.batches)
+    received_ns = time.time_ns()
+    token = ctx.journal.begin(received_ns)
+    try:
+        result = await _decode(request, ctx, ctx.lineage.decode_batch, received_ns)
+        if result.failed:
+            ctx.metrics.rows_rejected.labels("lineage_events", "invalid").inc(len(result.failed))
+        await ctx.journal.write(token, result.decoded.batches)
+    except BaseException:
+        ctx.journal.abandon(token)
+        raise
     _count_lenient(ctx, result.decoded.lenient)
     if result.decoded.batches:
         _nudge(ctx)
@@ -214,7 +230,9 @@ def get_lineage_graph(
     """The lineage graph around a dataset, job or service, as of the latest tick."""
     snap = latest_snapshot(request)
     as_of_ns = snap.as_of_ns or time.time_ns()
-    graph = load_graph(context(request).storage, as_of_ns)
+    ctx = context(request)
+    ctx.journal.settle()  # the graph shows every event acknowledged so far
+    graph = load_graph(ctx.storage, as_of_ns)
     near = neighbourhood(graph, node, depth)
     nodes = [Node(id=n, type=n.partition(":")[0], name=n.partition(":")[2]) for n in near.nodes]
     edges = [Edge(source=s, target=t, relation=r) for s, t, r in near.edges]

@@ -132,7 +132,8 @@ def _evaluator(request: Request) -> Correlator:
         return _correlator(request)
     idle: Correlator | None = getattr(request.app.state, "evaluator", None)
     if idle is None:
-        idle = Correlator(ctx.storage, parse_signals_config(ctx.settings.signals), ctx.metrics)
+        config = parse_signals_config(ctx.settings.signals)
+        idle = Correlator(ctx.storage, config, ctx.metrics, settle=ctx.journal.settle)
         request.app.state.evaluator = idle
     return idle
 

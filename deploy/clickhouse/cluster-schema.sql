@@ -606,6 +606,18 @@ FROM `loadsense`.`lineage_edges_local`
 WHERE direction = 'output' AND source = 'run' AND run_id != ''
 GROUP BY run_id, dataset_namespace, dataset_name;
 
+CREATE TABLE IF NOT EXISTS `loadsense`.`journal_watermarks_local` ON CLUSTER `loadsense`
+(
+    `stream` LowCardinality(String),
+    `watermark_ns` Int64,
+    `version` UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/journal_watermarks_local', '{replica}', version)
+ORDER BY (stream);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`journal_watermarks` ON CLUSTER `loadsense` AS `loadsense`.`journal_watermarks_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `journal_watermarks_local`, cityHash64(stream));
+
 CREATE TABLE IF NOT EXISTS `loadsense`.`published_state_local` ON CLUSTER `loadsense`
 (
     `name` LowCardinality(String),

@@ -201,3 +201,26 @@ TABLES = (
     DATASET_SCHEMAS,
     QUALITY_ASSERTIONS,
 )
+
+DERIVED_TABLES = (
+    RUN_EVENTS.name,
+    DATASET_UPDATES.name,
+    LINEAGE_EDGES.name,
+    DATASET_SCHEMAS.name,
+    QUALITY_ASSERTIONS.name,
+)
+"""The tables whose rows are derived from a ``lineage_events`` row alone."""
+
+JOURNAL_WATERMARKS = Table(
+    name="journal_watermarks",
+    columns=(
+        Column("stream", LC),
+        Column("watermark_ns", "Int64"),
+        Column("version", "UInt64"),
+    ),
+    order_by=("stream",),
+    version="version",
+    shard_key="cityHash64(stream)",
+)
+"""Per stream (``lineage``), the received time up to which every event's derived rows are
+committed: a restart re-derives the events after it (api/journal.py)."""

@@ -42,13 +42,31 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30.0, **kwargs)
 
 
+_RUNNING: list[Service] = []
+
+
+def settle_running() -> None:
+    """Wait until the rows derived from every lineage event the in-process services
+    acknowledged are committed (api/journal.py), as a tick does:
+    tests that read storage right after a 201 call this first."""
+    for svc in list(_RUNNING):
+        ctx = getattr(svc.app.state, "ctx", None)
+        if ctx is not None:
+            assert ctx.journal.settle(30), "derived lineage rows not committed within 30 s"
+
+
 @contextmanager
 def running_service(storage: Storage, settings: Settings | None = None) -> Iterator[Service]:
     """Serve ``create_app(settings, storage)`` on 127.0.0.1:<ephemeral> for the block."""
     settings = settings or Settings()
     app = create_app(settings, storage)
     with serve_in_thread(app, "test-service") as url:
-        yield Service(url=url, settings=settings, app=app)
+        svc = Service(url=url, settings=settings, app=app)
+        _RUNNING.append(svc)
+        try:
+            yield svc
+        finally:
+            _RUNNING.remove(svc)
 
 
 @dataclass

@@ -32,6 +32,8 @@ from openlineage.client.event_v2 import (
 from openlineage.client.facet_v2 import data_quality_assertions_dataset as dq
 from openlineage.client.facet_v2 import nominal_time_run, schema_dataset
 
+from tests.support.service import settle_running
+
 NS = 1_000_000_000
 T0 = (int(time.time()) // 3600 - 24) * 3600 * NS
 """A whole-hour base instant a day ago (inside the retention TTL) for hand-computed tests."""
@@ -106,6 +108,7 @@ class Feed:
                     outputs=[OutputDataset(*_split(d)) for d in outputs],
                 )
             )
+        settle_running()  # tests evaluate storage right after
         return run_id
 
     def _otlp(self, path: str, body: dict[str, Any]) -> None:
@@ -180,6 +183,7 @@ class Feed:
                 outputs=[],
             )
         )
+        settle_running()
 
     def queue_samples(
         self,
@@ -257,6 +261,7 @@ class Feed:
                 dataset=StaticDataset(*_split(dataset), facets={"schema": facet}),
             )
         )
+        settle_running()
 
     def assertions(self, dataset: str, at_ns: int, results: Sequence[bool]) -> None:
         """A validation run reading ``dataset`` with ``dataQualityAssertions`` results."""
@@ -278,3 +283,4 @@ class Feed:
                 ],
             )
         )
+        settle_running()
