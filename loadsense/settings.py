@@ -408,7 +408,7 @@ SETTINGS: tuple[Setting, ...] = (
         _non_negative(float),
         "With `lineage_ack: event`, how long derived lineage rows wait for more to join "
         "their insert (a tick or evaluation inserts them at once)",
-        default=100.0,
+        default=1000.0,
     ),
     Setting(
         "max_body_bytes",
