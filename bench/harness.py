@@ -8,6 +8,7 @@ run ``python -m loadsense.api.cli`` with the interpreter running the caller.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -29,6 +30,27 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def wait_for_quiet(
+    threshold: float,
+    timeout: float,
+    say: Any = None,
+    load: Any = os.getloadavg,
+    sleep: Any = time.sleep,
+) -> float:
+    """Wait until the 1-minute load average is below ``threshold`` (at most ``timeout``
+    seconds); return it. A run that starts while the previous run's storage-limit phase
+    still weighs on the 2 cores measures that, not the service."""
+    waited = 0.0
+    current = float(load()[0])
+    while current >= threshold and waited < timeout:
+        if say is not None and waited % 30 == 0:
+            say(f"waiting for the load average ({current:.2f}) to fall below {threshold}")
+        sleep(5.0)
+        waited += 5.0
+        current = float(load()[0])
+    return current
 
 
 def loadsense_command(*args: str) -> list[str]:

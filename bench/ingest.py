@@ -30,7 +30,13 @@ import httpx
 import psutil
 
 from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
-from loadsense.bench.harness import free_port, loadsense_command, stop_process, wait_ready
+from loadsense.bench.harness import (
+    free_port,
+    loadsense_command,
+    stop_process,
+    wait_for_quiet,
+    wait_ready,
+)
 from loadsense.bench.raw import raw_main
 from loadsense.bench.report import write_results
 from loadsense.settings import CLOCKS, default_of
@@ -264,6 +270,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="server correlator clock: wall (ticks every 5 s, as deployed) or external "
         "(no ticks: ingest alone)",
     )
+    p.add_argument(
+        "--quiet-load",
+        type=float,
+        default=1.5,
+        help="before each run, wait (up to --quiet-wait s) for the 1-minute load average "
+        "to fall below this; 0 does not wait",
+    )
+    p.add_argument("--quiet-wait", type=float, default=180.0, help="seconds; see --quiet-load")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--batch-rows", type=int, default=DEFAULT_BATCH_ROWS, help="raw insert size")
     p.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for JSON results")
@@ -281,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = []
     ctx = multiprocessing.get_context("spawn")
     for run in range(1, args.runs + 1):
+        if args.quiet_load > 0:
+            wait_for_quiet(args.quiet_load, args.quiet_wait, progress)
         # A fresh worker per run: the raw measurement opens chDB, once per process.
         with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
             runs.append(one_run(run, cfg, args, pool))
