@@ -137,26 +137,26 @@ def _http_url(value: Any) -> str:
     return text
 
 
+def _one_of(options: tuple[str, ...]) -> Callable[[Any], str]:
+    """A parser accepting exactly one of ``options``."""
+    shown = " or ".join(repr(o) for o in options)
+
+    def parse(value: Any) -> str:
+        text = str(value)
+        if text not in options:
+            raise ValueError(f"expected {shown}, got {value!r}")
+        return text
+
+    return parse
+
+
 CLOCKS = ("wall", "external")
 """The correlator's clocks (setting ``clock``)."""
-
-
-def _clock(value: Any) -> str:
-    text = str(value)
-    if text not in CLOCKS:
-        raise ValueError(f"expected 'wall' or 'external', got {value!r}")
-    return text
-
+_clock = _one_of(CLOCKS)
 
 LINEAGE_ACKS = ("event", "all")
 """When an OpenLineage request is acknowledged (setting ``lineage_ack``)."""
-
-
-def _lineage_ack(value: Any) -> str:
-    text = str(value)
-    if text not in LINEAGE_ACKS:
-        raise ValueError(f"expected 'event' or 'all', got {value!r}")
-    return text
+_lineage_ack = _one_of(LINEAGE_ACKS)
 
 
 ROLES = ("ingest", "api", "correlator")

@@ -19,7 +19,7 @@ from loadsense.signals.activity import (
     services_last_seen,
 )
 from loadsense.storage.client import Storage
-from tests.support.service import Service
+from tests.support.service import Service, settle_running
 from tests.support.signals_feed import NS, PRODUCER, T0, Feed, iso, unique
 
 A = T0 + 200 * NS
@@ -41,6 +41,7 @@ def _emit(feed: Feed, namespace: str, name: str, at_ns: int, job_type: str | Non
             producer=PRODUCER,
         )
     )
+    settle_running()  # the test reads storage right after
 
 
 @pytest.fixture(scope="module")
