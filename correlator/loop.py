@@ -115,6 +115,9 @@ class Correlator:
     def evaluate(self, as_of_ns: int) -> Snapshot:
         """Every signal at ``as_of_ns``, without storing or publishing it."""
         self._settle()
+        return self._evaluate(as_of_ns)
+
+    def _evaluate(self, as_of_ns: int) -> Snapshot:
         started = time.perf_counter()
         ev = evaluate_all(self._storage, as_of_ns, self.config)
         return Snapshot(
@@ -137,7 +140,7 @@ class Correlator:
             self._summarise(at)
             try:
                 with self._gate.evaluating():
-                    snap = self.evaluate(at)
+                    snap = self._evaluate(at)  # settled above, before the summary
                 self._snapshot = snap  # one reference swap: readers see old or new
                 self._history(snap)
             except Exception:

@@ -4,10 +4,7 @@ between the two loses nothing (a real ``loadsense serve`` process)."""
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,7 +15,7 @@ import httpx
 
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
-from tests.support.service import running_service, service_process
+from tests.support.service import running_service, service_process, stored_counts
 
 
 def run_event(job: str, event_type: str = "COMPLETE") -> dict[str, Any]:
@@ -79,25 +76,8 @@ def test_a_tick_sees_every_event_acknowledged_before_it(storage: Storage) -> Non
         assert row["last_update"] is not None
 
 
-COUNT_SCRIPT = """
-import sys
-import time
-from loadsense.storage.client import open_storage
-s = open_storage("chdb://" + sys.argv[1], "loadsense")
-for t in ("lineage_events", "run_events", "dataset_updates", "lineage_edges"):
-    print(s.client.query(f"SELECT count() FROM {t} FINAL").result_rows[0][0])
-"""
-
-
 def _stored(data_dir: Path) -> list[int]:
-    out = subprocess.run(
-        [sys.executable, "-c", COUNT_SCRIPT, str(data_dir / "db")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parents[1],
-    ).stdout
-    return [json.loads(x) for x in out.strip().splitlines()[-4:]]
+    return stored_counts(data_dir, ("lineage_events", *DERIVED))
 
 
 def test_kill_9_after_the_ack_loses_nothing(tmp_path: Path) -> None:

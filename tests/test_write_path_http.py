@@ -3,9 +3,6 @@ and SIGTERM flushing everything acknowledged (a real ``loadsense serve`` process
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime
@@ -18,7 +15,13 @@ import pytest
 from loadsense.settings import Settings
 from loadsense.storage.client import Storage
 from tests.conftest import query
-from tests.support.service import Service, poll_until, running_service, service_process
+from tests.support.service import (
+    Service,
+    poll_until,
+    running_service,
+    service_process,
+    stored_counts,
+)
 
 
 def run_event(job: str, event_type: str = "COMPLETE", run_id: str | None = None) -> dict[str, Any]:
@@ -141,14 +144,6 @@ def test_full_queue_answers_503_with_retry_after(storage: Storage) -> None:
 
 ROWS_PER_EVENT = 4
 
-COUNT_SCRIPT = """
-import sys
-from loadsense.storage.client import open_storage
-s = open_storage("chdb://" + sys.argv[1], "loadsense")
-print(s.client.query("SELECT count() FROM lineage_events FINAL").result_rows[0][0])
-print(s.client.query("SELECT count() FROM run_events FINAL").result_rows[0][0])
-"""
-
 
 @pytest.mark.slow
 def test_sigterm_flushes_everything_acknowledged(tmp_path: Path) -> None:
@@ -178,12 +173,5 @@ def test_sigterm_flushes_everything_acknowledged(tmp_path: Path) -> None:
             t.join(timeout=30)
     assert code in (0, -15), out
     assert statuses == [201] * 20, out  # acknowledged during the graceful shutdown
-    counted = subprocess.run(
-        [sys.executable, "-c", COUNT_SCRIPT, str(tmp_path / "db")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=Path(__file__).parents[1],
-    )
     # the events and, derived after their acknowledgement, the run events
-    assert [json.loads(x) for x in counted.stdout.strip().splitlines()[-2:]] == [20, 20]
+    assert stored_counts(tmp_path, ("lineage_events", "run_events")) == [20, 20]

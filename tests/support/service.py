@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,3 +116,25 @@ def poll_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
         time.sleep(interval)
+
+
+_COUNT_SCRIPT = """
+import sys
+from loadsense.storage.client import open_storage
+s = open_storage("chdb://" + sys.argv[1], "loadsense")
+for t in sys.argv[2:]:
+    print(s.client.query(f"SELECT count() FROM {t} FINAL").result_rows[0][0])
+"""
+
+
+def stored_counts(data_dir: Path, tables: tuple[str, ...]) -> list[int]:
+    """Rows per table (FINAL) in the stopped service's data directory, read by another
+    process (chDB opens one data directory per process)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_SCRIPT, str(data_dir / "db"), *tables],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[2],
+    ).stdout
+    return [int(x) for x in out.strip().splitlines()[-len(tables) :]]
