@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from loadsense.api.app import create_app, prepare_storage
-from loadsense.bench.harness import serve_in_thread
+from loadsense.bench.harness import ServerSampler, serve_in_thread
 from loadsense.correlator.alerts.evaluator import AlertEvaluator
 from loadsense.correlator.alerts.rules import load_files
 from loadsense.correlator.history import HistorySubmitter
@@ -54,6 +54,7 @@ from loadsense.settings import Settings, default_of
 from loadsense.signals import summaries
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.evaluate import evaluate_all
+from loadsense.signals.run_inputs import RunInputsMemo
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.writer import Writer, WriterLimits
 
@@ -309,12 +310,19 @@ def time_ticks(storage: Storage, ticks: int, now_ns: int, compare: bool = False)
     writer.close()
     parts: dict[str, list[float]] = {}
     scratch: dict[str, list[float]] = {}
+    memo = RunInputsMemo()  # as the correlator keeps runs' inputs between ticks
     for k in range(ticks):
         # the state tables against every stored event, alternating (same rows)
         for from_scratch, into in ((False, parts), (True, scratch)):
             if from_scratch and not compare:
                 continue
-            ev = evaluate_all(storage, now_ns + k * NS, SignalsConfig(), from_scratch)
+            ev = evaluate_all(
+                storage,
+                now_ns + k * NS,
+                SignalsConfig(),
+                from_scratch,
+                None if from_scratch else memo,
+            )
             for kind, seconds in ev.seconds.items():
                 into.setdefault(kind, []).append(seconds)
             into.setdefault("total", []).append(sum(ev.seconds.values()))
@@ -390,8 +398,17 @@ def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         summaries.advance(storage, time.time_ns(), rebuild=True)  # as ``serve`` at start
         loaded["summary"] = time.perf_counter() - started
         tune_gc()  # as ``loadsense serve`` does once the app is built
+        # this process is the service: its RSS while it ticks and serves, loaded history
+        # and all (the load itself, a bench step, is left out)
+        sampler = ServerSampler(os.getpid())
+        sampler.start()
+        started_at = time.time()
         ticks = time_ticks(storage, args.ticks, time.time_ns(), args.compare)
         delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
+        sampler.stop()
+        rss_start = sampler.samples[0][1] / 2**20 if sampler.samples else 0.0
+        ticks["rss_start_mib"] = rss_start
+        ticks["rss_peak_mib"] = sampler.window(started_at, time.time())[0]
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
@@ -426,6 +443,8 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         },
         "rows": runs[0]["rows"],
         "alerts_median_s": statistics.median(r["alerts_median_s"] for r in runs),
+        "rss_start_mib_median": statistics.median(r["rss_start_mib"] for r in runs),
+        "rss_peak_mib_max": max(r["rss_peak_mib"] for r in runs),
         "alerts_active": runs[0]["alerts_active"],
         "tick_interval_s": args.interval,
         "e2e_samples": len(delays),

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import uvicorn
 
 
@@ -140,3 +141,37 @@ def serve_in_thread(
     finally:
         server.should_exit = True
         thread.join(timeout=60)
+
+
+class ServerSampler(threading.Thread):
+    """RSS and cumulative CPU seconds of the server process, every ``period`` seconds."""
+
+    def __init__(self, pid: int, period: float = 0.25) -> None:
+        super().__init__(daemon=True)
+        self._proc = psutil.Process(pid)
+        self._period = period
+        self._halt = threading.Event()
+        self.samples: list[tuple[float, int, float]] = []  # (wall time, rss, cpu seconds)
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                cpu = self._proc.cpu_times()
+                rss = self._proc.memory_info().rss
+            except psutil.Error:
+                return
+            self.samples.append((time.time(), rss, cpu.user + cpu.system))
+            self._halt.wait(self._period)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+    def window(self, start: float, end: float) -> tuple[float, float]:
+        """Peak RSS (MiB) and mean CPU use (cores) between two wall-clock times."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2:
+            return 0.0, 0.0
+        peak = max(s[1] for s in inside) / 2**20
+        cores = (inside[-1][2] - inside[0][2]) / (inside[-1][0] - inside[0][0])
+        return peak, cores

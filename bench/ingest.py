@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -27,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 from loadsense.bench.client import JSON, PROTOBUF, LoadConfig, Phase, client_main, progress
 from loadsense.bench.harness import (
+    ServerSampler,
     free_port,
     loadsense_command,
     stop_process,
@@ -61,40 +60,6 @@ def default_phases(connections: int, single_connections: int) -> tuple[Phase, ..
         Phase("lineage (batch)", "events", "/api/v1/lineage/batch", JSON, connections, 100, 5_000),
         Phase("lineage (single)", "events", "/api/v1/lineage", JSON, single_connections, 1),
     )
-
-
-class ServerSampler(threading.Thread):
-    """RSS and cumulative CPU seconds of the server process, every ``period`` seconds."""
-
-    def __init__(self, pid: int, period: float = 0.25) -> None:
-        super().__init__(daemon=True)
-        self._proc = psutil.Process(pid)
-        self._period = period
-        self._halt = threading.Event()
-        self.samples: list[tuple[float, int, float]] = []  # (wall time, rss, cpu seconds)
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            try:
-                cpu = self._proc.cpu_times()
-                rss = self._proc.memory_info().rss
-            except psutil.Error:
-                return
-            self.samples.append((time.time(), rss, cpu.user + cpu.system))
-            self._halt.wait(self._period)
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join()
-
-    def window(self, start: float, end: float) -> tuple[float, float]:
-        """Peak RSS (MiB) and mean CPU use (cores) between two wall-clock times."""
-        inside = [s for s in self.samples if start <= s[0] <= end]
-        if len(inside) < 2:
-            return 0.0, 0.0
-        peak = max(s[1] for s in inside) / 2**20
-        cores = (inside[-1][2] - inside[0][2]) / (inside[-1][0] - inside[0][0])
-        return peak, cores
 
 
 def start_server(

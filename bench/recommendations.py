@@ -50,8 +50,14 @@ import httpx
 
 from loadsense.bench import payloads
 from loadsense.bench.client import PROTOBUF, progress
-from loadsense.bench.harness import free_port, loadsense_command, stop_process, wait_ready
-from loadsense.bench.ingest import RESULTS_DIR, ServerSampler, percentile, start_server
+from loadsense.bench.harness import (
+    ServerSampler,
+    free_port,
+    loadsense_command,
+    stop_process,
+    wait_ready,
+)
+from loadsense.bench.ingest import RESULTS_DIR, percentile, start_server
 from loadsense.bench.report import write_results
 
 SPANS_PER_REQUEST = 1000

@@ -31,6 +31,7 @@ from loadsense.signals import summaries
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.evaluate import evaluate_all
+from loadsense.signals.run_inputs import RunInputsMemo
 from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class Correlator:
         self._snapshot: Snapshot = EMPTY
         self._steps: list[TickStep] = []
         self._tick_lock = threading.Lock()
+        self._run_inputs = RunInputsMemo()  # kept across ticks: signals/run_inputs.py
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._runner: StepRunner | None = None
@@ -119,7 +121,7 @@ class Correlator:
 
     def _evaluate(self, as_of_ns: int) -> Snapshot:
         started = time.perf_counter()
-        ev = evaluate_all(self._storage, as_of_ns, self.config)
+        ev = evaluate_all(self._storage, as_of_ns, self.config, memo=self._run_inputs)
         return Snapshot(
             as_of=as_of_ns / NS_PER_S,
             graph=ev.graph,

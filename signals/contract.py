@@ -35,6 +35,7 @@ from loadsense.storage.client import Storage
 if TYPE_CHECKING:
     from loadsense.signals.config import SignalsConfig
     from loadsense.signals.graph import LineageGraph
+    from loadsense.signals.run_inputs import RunInputsMemo
 
 NS_PER_S = 1_000_000_000
 
@@ -63,6 +64,9 @@ class Params:
     from_scratch: bool = False
     """Read every stored event instead of the lineage state tables (the definition the
     state is tested equal to; docs/signals.md#lineage-state)."""
+    run_inputs: RunInputsMemo | None = None
+    """Runs' inputs kept across evaluations by a long-lived reader (the correlator);
+    None: look them up (signals/run_inputs.py)."""
 
 
 SignalFunction = Callable[[Storage, int, Params], tuple[Any, ...]]

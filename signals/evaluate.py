@@ -23,6 +23,7 @@ from loadsense.signals import exposure, freshness, hosts, latency, lineage, queu
 from loadsense.signals.config import SignalsConfig
 from loadsense.signals.contract import KINDS, Family, Params
 from loadsense.signals.graph import LineageGraph, load_graph
+from loadsense.signals.run_inputs import RunInputsMemo
 from loadsense.storage.client import Storage
 
 logger = logging.getLogger(__name__)
@@ -125,6 +126,7 @@ def _run_lane(
     graph: LineageGraph,
     cache: dict[str, Any],
     from_scratch: bool,
+    memo: RunInputsMemo | None,
 ) -> None:
     try:
         for kind in lane:
@@ -133,7 +135,7 @@ def _run_lane(
             if earlier is None:
                 return
             started = time.perf_counter()
-            params = Params(config, graph, MappingProxyType(earlier), cache, from_scratch)
+            params = Params(config, graph, MappingProxyType(earlier), cache, from_scratch, memo)
             rows = family.compute(storage, as_of_ns, params)
             board.post(kind, rows, time.perf_counter() - started)
     except BaseException as exc:  # handed to the caller, which raises it
@@ -141,10 +143,15 @@ def _run_lane(
 
 
 def evaluate_all(
-    storage: Storage, as_of_ns: int, config: SignalsConfig, from_scratch: bool = False
+    storage: Storage,
+    as_of_ns: int,
+    config: SignalsConfig,
+    from_scratch: bool = False,
+    memo: RunInputsMemo | None = None,
 ) -> Evaluation:
     """Every signal at ``as_of_ns``; raises if any family fails (the caller retries).
-    ``from_scratch`` reads every stored event instead of the lineage state (same rows)."""
+    ``from_scratch`` reads every stored event instead of the lineage state (same rows);
+    ``memo`` keeps runs' inputs for the next evaluation (the correlator's)."""
     started = time.perf_counter()
     bindings = {r.glob: tuple(r.values["inputs"]) for r in config.services if "inputs" in r.values}
     graph = load_graph(
@@ -161,7 +168,7 @@ def evaluate_all(
     helpers = [
         threading.Thread(
             target=_run_lane,
-            args=(lane, board, storage, as_of_ns, config, graph, cache, from_scratch),
+            args=(lane, board, storage, as_of_ns, config, graph, cache, from_scratch, memo),
             name=f"evaluate-lane-{i}",
             daemon=True,
         )
@@ -169,7 +176,7 @@ def evaluate_all(
     ]
     for helper in helpers:
         helper.start()
-    _run_lane(LANES[0], board, storage, as_of_ns, config, graph, cache, from_scratch)
+    _run_lane(LANES[0], board, storage, as_of_ns, config, graph, cache, from_scratch, memo)
     for helper in helpers:
         helper.join()
     if board.failure is not None:

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from loadsense.signals import summaries
+from loadsense.signals import run_inputs, summaries
 from loadsense.signals.contract import NS_PER_S, Params
-from loadsense.signals.sql import AS_OF, glob_case, json_param, render
+from loadsense.signals.sql import AS_OF, glob_case, render
 from loadsense.storage.client import Storage
 
 KIND = "freshness"
@@ -131,19 +131,6 @@ ORDER BY subject  -- as the definition: a cycle's depths depend on the visiting 
 """Each dataset's own facts from the dataset summary plus the updates since (the same
 values as :data:`_SQL`; signals/summaries.py)."""
 
-_RUN_INPUTS = """
-SELECT run_id, groupUniqArray(concat(dataset_namespace, '/', dataset_name))
-FROM (
-    -- an edge as ``lineage_edges FINAL`` keeps it: its latest declaration, at or before as_of
-    SELECT run_id, dataset_namespace, dataset_name, max(last_time) AS t
-    FROM run_inputs
-    WHERE run_id IN (SELECT arrayJoin(JSONExtract({runs:String}, 'Array(String)')))
-    GROUP BY run_id, job_namespace, job_name, dataset_namespace, dataset_name
-    HAVING t <= @as_of@
-)
-GROUP BY run_id
-"""
-
 
 def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, tuple[Any, ...]]:
     """``subject -> (subject, last_ns, updates, run, producer, declared_s, interval,
@@ -164,13 +151,9 @@ def _own_rows(storage: Storage, as_of_ns: int, params: Params) -> dict[str, tupl
         sql,
         parameters={"as_of": as_of_ns, "hi": as_of_ns + 1, **summary.parameters(), **p1, **p2},
     ).result_rows
-    runs = sorted({str(r[3]) for r in own})
-    inputs = dict(
-        storage.client.query(
-            render(_RUN_INPUTS, as_of=AS_OF),
-            parameters={"as_of": as_of_ns, "runs": json_param(runs)},
-        ).result_rows
-    )
+    runs = {str(r[3]) for r in own}
+    memo = params.run_inputs
+    inputs = (run_inputs.lookup if memo is None else memo.lookup)(storage, runs, as_of_ns)
     return {r[0]: (*r, inputs.get(r[3], [])) for r in own}
 
 

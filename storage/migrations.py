@@ -71,6 +71,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "cumulative run outputs", cumulative.OBJECTS),
     Migration(6, "lineage journal watermark", (lineage.JOURNAL_WATERMARKS,)),
     Migration(8, "state published by the correlator", (published.PUBLISHED_STATE,)),
+    Migration(
+        9,
+        "run input arrivals",
+        (history.RUN_INPUTS_BLOCKS, history.INPUT_ARRIVALS, history.INPUT_ARRIVALS_MV),
+    ),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
@@ -208,7 +213,7 @@ def ensure_retention(storage: Storage, target: Target) -> list[str]:
         o
         for m in MIGRATIONS
         for o in objects_for(m, target)
-        if isinstance(o, Table) and o.ttl_column
+        if isinstance(o, Table) and o.ttl_column and o.ttl_days is None
     ]
     rows = storage.client.query(
         "SELECT name, engine_full FROM system.tables WHERE database = {db:String}",

@@ -30,6 +30,7 @@ from loadsense.settings import Settings
 from loadsense.signals import summaries
 from loadsense.signals.config import parse_signals_config
 from loadsense.signals.evaluate import evaluate_all
+from loadsense.signals.run_inputs import RunInputsMemo
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import MIGRATIONS, apply_migrations, target_for
 from loadsense.storage.schema.model import Table
@@ -57,7 +58,7 @@ def own(storage: Storage) -> Iterator[Storage]:
 def _truncate(storage: Storage) -> None:
     for migration in MIGRATIONS:
         for obj in migration.objects:
-            if isinstance(obj, Table) and migration.version in (1, 4, 5):
+            if isinstance(obj, Table) and migration.version in (1, 4, 5, 9):
                 storage.client.command(f"TRUNCATE TABLE IF EXISTS `{obj.name}`")
 
 
@@ -136,8 +137,10 @@ def _history(runs: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return events
 
 
-def _rows(storage: Storage, as_of_ns: int, from_scratch: bool) -> dict[str, Any]:
-    ev = evaluate_all(storage, as_of_ns, CONFIG, from_scratch=from_scratch)
+def _rows(
+    storage: Storage, as_of_ns: int, from_scratch: bool, memo: RunInputsMemo | None = None
+) -> dict[str, Any]:
+    ev = evaluate_all(storage, as_of_ns, CONFIG, from_scratch=from_scratch, memo=memo)
     return {
         "freshness": [asdict(r) for r in ev.rows["freshness"] if r.subject.startswith("prop/")],
         "jobs": [asdict(r) for r in ev.rows["queues"] if r.type == "job"],
@@ -158,13 +161,19 @@ def _settle_clock(storage: Storage) -> None:
     raise TimeoutError("engine clock did not move")
 
 
-def _assert_same(storage: Storage, as_of_ns: int) -> None:
-    state, scratch = _rows(storage, as_of_ns, False), _rows(storage, as_of_ns, True)
-    for kind in scratch:
-        if isinstance(scratch[kind], list):
-            for a, b in zip(state[kind], scratch[kind], strict=False):
-                assert a == b, (kind, as_of_ns)
-        assert state[kind] == scratch[kind], (kind, as_of_ns)
+def _assert_same(storage: Storage, as_of_ns: int, memo: RunInputsMemo | None = None) -> None:
+    """State (and, with ``memo``, state with the correlator's memo kept from earlier
+    calls) equal to from scratch."""
+    scratch = _rows(storage, as_of_ns, True)
+    paths = [_rows(storage, as_of_ns, False)]
+    if memo is not None:
+        paths.append(_rows(storage, as_of_ns, False, memo))
+    for state in paths:
+        for kind in scratch:
+            if isinstance(scratch[kind], list):
+                for a, b in zip(state[kind], scratch[kind], strict=False):
+                    assert a == b, (kind, as_of_ns)
+            assert state[kind] == scratch[kind], (kind, as_of_ns)
 
 
 @settings(
@@ -201,20 +210,27 @@ def test_state_equals_from_scratch(
     assert summaries.advance(own, first) is not None
     found = summaries.current(own, first)
     assert found is not None and found.dirty == ()  # the state path is the one tested
-    _assert_same(own, first)
-    _assert_same(own, BASE + 9 * 3600 * NS)  # every event before as_of
+    memo = RunInputsMemo(margin_s=0)  # kept across the instants, as the correlator does
+    _assert_same(own, first, memo)
+    _assert_same(own, BASE + 9 * 3600 * NS, memo)  # every event before as_of
 
-    # late events, many of them before the summary's boundary (closed periods)
+    # late events, many of them before the summary's boundary (closed periods), and
+    # inputs declared after a run ended (metadata is cumulative)
     late_events = _history(late)
+    for event in rng.sample(events, min(3, len(events))):
+        more = [f"ds_{rng.randrange(6)}"]
+        at = int(datetime.fromisoformat(event["eventTime"]).timestamp() * 1e6) * 1000
+        name, run_id = event["job"]["name"], event["run"]["runId"]
+        late_events.append(_event(run_id, "OTHER", at + NS, name, more, [], None))
     rng.shuffle(late_events)
     _insert(own, late_events)
     later = first + 20 * 60 * NS
-    _assert_same(own, later)
+    _assert_same(own, later, memo)
     _settle_clock(own)
     summaries.advance(own, later)  # rebuilt from scratch when late events landed
     assert summaries.current(own, later) is not None
-    _assert_same(own, later)
-    _assert_same(own, BASE + 10 * 3600 * NS)
+    _assert_same(own, later, memo)
+    _assert_same(own, BASE + 10 * 3600 * NS, memo)
 
 
 def test_late_update_leaves_its_dataset_dirty(

@@ -85,7 +85,8 @@ def test_every_table_uses_the_clickhouse_idioms(storage: Storage) -> None:
         engine = engines[t.name]
         assert "MergeTree" in engine
         if t.ttl_column:
-            assert "TTL" in engine and "toIntervalDay(30)" in engine, t.name
+            days = 30 if t.ttl_days is None else t.ttl_days  # bookkeeping: a fixed TTL
+            assert "TTL" in engine and f"toIntervalDay({days})" in engine, t.name
     spans = engines["spans"]
     assert spans.startswith("ReplacingMergeTree") and "PARTITION BY toDate(start_time)" in spans
     ddl = {str(r[0]): str(r[2]) for r in _schema(storage)}
@@ -184,9 +185,9 @@ def test_migration_2_rolls_up_spans_stored_before_it_once(storage: Storage) -> N
             parameters={"b": base},
         )
         # migration 2 and every later one (3: alert transitions, 4: lineage state,
-        # 8: published state) are applied, in order
+        # 8: published state, 9: run input arrivals) are applied, in order
         later = [m.version for m in MIGRATIONS[1:]]
-        assert apply_migrations(older, target) == later == [2, 3, 4, 5, 6, 8]
+        assert apply_migrations(older, target) == later == [2, 3, 4, 5, 6, 8, 9]
         backfill = render_migration(MIGRATIONS[1], target)[-1]
         assert backfill.startswith("INSERT INTO")
         older.client.command(backfill)  # again: a no-op, the rollup already has rows

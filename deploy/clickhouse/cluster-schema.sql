@@ -483,7 +483,7 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`run_inputs_local` ON CLUSTER `loadsense`
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_inputs_local', '{replica}')
 ORDER BY (run_id, job_namespace, job_name, dataset_namespace, dataset_name)
 TTL toDateTime(last_time) + toIntervalDay(30)
-SETTINGS index_granularity = 256;
+SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 8192;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`run_inputs` ON CLUSTER `loadsense` AS `loadsense`.`run_inputs_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `run_inputs_local`, cityHash64(run_id));
@@ -630,4 +630,24 @@ ORDER BY (name);
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`published_state` ON CLUSTER `loadsense` AS `loadsense`.`published_state_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `published_state_local`, cityHash64(name));
+
+ALTER TABLE `loadsense`.`run_inputs_local` ON CLUSTER `loadsense` MODIFY SETTING min_compress_block_size = 4096, max_compress_block_size = 8192;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`input_arrivals_local` ON CLUSTER `loadsense`
+(
+    `inserted` DateTime64(3, 'UTC'),
+    `run_id` String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loadsense/input_arrivals_local', '{replica}')
+ORDER BY (inserted, run_id)
+TTL toDateTime(inserted) + toIntervalDay(1);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`input_arrivals` ON CLUSTER `loadsense` AS `loadsense`.`input_arrivals_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `input_arrivals_local`, cityHash64(run_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`input_arrivals_mv` ON CLUSTER `loadsense` TO `loadsense`.`input_arrivals_local` AS
+SELECT max(now64(3)) AS inserted, run_id
+FROM `loadsense`.`lineage_edges_local`
+WHERE direction = 'input' AND run_id != ''
+GROUP BY run_id;
 

@@ -55,8 +55,9 @@ class Table:
     ``engine`` is ``MergeTree``, ``ReplacingMergeTree`` or ``AggregatingMergeTree``;
     ``version`` is the ReplacingMergeTree version column (latest wins), if any.
     ``ttl_column`` enables the retention TTL; ``ttl_where`` limits deletion to matching
-    rows. ``shard_key`` routes rows on a cluster: it must be a function of the dedup
-    identity so that duplicates meet on one shard and are replaced there. ``settings``
+    rows; ``ttl_days`` fixes the TTL whatever the retention (bookkeeping read only for
+    a short while). ``shard_key`` routes rows on a cluster: it must be a function of the
+    dedup identity so that duplicates meet on one shard and are replaced there. ``settings``
     are table settings (``name = value``).
     """
 
@@ -68,6 +69,7 @@ class Table:
     partition_by: str | None = None
     ttl_column: str | None = None
     ttl_where: str | None = None
+    ttl_days: int | None = None
     shard_key: str = "rand()"
     settings: tuple[str, ...] = ()  # ``name = value`` table settings
 
@@ -212,7 +214,7 @@ def ttl_clause(table: Table, retention_days: int) -> str | None:
     """The TTL expression for ``table`` at ``retention_days``, or None without TTL."""
     if not table.ttl_column:
         return None
-    days = int(retention_days)
+    days = int(retention_days if table.ttl_days is None else table.ttl_days)
     clause = f"toDateTime({table.ttl_column}) + toIntervalDay({days})"
     if table.ttl_where:
         clause += f" WHERE {table.ttl_where}"

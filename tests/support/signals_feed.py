@@ -111,6 +111,31 @@ class Feed:
         settle_running()  # tests evaluate storage right after
         return run_id
 
+    def event(
+        self,
+        job: str,
+        run_id: str,
+        at_ns: int,
+        state: str = "OTHER",
+        *,
+        inputs: Sequence[str] = (),
+        outputs: Sequence[str] = (),
+    ) -> None:
+        """One more RunEvent of run ``run_id`` (say metadata sent after its COMPLETE)."""
+        jns, jname = _split(job)
+        self._client().emit(
+            RunEvent(
+                eventType=RunState[state],
+                eventTime=iso(at_ns),
+                run=Run(runId=run_id),
+                job=Job(namespace=jns, name=jname),
+                producer=PRODUCER,
+                inputs=[InputDataset(*_split(d)) for d in inputs],
+                outputs=[OutputDataset(*_split(d)) for d in outputs],
+            )
+        )
+        settle_running()
+
     def _otlp(self, path: str, body: dict[str, Any]) -> None:
         r = httpx.post(f"{self.url}{path}", json=body, timeout=30)
         assert r.status_code == 200, r.text
