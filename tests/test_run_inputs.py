@@ -5,7 +5,13 @@ after a run's end: tests/test_lineage_state.py.)"""
 
 from __future__ import annotations
 
-from loadsense.signals import run_inputs
+import time
+
+from loadsense.correlator.loop import Correlator
+from loadsense.selfmetrics import SelfMetrics
+from loadsense.signals import run_inputs, summaries
+from loadsense.signals.config import SignalsConfig
+from loadsense.signals.evaluate import evaluate_all
 from loadsense.signals.run_inputs import RunInputsMemo
 from loadsense.storage.client import Storage
 from tests.support.service import Service
@@ -57,3 +63,27 @@ def test_edges_inside_the_margin_are_read_again(storage: Storage, service: Servi
     for looks in (1, 2, 3):
         assert memo.lookup(storage, [run], T0 + 3600 * NS) == {run: [f"{ns}/a"]}
         assert memo.fetched == looks
+
+
+def test_warm_reads_ahead_what_the_first_evaluation_needs(
+    storage: Storage, service: Service
+) -> None:
+    """``serve`` warms the correlator before its first tick: that evaluation then reads
+    no run's inputs, and its rows are the same as a fresh lookup's."""
+    feed = Feed(service.url)
+    ns = unique("riw")
+    now = time.time_ns()
+    at = now - 300 * NS
+    feed.run(f"{ns}/job", at, at + NS, inputs=[f"{ns}/src"], outputs=[f"{ns}/out"])
+    assert summaries.current(storage, now) is not None  # built by the session's service
+    correlator = Correlator(storage, SignalsConfig(), SelfMetrics(), external_clock=True)
+    memo = correlator._run_inputs
+    assert correlator.warm(now) >= 0 and memo.fetched > 0
+    read_ahead = memo.fetched
+    memo._margin_ms = 0  # nothing is inserted meanwhile
+    snap = correlator.evaluate(now)
+    assert memo.fetched == read_ahead
+    rows = {r.subject: r for r in snap.freshness}
+    assert rows[f"{ns}/out"].inputs == (f"{ns}/src",)
+    fresh = evaluate_all(storage, now, SignalsConfig())
+    assert snap.freshness == fresh.rows["freshness"]
