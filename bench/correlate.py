@@ -387,37 +387,70 @@ def time_e2e(storage: Storage, interval_s: float, samples: int) -> list[float]:
     return delays
 
 
-def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
-    """One run in this process (chDB allows one data directory per process)."""
+def load_world(args: argparse.Namespace, seed: int, data_dir: str) -> dict[str, Any]:
+    """Load and settle a world into ``data_dir``, in a process of its own: the bulk
+    load's memory stays with it, and the service opens the stored world afresh, as
+    ``serve`` does on day 30 of its retention."""
     hours = args.history_hours if args.history_days is None else args.history_days * 24
     scale = Scale.of(args.scale, hours)
+    storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
+    prepare_storage(storage, Settings())
+    loaded: dict[str, Any] = load(storage, scale, time.time_ns(), seed)
+    loaded["settle"] = settle(storage)
+    return {"scale": scale.__dict__, "load_s": loaded}
+
+
+def serve_world(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
+    """Start on the stored world as ``serve`` does (schema check, first dataset summary,
+    read-ahead), then tick and serve; this process is the service."""
+    started = time.perf_counter()
+    storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
+    prepare_storage(storage, Settings())
+    opened = time.perf_counter() - started
+    # the bulk load's rows count as late inserts until the margin has passed
+    time.sleep(summaries.MARGIN_S + 1)
+    started = time.perf_counter()
+    summaries.advance(storage, time.time_ns(), rebuild=True)  # as ``serve`` at start
+    summary = time.perf_counter() - started
+    tune_gc()  # as ``loadsense serve`` does once the app is built
+    sampler = ServerSampler(os.getpid())
+    sampler.start()
+    started_at = time.time()
+    ticks = time_ticks(storage, args.ticks, time.time_ns(), args.compare)
+    delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
+    sampler.stop()
+    ticks["rss_start_mib"] = sampler.samples[0][1] / 2**20 if sampler.samples else 0.0
+    ticks["rss_peak_mib"] = sampler.window(started_at, time.time())[0]
+    return {"start_s": {"open": opened, "summary": summary}, **ticks, "e2e_s": delays}
+
+
+def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    """One run: the world loaded by one process, then served by another (chDB allows one
+    process per data directory at a time)."""
     data_dir = tempfile.mkdtemp(prefix="bench-correlate-", dir=args.tmp)
     try:
-        storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
-        prepare_storage(storage, Settings())
-        loaded = load(storage, scale, time.time_ns(), seed)
-        loaded["settle"] = settle(storage)
-        # the bulk load's rows count as late inserts until the margin has passed
-        time.sleep(summaries.MARGIN_S + 1)
-        started = time.perf_counter()
-        summaries.advance(storage, time.time_ns(), rebuild=True)  # as ``serve`` at start
-        loaded["summary"] = time.perf_counter() - started
-        tune_gc()  # as ``loadsense serve`` does once the app is built
-        # this process is the service: its RSS while it ticks and serves, loaded history
-        # and all (the load itself, a bench step, is left out)
-        sampler = ServerSampler(os.getpid())
-        sampler.start()
-        started_at = time.time()
-        ticks = time_ticks(storage, args.ticks, time.time_ns(), args.compare)
-        delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
-        sampler.stop()
-        rss_start = sampler.samples[0][1] / 2**20 if sampler.samples else 0.0
-        ticks["rss_start_mib"] = rss_start
-        ticks["rss_peak_mib"] = sampler.window(started_at, time.time())[0]
+        phases = []
+        for phase in ("load", "serve"):
+            child = [
+                sys.executable,
+                "-m",
+                "loadsense.bench.correlate",
+                *sys.argv[1:],
+                "--child",
+                str(seed),
+                "--phase",
+                phase,
+                "--data",
+                data_dir,
+            ]
+            out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+            phases.append(json.loads(out.strip().splitlines()[-1]))
+            print(f"  {phase}: done", file=sys.stderr)
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    return {"scale": scale.__dict__, "load_s": loaded, **ticks, "e2e_s": delays}
+    loaded, served = phases
+    return {**loaded, **served}
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -436,6 +469,9 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         "runs": len(runs),
         "load_s_median": {
             k: statistics.median(r["load_s"][k] for r in runs) for k in runs[0]["load_s"]
+        },
+        "start_s_median": {
+            k: statistics.median(r["start_s"][k] for r in runs) for k in runs[0]["start_s"]
         },
         "tick_median_s": statistics.median(r["tick_median_s"] for r in runs),
         "tick_max_s": max(r["tick_max_s"] for r in runs),
@@ -486,22 +522,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", default=None, help="parent of the temporary data dirs")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=("load", "serve"), help=argparse.SUPPRESS)
+    parser.add_argument("--data", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child is not None:
-        print(json.dumps(run_once(args, seed=args.child)))
+        if args.phase == "load":
+            print(json.dumps(load_world(args, args.child, args.data)))
+        else:
+            print(json.dumps(serve_world(args, args.data)))
         return 0
     runs = []
     for k in range(args.runs):
-        child = [
-            sys.executable,
-            "-m",
-            "loadsense.bench.correlate",
-            *sys.argv[1:],
-            "--child",
-            str(k),
-        ]
-        out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
-        runs.append(json.loads(out.strip().splitlines()[-1]))
+        print(f"run {k + 1}/{args.runs}:", file=sys.stderr)
+        runs.append(run_once(args, seed=k))
         print(f"run {k + 1}/{args.runs}: tick {runs[-1]['tick_median_s']:.2f}s", file=sys.stderr)
     summary = summarise(runs, args)
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -128,11 +128,12 @@ _STATE_WINDOW = """
     SELECT run_key, any(job_namespace) AS job_namespace, any(job_name) AS job_name,
            any(run_id) AS run_id, min(first_ns) AS first, max(last_ns) AS last,
            min(start_ns) AS start, max(end_key) AS end, min(nominal_ns) AS nominal
-    FROM run_states
-    WHERE day >= toDate(@lookback@) AND day <= toDate(@as_of@)
+    FROM run_hours
+    WHERE hour >= toStartOfHour(@lookback@) AND hour <= @as_of@
     GROUP BY run_key
 """
-"""Per run, the merge of its days that overlap the window (``storage/schema/history.py``)."""
+"""Per run, the merge of its hours that overlap the window (``storage/schema/history.py``):
+a key range of ``run_hours``."""
 
 _CODES = " ".join(f"WHEN {c} THEN '{t}'" for t, c in TERMINAL_CODES)
 
@@ -145,7 +146,7 @@ _STATE_JOB_SQL = _JOB_ROWS.replace(
            toInt64(intDiv(end, 4)) AS end_ns,
            if(nominal = {NEVER}, NULL, nominal) AS nominal_ns
     FROM ({_STATE_WINDOW})
-    -- runs with every event of those days inside the window: their state is exact
+    -- runs with every event of those hours inside the window: their state is exact
     WHERE first > {{lookback_ns:Int64}} AND last <= {{as_of:Int64}}
     UNION ALL
     -- the few that also have events before the window (or after the instant): raw
@@ -155,8 +156,8 @@ _STATE_JOB_SQL = _JOB_ROWS.replace(
 _STATE_JOB_SQL = (
     """WITH straddlers AS (
     SELECT any(run_id) AS run_id
-    FROM run_states
-    WHERE day >= toDate(@lookback@) AND day <= toDate(@as_of@)
+    FROM run_hours
+    WHERE hour >= toStartOfHour(@lookback@) AND hour <= @as_of@
     GROUP BY run_key
     HAVING (min(first_ns) <= {lookback_ns:Int64} OR max(last_ns) > {as_of:Int64})
        AND max(last_ns) > {lookback_ns:Int64} AND min(first_ns) <= {as_of:Int64}
@@ -165,7 +166,7 @@ _STATE_JOB_SQL = (
     + _STATE_JOB_SQL
 )
 """Job rows from the per-run state: the same rows as :data:`_JOB_SQL` (a property test
-holds them equal), reading one state row per run and day instead of every event."""
+holds them equal), reading one state row per run and hour instead of every event."""
 
 
 def _breach(current: float | None, slope: float | None, limit: float | None) -> float | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
-from loadsense.signals.sql import json_param
+from loadsense.signals.sql import engine_now_ms, json_param
 from loadsense.signals.summaries import MARGIN_S
 from loadsense.storage.client import Storage
 
@@ -31,8 +31,6 @@ _ARRIVED = """
 SELECT DISTINCT run_id FROM input_arrivals
 WHERE inserted >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
 """
-
-_ENGINE_NOW_MS = "SELECT toUnixTimestamp64Milli(now64(3))"
 
 Edges = tuple[tuple[str, int], ...]
 """A run's input edges: ``(namespace/name, latest declaration, epoch ns)``."""
@@ -76,10 +74,8 @@ class RunInputsMemo:
         """``run -> inputs`` at ``as_of_ns``, the same as :func:`lookup`."""
         wanted = set(runs)
         with self._lock:
-            now_ms = int(storage.client.query(_ENGINE_NOW_MS).result_rows[0][0])
-            if self._looked_ms is None:
-                self._edges.clear()
-            else:
+            now_ms = engine_now_ms(storage)
+            if self._looked_ms is not None:
                 since_ms = self._looked_ms - self._margin_ms
                 arrived = storage.client.query(_ARRIVED, parameters={"since_ms": since_ms})
                 for (run,) in arrived.result_rows:

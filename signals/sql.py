@@ -10,10 +10,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from loadsense.storage.client import Storage
 from loadsense.storage.schema.telemetry import SPAN_STEP_S
 
 AS_OF = "fromUnixTimestamp64Nano({as_of:Int64}, 'UTC')"
 """The evaluation instant as a ``DateTime64(9, 'UTC')`` expression."""
+
+
+def engine_now_ms(storage: Storage) -> int:
+    """The engine's clock, epoch ms: what ``now64(3)`` stamps inserts with (views'
+    arrival times), which a reader compares with rather than its own clock."""
+    return int(storage.client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0])
 
 
 def since(seconds_param: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadsense.signals.contract import Params
-from loadsense.signals.sql import EscapedParam, json_param
+from loadsense.signals.sql import EscapedParam, engine_now_ms, json_param
 from loadsense.storage.client import Storage
 from loadsense.storage.schema.history import LATE_S
 
@@ -159,9 +159,7 @@ def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary |
     if rebuild:
         _drop_older(storage, NEVER_NS)
         storage.client.command("TRUNCATE TABLE summary_marks")
-    started_ms = int(
-        storage.client.query("SELECT toUnixTimestamp64Milli(now64(3))").result_rows[0][0]
-    )
+    started_ms = engine_now_ms(storage)
     boundary = boundary_for(as_of_ns, started_ms * 1_000_000)
     mark = _latest_mark(storage)
     if mark is not None and mark[0] >= boundary:

@@ -76,6 +76,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "run input arrivals",
         (history.RUN_INPUTS_BLOCKS, history.INPUT_ARRIVALS, history.INPUT_ARRIVALS_MV),
     ),
+    Migration(10, "run states by hour", history.BY_HOUR),
 )
 
 LATEST_VERSION = max(m.version for m in MIGRATIONS)

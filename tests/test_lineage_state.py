@@ -38,7 +38,7 @@ from loadsense.storage.schema.model import Table
 NS = 1_000_000_000
 DAY = 86_400 * NS
 BASE = (time.time_ns() // DAY - 2) * DAY + 20 * 3600 * NS
-"""20:00 UTC two days ago: histories cross midnight (two ``run_states`` days), inside
+"""20:00 UTC two days ago: histories cross midnight (two ``run_hours`` partitions), inside
 the retention TTL."""
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.0.0/client/python"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent"
@@ -58,7 +58,7 @@ def own(storage: Storage) -> Iterator[Storage]:
 def _truncate(storage: Storage) -> None:
     for migration in MIGRATIONS:
         for obj in migration.objects:
-            if isinstance(obj, Table) and migration.version in (1, 4, 5, 9):
+            if isinstance(obj, Table) and migration.version in (1, 4, 5, 9, 10):
                 storage.client.command(f"TRUNCATE TABLE IF EXISTS `{obj.name}`")
 
 
@@ -291,7 +291,8 @@ def test_upgrade_backfills_state_from_previous_schema(
             assert apply_migrations(old, target) == [m.version for m in MIGRATIONS[3:]]
         assert "backfill run_states: slice 16/16 done" in caplog.text
         assert "backfill run_inputs: slice 1/16 done" in caplog.text
-        (states,) = old.client.query("SELECT uniqExact(run_key) FROM run_states").result_rows[0]
+        assert "backfill run_hours: slice 16/16 done" in caplog.text  # migration 10
+        (states,) = old.client.query("SELECT uniqExact(run_key) FROM run_hours").result_rows[0]
         assert states == 30
         as_of = BASE + 9 * 3600 * NS
         _assert_same(old, as_of)
@@ -299,6 +300,44 @@ def test_upgrade_backfills_state_from_previous_schema(
         caplog.clear()
         assert apply_migrations(old, target) == []
         assert "backfill" not in caplog.text
+    finally:
+        old.client.command(f"DROP DATABASE IF EXISTS `{old.database}`")
+
+
+def test_migration_10_moves_run_state_to_hours(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A database at version 9 (run state per day) holding lineage gets ``run_hours``
+    from its run events, the job rows unchanged, and the daily table is dropped."""
+    old = open_storage(f"chdb://{Path(storage.location)}", f"v9_{uuid.uuid4().hex[:8]}")
+    target = target_for(old.database, 30, None)
+    try:
+        apply_migrations(old, target, until=9)
+        # 12 runs, one every 40 minutes from BASE, each 50 minutes long: 9 cross an hour
+        runs = [(k % 2, 2400 * k, 3000, "COMPLETE", True, 60, [], [k % 3]) for k in range(12)]
+        _insert(old, _history(runs))
+        as_of = BASE + 9 * 3600 * NS
+        before = _rows(old, as_of, True)["jobs"]  # the definition: every run event
+        with caplog.at_level(logging.INFO, logger="loadsense.storage.migrations"):
+            assert apply_migrations(old, target) == [10]
+        assert "backfill run_hours: slice 16/16 done" in caplog.text
+        tables = {
+            str(r[0])
+            for r in old.client.query(
+                "SELECT name FROM system.tables WHERE database = {db:String}",
+                parameters={"db": old.database},
+            ).result_rows
+        }
+        assert "run_hours" in tables and not tables & {"run_states", "run_states_mv"}
+        (hours, runs_seen) = old.client.query(
+            "SELECT count(), uniqExact(run_key) FROM run_hours FINAL"
+        ).result_rows[0]
+        # a run of 50 minutes starting 40k minutes after 20:00 spans 2 hours unless it
+        # starts in the first 10 minutes of one: starts at minute 0, 40, 20, 0, 40, 20...
+        # (k * 40 mod 60), so the runs starting on the hour (k = 0, 3, 6, 9) fit in one
+        assert runs_seen == 12 and hours == 12 * 2 - 4
+        assert _rows(old, as_of, False)["jobs"] == before and len(before) == 2
+        _assert_same(old, as_of)
     finally:
         old.client.command(f"DROP DATABASE IF EXISTS `{old.database}`")
 
@@ -316,7 +355,7 @@ def test_interrupted_backfill_resumes_after_the_last_slice(storage: Storage) -> 
                 "INSERT INTO backfill_progress VALUES (4, 'run_states', {k:UInt32}, now64(3))",
                 parameters={"k": k},
             )
-        apply_migrations(old, target)
+        apply_migrations(old, target, until=9)  # run_states is replaced at 10
         got = old.client.query(
             "SELECT countIf(cityHash64(run_id) % 16 < 8), countIf(cityHash64(run_id) % 16 >= 8) "
             "FROM (SELECT run_key, any(run_id) AS run_id FROM run_states GROUP BY run_key)"

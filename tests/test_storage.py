@@ -22,7 +22,7 @@ from loadsense.storage.migrations import (
     render_migration,
     target_for,
 )
-from loadsense.storage.schema.model import ATTRS, LC, TS, Column, Table, identifier, render
+from loadsense.storage.schema.model import ATTRS, LC, TS, Column, Drop, Table, identifier, render
 from tests.conftest import query
 
 
@@ -79,8 +79,12 @@ def test_migrations_are_idempotent(storage: Storage) -> None:
 
 def test_every_table_uses_the_clickhouse_idioms(storage: Storage) -> None:
     engines = {str(r[0]): str(r[1]) for r in _schema(storage)}
-    tables = [o for m in MIGRATIONS for o in m.objects if isinstance(o, Table)]
-    assert {t.name for t in tables} <= set(engines)
+    dropped = {o.name for m in MIGRATIONS for o in m.objects if isinstance(o, Drop)}
+    tables = [
+        o for m in MIGRATIONS for o in m.objects if isinstance(o, Table) and o.name not in dropped
+    ]
+    assert dropped == {"run_states", "run_states_mv"}  # replaced by run_hours (migration 10)
+    assert {t.name for t in tables} <= set(engines) and not dropped & set(engines)
     for t in tables:
         engine = engines[t.name]
         assert "MergeTree" in engine
@@ -109,6 +113,10 @@ def test_cluster_rendering_swaps_engines_and_adds_distributed() -> None:
         assert f"Distributed(`prod`, `ls`, `{t.name}_local`, {t.shard_key})" in text
         assert f"'/clickhouse/tables/{{shard}}/ls/{t.name}_local', '{{replica}}'" in text
     assert not re.search(r"ENGINE = (Replacing)?MergeTree", text), "non-replicated engine"
+    # a replaced table goes on every node: its Distributed table and its local tables
+    assert "DROP TABLE IF EXISTS `ls`.`run_states` ON CLUSTER `prod` SYNC" in text
+    assert "DROP TABLE IF EXISTS `ls`.`run_states_local` ON CLUSTER `prod` SYNC" in text
+    assert "DROP VIEW IF EXISTS `ls`.`run_states_mv` ON CLUSTER `prod`" in text
     assert "toIntervalDay(14)" in text
     assert all("ON CLUSTER `prod`" in s for s in statements)
 
@@ -185,9 +193,9 @@ def test_migration_2_rolls_up_spans_stored_before_it_once(storage: Storage) -> N
             parameters={"b": base},
         )
         # migration 2 and every later one (3: alert transitions, 4: lineage state,
-        # 8: published state, 9: run input arrivals) are applied, in order
+        # 8: published state, 9: run input arrivals, 10: run state by hour) are applied, in order
         later = [m.version for m in MIGRATIONS[1:]]
-        assert apply_migrations(older, target) == later == [2, 3, 4, 5, 6, 8, 9]
+        assert apply_migrations(older, target) == later == [2, 3, 4, 5, 6, 8, 9, 10]
         backfill = render_migration(MIGRATIONS[1], target)[-1]
         assert backfill.startswith("INSERT INTO")
         older.client.command(backfill)  # again: a no-op, the rollup already has rows

@@ -432,7 +432,7 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`run_states` ON CLUSTER `loadsense` AS `l
 ENGINE = Distributed(`loadsense`, `loadsense`, `run_states_local`, run_key);
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`run_states_mv` ON CLUSTER `loadsense` TO `loadsense`.`run_states_local` AS
-SELECT d AS day, rk AS run_key,
+SELECT p AS day, rk AS run_key,
        any(job_namespace) AS job_namespace, any(job_name) AS job_name, any(run_id) AS run_id,
        min(toUnixTimestamp64Nano(event_time)) AS first_ns,
        max(toUnixTimestamp64Nano(event_time)) AS last_ns,
@@ -442,9 +442,9 @@ SELECT d AS day, rk AS run_key,
               toInt128(toUnixTimestamp64Nano(event_time)) * 4 + multiIf(event_type = 'FAIL', 3, event_type = 'COMPLETE', 2, event_type = 'ABORT', 1, 0), 0)) AS end_key,
        if(count(nominal_start_time) > 0,
           min(toUnixTimestamp64Nano(nominal_start_time)), 9223372036854775807) AS nominal_ns
-FROM (SELECT *, toDate(event_time) AS d, cityHash64(job_namespace, job_name, run_id) AS rk
+FROM (SELECT *, toDate(event_time) AS p, cityHash64(job_namespace, job_name, run_id) AS rk
       FROM `loadsense`.`run_events_local`)
-GROUP BY d, rk;
+GROUP BY p, rk;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`edge_states_local` ON CLUSTER `loadsense`
 (
@@ -650,4 +650,46 @@ SELECT max(now64(3)) AS inserted, run_id
 FROM `loadsense`.`lineage_edges_local`
 WHERE direction = 'input' AND run_id != ''
 GROUP BY run_id;
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_hours_local` ON CLUSTER `loadsense`
+(
+    `hour` DateTime('UTC'),
+    `run_key` UInt64,
+    `job_namespace` SimpleAggregateFunction(any, LowCardinality(String)),
+    `job_name` SimpleAggregateFunction(any, String),
+    `run_id` SimpleAggregateFunction(any, String),
+    `first_ns` SimpleAggregateFunction(min, Int64),
+    `last_ns` SimpleAggregateFunction(max, Int64),
+    `start_ns` SimpleAggregateFunction(min, Int64),
+    `end_key` SimpleAggregateFunction(max, Int128),
+    `nominal_ns` SimpleAggregateFunction(min, Int64)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_hours_local', '{replica}')
+PARTITION BY toDate(hour)
+ORDER BY (hour, run_key)
+TTL toDateTime(hour) + toIntervalDay(30);
+
+CREATE TABLE IF NOT EXISTS `loadsense`.`run_hours` ON CLUSTER `loadsense` AS `loadsense`.`run_hours_local`
+ENGINE = Distributed(`loadsense`, `loadsense`, `run_hours_local`, run_key);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `loadsense`.`run_hours_mv` ON CLUSTER `loadsense` TO `loadsense`.`run_hours_local` AS
+SELECT p AS hour, rk AS run_key,
+       any(job_namespace) AS job_namespace, any(job_name) AS job_name, any(run_id) AS run_id,
+       min(toUnixTimestamp64Nano(event_time)) AS first_ns,
+       max(toUnixTimestamp64Nano(event_time)) AS last_ns,
+       if(countIf(event_type = 'START') > 0,
+          minIf(toUnixTimestamp64Nano(event_time), event_type = 'START'), 9223372036854775807) AS start_ns,
+       max(if(multiIf(event_type = 'FAIL', 3, event_type = 'COMPLETE', 2, event_type = 'ABORT', 1, 0) > 0,
+              toInt128(toUnixTimestamp64Nano(event_time)) * 4 + multiIf(event_type = 'FAIL', 3, event_type = 'COMPLETE', 2, event_type = 'ABORT', 1, 0), 0)) AS end_key,
+       if(count(nominal_start_time) > 0,
+          min(toUnixTimestamp64Nano(nominal_start_time)), 9223372036854775807) AS nominal_ns
+FROM (SELECT *, toStartOfHour(event_time) AS p, cityHash64(job_namespace, job_name, run_id) AS rk
+      FROM `loadsense`.`run_events_local`)
+GROUP BY p, rk;
+
+DROP VIEW IF EXISTS `loadsense`.`run_states_mv` ON CLUSTER `loadsense`;
+
+DROP TABLE IF EXISTS `loadsense`.`run_states` ON CLUSTER `loadsense` SYNC;
+
+DROP TABLE IF EXISTS `loadsense`.`run_states_local` ON CLUSTER `loadsense` SYNC;
 

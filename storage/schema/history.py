@@ -2,9 +2,11 @@
 
 Materialized views fill three state tables on every insert (docs/storage.md#lineage-state):
 
-- ``run_states``: per run and UTC day, the merged facts the job signal needs (first and
-  last event, first START, latest terminal event, nominal start); a run's window state is
-  the merge of its days in the window, read instead of every run event of the day;
+- ``run_hours``: per run and UTC hour, the merged facts the job signal needs (first and
+  last event, first START, latest terminal event, nominal start), sorted by hour: a
+  run's window state is the merge of its hours in the window, a key range read instead
+  of every run event of the window (it replaced ``run_states``, per run and day sorted
+  by run, which read up to two whole days);
 - ``edge_states``: per distinct lineage edge, its first and last event time (the graph);
 - ``run_inputs``: per run input edge, its first and last event time (the inputs of the
   run behind a dataset's latest update), with small granules for point lookups;
@@ -29,6 +31,7 @@ from loadsense.storage.schema.model import (
     TS_MS,
     Backfill,
     Column,
+    Drop,
     MaterializedView,
     Table,
     TableChange,
@@ -64,7 +67,10 @@ RUN_STATES = Table(
     shard_key="run_key",
 )
 
-_RUN_STATES_SELECT = f"""SELECT d AS day, rk AS run_key,
+
+def _run_state_select(column: str, period: str) -> str:
+    """A run's merged facts per ``period`` of its events (``column`` = ``period``)."""
+    return f"""SELECT p AS {column}, rk AS run_key,
        any(job_namespace) AS job_namespace, any(job_name) AS job_name, any(run_id) AS run_id,
        min(toUnixTimestamp64Nano(event_time)) AS first_ns,
        max(toUnixTimestamp64Nano(event_time)) AS last_ns,
@@ -74,13 +80,47 @@ _RUN_STATES_SELECT = f"""SELECT d AS day, rk AS run_key,
               toInt128(toUnixTimestamp64Nano(event_time)) * 4 + {_END_CODE}, 0)) AS end_key,
        if(count(nominal_start_time) > 0,
           min(toUnixTimestamp64Nano(nominal_start_time)), {NEVER}) AS nominal_ns
-FROM (SELECT *, toDate(event_time) AS d, cityHash64(job_namespace, job_name, run_id) AS rk
+FROM (SELECT *, {period} AS p, cityHash64(job_namespace, job_name, run_id) AS rk
       FROM {{source}})
-GROUP BY d, rk"""
+GROUP BY p, rk"""
+
+
+_RUN_STATES_SELECT = _run_state_select("day", "toDate(event_time)")
 
 RUN_STATES_MV = MaterializedView(
     name="run_states_mv", source="run_events", target="run_states", select=_RUN_STATES_SELECT
 )
+
+RUN_HOURS = Table(
+    name="run_hours",
+    columns=(
+        Column("hour", "DateTime('UTC')"),
+        *(c for c in RUN_STATES.columns if c.name != "day"),
+    ),
+    order_by=("hour", "run_key"),
+    engine="AggregatingMergeTree",
+    partition_by="toDate(hour)",
+    ttl_column="hour",
+    shard_key="run_key",
+)
+"""Per run and UTC hour, its merged facts (as ``run_states`` per day): sorted by hour, so
+the job signal's window is a key range (migration 10)."""
+
+_RUN_HOURS_SELECT = _run_state_select("hour", "toStartOfHour(event_time)")
+
+RUN_HOURS_MV = MaterializedView(
+    name="run_hours_mv", source="run_events", target="run_hours", select=_RUN_HOURS_SELECT
+)
+
+BY_HOUR = (
+    RUN_HOURS,
+    RUN_HOURS_MV,
+    Backfill("run_hours", _RUN_HOURS_SELECT, "run_events", "run_id", 16),
+    Drop("run_states_mv", view=True),
+    Drop("run_states"),
+)
+"""Migration 10: the hourly run state, filled from the stored run events (in slices),
+replacing the daily one."""
 
 EDGE_STATES = Table(
     name="edge_states",

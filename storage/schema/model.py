@@ -135,7 +135,16 @@ class Backfill:
     slices: int = 1
 
 
-SchemaObject = Table | View | MaterializedView | TableChange | Backfill
+@dataclass(frozen=True)
+class Drop:
+    """A table or view a later migration replaces (``DROP ... IF EXISTS``; on a cluster
+    a table's Distributed table and its local tables)."""
+
+    name: str
+    view: bool = False
+
+
+SchemaObject = Table | View | MaterializedView | TableChange | Backfill | Drop
 
 
 @dataclass(frozen=True)
@@ -281,7 +290,20 @@ def render_backfill(backfill: Backfill, target: Target) -> list[str]:
     ]
 
 
+def render_drop(drop: Drop, target: Target) -> list[str]:
+    db = identifier(target.database)
+    on_cluster = f" ON CLUSTER {identifier(target.cluster)}" if target.cluster else ""
+    if drop.view:
+        return [f"DROP VIEW IF EXISTS {db}.{identifier(drop.name)}{on_cluster}"]
+    names = [identifier(drop.name)]
+    if target.cluster:
+        names.append(_local(drop.name, target))
+    return [f"DROP TABLE IF EXISTS {db}.{name}{on_cluster} SYNC" for name in names]
+
+
 def render(obj: SchemaObject, target: Target) -> list[str]:
+    if isinstance(obj, Drop):
+        return render_drop(obj, target)
     if isinstance(obj, Table):
         return render_table(obj, target)
     if isinstance(obj, MaterializedView):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from loadsense.storage.schema.model import (
     Backfill,
+    Drop,
     ExporterTables,
     MaterializedView,
     SchemaObject,
@@ -252,6 +253,8 @@ def _key(obj: SchemaObject) -> str:
         return f"change:{obj.table}"
     if isinstance(obj, Backfill):
         return f"backfill:{obj.target}"
+    if isinstance(obj, Drop):
+        return f"drop:{obj.name}"
     return obj.name
 
 
