@@ -100,7 +100,7 @@ _RUN_WINDOW = """
            maxIf(toUnixTimestamp64Nano(event_time),
                  event_type IN ('COMPLETE', 'FAIL', 'ABORT')) AS end_ns,
            min(toUnixTimestamp64Nano(nominal_start_time)) AS nominal_ns
-    FROM run_events FINAL
+    FROM run_events @final@
     WHERE event_time > @lookback@ AND event_time <= @as_of@ @only@
     GROUP BY job_namespace, job_name, run_id
 """
@@ -121,7 +121,9 @@ GROUP BY job_namespace, job_name
 ORDER BY job
 """
 
-_JOB_SQL = _JOB_ROWS.replace("@runs@", _RUN_WINDOW.replace("@only@", ""))
+_JOB_SQL = _JOB_ROWS.replace(
+    "@runs@", _RUN_WINDOW.replace("@final@", "FINAL").replace("@only@", "")
+)
 """Job rows from every run event in the window (the definition; docs/signals.md)."""
 
 _STATE_WINDOW = """
@@ -130,14 +132,29 @@ _STATE_WINDOW = """
            min(start_ns) AS start, max(end_key) AS end, min(nominal_ns) AS nominal
     FROM run_hours
     WHERE hour >= toStartOfHour(@lookback@) AND hour <= @as_of@
+      -- a row with every event outside the window adds nothing the definition counts
+      AND last_ns > {lookback_ns:Int64} AND first_ns <= {as_of:Int64}
     GROUP BY run_key
 """
-"""Per run, the merge of its hours that overlap the window (``storage/schema/history.py``):
+"""Per run, the merge of its rows that overlap the window (``storage/schema/history.py``):
 a key range of ``run_hours``."""
 
 _CODES = " ".join(f"WHEN {c} THEN '{t}'" for t, c in TERMINAL_CODES)
 
-_STATE_JOB_SQL = _JOB_ROWS.replace(
+_STRADDLERS = """WITH straddlers AS (
+    SELECT DISTINCT run_id
+    FROM run_hours
+    WHERE hour IN (toStartOfHour(@lookback@), toStartOfHour(@as_of@))
+      AND ((first_ns <= {lookback_ns:Int64} AND last_ns > {lookback_ns:Int64})
+        OR (first_ns <= {as_of:Int64} AND last_ns > {as_of:Int64}))
+)
+"""
+"""Runs with a state row holding events on both sides of the window's start or of the
+instant: only the two boundary hours can hold one. Each row folds some of a run's events
+(unmerged parts split an hour), so a row wholly inside the window counts exactly, one
+wholly outside adds nothing, and only these runs need their raw events."""
+
+_STATE_JOB_SQL = _STRADDLERS + _JOB_ROWS.replace(
     "@runs@",
     f"""
     SELECT job_namespace, job_name, run_id,
@@ -146,27 +163,21 @@ _STATE_JOB_SQL = _JOB_ROWS.replace(
            toInt64(intDiv(end, 4)) AS end_ns,
            if(nominal = {NEVER}, NULL, nominal) AS nominal_ns
     FROM ({_STATE_WINDOW})
-    -- runs with every event of those hours inside the window: their state is exact
+    -- runs whose rows all lie inside the window: their state is exact
     WHERE first > {{lookback_ns:Int64}} AND last <= {{as_of:Int64}}
     UNION ALL
-    -- the few that also have events before the window (or after the instant): raw
-    {_RUN_WINDOW.replace("@only@", "AND run_id IN (SELECT run_id FROM straddlers)")}
+    -- the straddlers, from their raw events in the window; without FINAL, duplicates
+    -- fold by min/max as in the state (docs/storage.md#lineage-state)
+    {
+        _RUN_WINDOW.replace("@final@", "").replace(
+            "@only@", "AND run_id IN (SELECT run_id FROM straddlers)"
+        )
+    }
 """,
 )
-_STATE_JOB_SQL = (
-    """WITH straddlers AS (
-    SELECT any(run_id) AS run_id
-    FROM run_hours
-    WHERE hour >= toStartOfHour(@lookback@) AND hour <= @as_of@
-    GROUP BY run_key
-    HAVING (min(first_ns) <= {lookback_ns:Int64} OR max(last_ns) > {as_of:Int64})
-       AND max(last_ns) > {lookback_ns:Int64} AND min(first_ns) <= {as_of:Int64}
-)
-"""
-    + _STATE_JOB_SQL
-)
 """Job rows from the per-run state: the same rows as :data:`_JOB_SQL` (a property test
-holds them equal), reading one state row per run and hour instead of every event."""
+holds them equal), reading the window's state rows (about one per run) and the raw
+events of the runs that straddle its ends."""
 
 
 def _breach(current: float | None, slope: float | None, limit: float | None) -> float | None:

@@ -213,6 +213,8 @@ def test_state_equals_from_scratch(
     memo = RunInputsMemo(margin_s=0)  # kept across the instants, as the correlator does
     _assert_same(own, first, memo)
     _assert_same(own, BASE + 9 * 3600 * NS, memo)  # every event before as_of
+    # both ends of the window inside an hour, runs straddling each (events after as_of)
+    _assert_same(own, BASE + (7 * 3600 + 1800 + 13) * NS, memo)
 
     # late events, many of them before the summary's boundary (closed periods), and
     # inputs declared after a run ended (metadata is cumulative)
