@@ -27,13 +27,12 @@ from loadsense.correlator.snapshot import EMPTY, Snapshot
 from loadsense.correlator.steps import EvaluationGate, StepRunner
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
-from loadsense.signals import freshness, summaries
+from loadsense.signals import summaries
 from loadsense.signals.config import SignalsConfig
-from loadsense.signals.contract import NS_PER_S, Params
+from loadsense.signals.contract import NS_PER_S
 from loadsense.signals.evaluate import evaluate_all
-from loadsense.signals.graph import LineageGraph
 from loadsense.signals.run_inputs import RunInputsMemo
-from loadsense.storage.client import Storage
+from loadsense.storage.client import Storage, release_memory
 
 logger = logging.getLogger(__name__)
 
@@ -131,17 +130,19 @@ class Correlator:
         )
 
     def warm(self, as_of_ns: int | None = None) -> float:
-        """Read the inputs of the runs behind every dataset's latest update ahead of the
-        first tick (start-up, like the first dataset summary), so that tick costs what
-        every later one does; returns the seconds it took. A failure is logged: the first
-        tick then reads them itself."""
+        """Evaluate once ahead of the first tick, publishing nothing (start-up, like the
+        first dataset summary): it reads the inputs of the runs behind every dataset's
+        latest update into the memo and loads the engine's indexes and marks of the
+        parts the signals read, so the first tick costs what every later one does.
+        Then hands the memory start-up freed back to the OS. Returns the seconds it
+        took. A failure is logged: the first tick then does it."""
         at = self._clock.now_ns() if as_of_ns is None else as_of_ns
         started = time.perf_counter()
         try:
-            params = Params(self.config, LineageGraph(), run_inputs=self._run_inputs)
-            freshness.compute(self._storage, at, params)
+            evaluate_all(self._storage, at, self.config, memo=self._run_inputs)
         except Exception:
-            logger.exception("runs' inputs not read ahead; the first tick reads them")
+            logger.exception("start-up evaluation failed; the first tick reads everything")
+        release_memory(self._storage)  # what start-up read and freed (the first summary)
         return time.perf_counter() - started
 
     def tick(self, as_of_ns: int | None = None) -> Snapshot:

@@ -33,7 +33,7 @@ def start_correlator(ctx: AppContext) -> Callable[[], None]:
     # the signal gauges belong to the correlator: exported whether or not dispatch runs
     ctx.metrics_sources.append(signal_metrics_source(lambda: correlator.snapshot))
     warmed = correlator.warm()
-    logger.info("runs' inputs read ahead in %.1f s", warmed)
+    logger.info("start-up evaluation (unpublished) in %.1f s", warmed)
     correlator.start()
     logger.info(
         "correlator started (clock %s, interval %.1fs)",
