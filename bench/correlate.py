@@ -409,8 +409,7 @@ def load_world(args: argparse.Namespace, seed: int, data_dir: str) -> dict[str, 
     # ``prepare_storage`` built a summary of the empty world before the load; kept, every
     # dataset would read as dirty (late updates) until the next 5-minute boundary, so the
     # service builds its first one from every stored update instead
-    for table in ("summary_marks", "dataset_summaries"):
-        storage.client.command(f"TRUNCATE TABLE {table}")
+    summaries.forget(storage)
     return {"scale": scale.__dict__, "load_s": loaded}
 
 

@@ -150,6 +150,12 @@ def current(storage: Storage, as_of_ns: int) -> Summary | None:
     return Summary(mark[0], mark[1], _dirty(storage, *mark))
 
 
+def forget(storage: Storage) -> None:
+    """Drop every summary and mark: the next build reads every stored update."""
+    _drop_older(storage, NEVER_NS)
+    storage.client.command("TRUNCATE TABLE summary_marks")
+
+
 def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary | None:
     """Build the summary for ``as_of_ns`` if its boundary is past the latest one: from the
     latest summary (its dirty datasets from scratch), or from every stored update when
@@ -157,8 +163,7 @@ def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary |
     ``rebuild`` drops every summary first and builds from every stored update (after a
     bulk load, when most datasets would be dirty; readers meanwhile read from scratch)."""
     if rebuild:
-        _drop_older(storage, NEVER_NS)
-        storage.client.command("TRUNCATE TABLE summary_marks")
+        forget(storage)
     started_ms = engine_now_ms(storage)
     boundary = boundary_for(as_of_ns, started_ms * 1_000_000)
     mark = _latest_mark(storage)
