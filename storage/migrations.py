@@ -18,12 +18,16 @@ from loadsense.storage.schema.model import (
     TS_MS,
     Backfill,
     Column,
+    Drop,
     ExporterTables,
+    MaterializedView,
+    Repartition,
     SchemaObject,
     Table,
     Target,
     identifier,
     render,
+    repartition_steps,
     ttl_clause,
 )
 from loadsense.storage.schema.otel import for_source
@@ -79,6 +83,43 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "run states by hour", history.BY_HOUR),
 )
 
+
+def _views_of(table: str, migrations: tuple[Migration, ...]) -> tuple[MaterializedView, ...]:
+    """The materialized views reading or writing ``table`` (source, target or joined)
+    that ``migrations`` create and do not drop later."""
+    dropped = {o.name for m in migrations for o in m.objects if isinstance(o, Drop)}
+    return tuple(
+        o
+        for m in migrations
+        for o in m.objects
+        if isinstance(o, MaterializedView)
+        and o.name not in dropped
+        and table in (o.source, o.target, o.joined)
+    )
+
+
+_BY_DAY = (
+    (lineage.LINEAGE_EDGES, "job_name, run_id", 16),
+    (history.RUN_INPUTS, "run_id", 8),
+    (cumulative.RUN_OUTPUTS, "run_id", 8),
+    (history.INPUT_ARRIVALS, "run_id", 1),
+    (lineage.DATASET_SCHEMAS, "dataset_name", 1),
+    (lineage.QUALITY_ASSERTIONS, "dataset_name", 1),
+)
+"""Tables stored unpartitioned before migration 11, whose retention rewrote them whole."""
+
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        11,
+        "lineage tables by day",
+        tuple(
+            Repartition(table, _views_of(table.name, MIGRATIONS), key, slices)
+            for table, key, slices in _BY_DAY
+        ),
+    ),
+)
+
 LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
@@ -124,6 +165,9 @@ def apply_migrations(
             if isinstance(obj, Backfill) and obj.source is not None:
                 _sliced_backfill(storage, target, migration.version, obj, progress)
                 continue
+            if isinstance(obj, Repartition):
+                _repartition(storage, target, migration.version, obj, progress)
+                continue
             for stmt in render(obj, target):
                 storage.client.command(stmt)
         storage.client.command(
@@ -138,11 +182,18 @@ def apply_migrations(
 def _sliced_backfill(
     storage: Storage, target: Target, version: int, backfill: Backfill, progress: bool
 ) -> None:
-    statements = render(backfill, target)
+    _run_slices(storage, version, backfill.target, render(backfill, target), progress)
+
+
+def _run_slices(
+    storage: Storage, version: int, label: str, statements: list[str], progress: bool
+) -> None:
+    """Run ``statements`` in order, each recorded in ``backfill_progress`` under
+    ``label`` once done, skipping those an interrupted run recorded."""
     rows = storage.client.query(
         "SELECT slice FROM backfill_progress FINAL "
         "WHERE version = {v:UInt32} AND target = {t:String}",
-        parameters={"v": version, "t": backfill.target},
+        parameters={"v": version, "t": label},
     ).result_rows
     finished = {int(r[0]) for r in rows}
     for k, stmt in enumerate(statements):
@@ -153,16 +204,42 @@ def _sliced_backfill(
         storage.client.command(
             "INSERT INTO backfill_progress (version, target, slice, done_at) "
             "VALUES ({v:UInt32}, {t:String}, {k:UInt32}, now64(3))",
-            parameters={"v": version, "t": backfill.target, "k": k},
+            parameters={"v": version, "t": label, "k": k},
         )
         if progress:
             logger.info(
                 "backfill %s: slice %d/%d done (%.1f s)",
-                backfill.target,
+                label,
                 k + 1,
                 len(statements),
                 time.perf_counter() - started,
             )
+
+
+def _repartition(
+    storage: Storage, target: Target, version: int, obj: Repartition, progress: bool
+) -> None:
+    """Rewrite ``obj.table`` partitioned by day, unless it already is (a database
+    created at this version, or an interrupted run that swapped already); every step is
+    idempotent or recorded, so an interrupted rewrite resumes."""
+    steps = repartition_steps(obj, target)
+    if not target.cluster and not _partition_key(storage, target, obj.table.name):
+        for stmt in (*steps.drop_views, *steps.create):
+            storage.client.command(stmt)
+        _run_slices(storage, version, obj.staging, steps.copies, progress)
+        for stmt in steps.swap:
+            storage.client.command(stmt)
+    for stmt in (*steps.drop_old, *steps.create_views):
+        storage.client.command(stmt)
+
+
+def _partition_key(storage: Storage, target: Target, table: str) -> str:
+    rows = storage.client.query(
+        "SELECT partition_key FROM system.tables "
+        "WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": target.database, "t": table},
+    ).result_rows
+    return str(rows[0][0]) if rows else ""
 
 
 def schema_version(storage: Storage) -> int:

@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,14 @@ from loadsense.signals.evaluate import evaluate_all
 from loadsense.signals.run_inputs import RunInputsMemo
 from loadsense.storage.client import Storage, open_storage
 from loadsense.storage.migrations import MIGRATIONS, apply_migrations, target_for
-from loadsense.storage.schema.model import Table
+from loadsense.storage.schema.model import (
+    DROP_WHOLE_DAYS,
+    Repartition,
+    Table,
+    Target,
+    render,
+    repartition_steps,
+)
 
 NS = 1_000_000_000
 DAY = 86_400 * NS
@@ -321,7 +328,7 @@ def test_migration_10_moves_run_state_to_hours(
         as_of = BASE + 9 * 3600 * NS
         before = _rows(old, as_of, True)["jobs"]  # the definition: every run event
         with caplog.at_level(logging.INFO, logger="loadsense.storage.migrations"):
-            assert apply_migrations(old, target) == [10]
+            assert apply_migrations(old, target, until=10) == [10]
         assert "backfill run_hours: slice 16/16 done" in caplog.text
         tables = {
             str(r[0])
@@ -342,6 +349,152 @@ def test_migration_10_moves_run_state_to_hours(
         _assert_same(old, as_of)
     finally:
         old.client.command(f"DROP DATABASE IF EXISTS `{old.database}`")
+
+
+def _before_days(storage: Storage, target: Target) -> dict[str, Repartition]:
+    """Lay the tables migration 11 partitions out as earlier versions made them
+    (unpartitioned, no whole-day drop), with their views: a database at version 10."""
+    (by_day,) = [m for m in MIGRATIONS if m.version == 11]
+    moved = {o.table.name: o for o in by_day.objects if isinstance(o, Repartition)}
+    assert set(moved) == {
+        "lineage_edges",
+        "run_inputs",
+        "run_outputs",
+        "input_arrivals",
+        "dataset_schemas",
+        "quality_assertions",
+    }
+    views = {v.name: v for o in moved.values() for v in o.views}
+    for name in views:
+        storage.client.command(f"DROP VIEW `{name}`")
+    for o in moved.values():
+        before = replace(
+            o.table,
+            partition_by=None,
+            settings=tuple(s for s in o.table.settings if s != DROP_WHOLE_DAYS),
+        )
+        storage.client.command(f"DROP TABLE `{o.table.name}` SYNC")
+        for stmt in render(before, target):
+            storage.client.command(stmt)
+    for view in views.values():
+        for stmt in render(view, target):
+            storage.client.command(stmt)
+    return moved
+
+
+def _contents(storage: Storage, tables: list[str]) -> dict[str, list[Any]]:
+    """Each table's rows, duplicates folded (a plain MergeTree has none to fold)."""
+    final = {t: "" if t == "input_arrivals" else "FINAL" for t in tables}
+    return {
+        t: storage.client.query(f"SELECT * FROM `{t}` {final[t]} ORDER BY ALL").result_rows
+        for t in tables
+    }
+
+
+def test_migration_11_partitions_lineage_tables_by_day(
+    storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version-10 database holding lineage gets its six unpartitioned tables rewritten
+    by day with every row kept and every signal row unchanged; its views keep feeding
+    them; a rewrite interrupted after the swap resumes."""
+    old = open_storage(f"chdb://{Path(storage.location)}", f"v10_{uuid.uuid4().hex[:8]}")
+    target = target_for(old.database, 30, None)
+    try:
+        apply_migrations(old, target, until=10)
+        moved = _before_days(old, target)
+        # 16 runs over two days (BASE is 20:00), inputs and outputs; every third run
+        # declares its output only in START and sends a bare COMPLETE
+        runs = [
+            (k % 3, 5400 * k, 3000, "COMPLETE", True, 60, [k % 4], [4 + k % 2]) for k in range(16)
+        ]
+        events = _history(runs)
+        for k, event in enumerate(events):
+            if event["eventType"] == "COMPLETE" and k % 3 == 0:
+                event["outputs"] = []
+        _insert(old, events)
+        days = old.client.query(
+            "SELECT uniqExact(toDate(event_time)) FROM lineage_edges"
+        ).result_rows[0][0]
+        assert days == 2  # 16 runs 90 minutes apart from 20:00 reach the next day
+        as_of = BASE + 30 * 3600 * NS
+        before_rows = _rows(old, as_of, False)
+        before = _contents(old, list(moved))
+        assert all(before[t] for t in ("lineage_edges", "run_inputs", "run_outputs"))
+        # lineage_edges as if a first run had stopped after its swap
+        steps = repartition_steps(moved["lineage_edges"], target)
+        for stmt in (*steps.drop_views, *steps.create, *steps.copies, *steps.swap):
+            old.client.command(stmt)
+        with caplog.at_level(logging.INFO, logger="loadsense.storage.migrations"):
+            assert apply_migrations(old, target) == [11]
+        assert "backfill run_inputs_by_day: slice 8/8 done" in caplog.text
+        assert "backfill lineage_edges_by_day" not in caplog.text  # done before the stop
+        keys = dict(
+            old.client.query(
+                "SELECT name, partition_key FROM system.tables WHERE database = {db:String}",
+                parameters={"db": old.database},
+            ).result_rows
+        )
+        assert {t: keys[t] for t in moved} == {t: o.table.partition_by for t, o in moved.items()}
+        assert not {f"{t}_by_day" for t in moved} & set(keys)  # the old rows are gone
+        assert _contents(old, list(moved)) == before
+        (parts,) = old.client.query(
+            "SELECT uniqExact(partition) FROM system.parts WHERE database = {db:String} "
+            "AND table = 'lineage_edges' AND active",
+            parameters={"db": old.database},
+        ).result_rows[0]
+        assert parts == 2
+        assert _rows(old, as_of, False) == before_rows
+        _assert_same(old, as_of)
+        # the views were recreated: a new run reaches the state tables
+        fresh = [(1, 31 * 3600, 600, "COMPLETE", True, None, [0], [7])]
+        _insert(old, _history(fresh))
+        later = BASE + 32 * 3600 * NS
+        _assert_same(old, later)
+        assert "prop/ds_7" in {r["subject"] for r in _rows(old, later, False)["freshness"]}
+        (inputs,) = old.client.query(
+            "SELECT count() FROM run_inputs WHERE dataset_name = 'ds_0' AND "
+            "toDate(last_time) = toDate(fromUnixTimestamp64Nano({t:Int64}, 'UTC'))",
+            parameters={"t": BASE + 31 * 3600 * NS + 600 * NS},
+        ).result_rows[0]
+        assert inputs >= 1
+        caplog.clear()
+        assert apply_migrations(old, target) == []
+        assert "backfill" not in caplog.text
+    finally:
+        old.client.command(f"DROP DATABASE IF EXISTS `{old.database}`")
+
+
+def test_retention_drops_whole_days_and_keeps_static_lineage(storage: Storage) -> None:
+    """Run edges past retention go with their day; a static declaration as old stays."""
+    db = open_storage(f"chdb://{Path(storage.location)}", f"ttl_{uuid.uuid4().hex[:8]}")
+    try:
+        apply_migrations(db, target_for(db.database, 30, None), progress=False)
+        today = time.time_ns() // DAY * DAY
+        # (source, run, days ago): two run edges 40 and 35 days old, one today, a static
+        # declaration 40 days old
+        edges = [("run", "r1", 40), ("run", "r2", 35), ("run", "r3", 0), ("job", "", 40)]
+        for source, run, ago in edges:
+            db.client.command(
+                "INSERT INTO lineage_edges (job_namespace, job_name, dataset_namespace, "
+                "dataset_name, direction, run_id, source, event_time) VALUES ('prop', 'j', "
+                "'prop', 'd', 'output', {r:String}, {s:String}, "
+                "fromUnixTimestamp64Nano({t:Int64}, 'UTC'))",
+                parameters={"r": run, "s": source, "t": today - ago * DAY + 3600 * NS},
+            )
+        db.client.command("OPTIMIZE TABLE lineage_edges FINAL")
+        kept = db.client.query(
+            "SELECT source, run_id FROM lineage_edges ORDER BY run_id"
+        ).result_rows
+        assert kept == [("job", ""), ("run", "r3")]
+        (partitions,) = db.client.query(
+            "SELECT groupArray(partition) FROM (SELECT DISTINCT partition FROM system.parts "
+            "WHERE database = {db:String} AND table = 'lineage_edges' AND active AND rows > 0 "
+            "ORDER BY partition)",
+            parameters={"db": db.database},
+        ).result_rows[0]
+        assert partitions[0] == "1970-01-01" and len(partitions) == 2
+    finally:
+        db.client.command(f"DROP DATABASE IF EXISTS `{db.database}`")
 
 
 def test_interrupted_backfill_resumes_after_the_last_slice(storage: Storage) -> None:

@@ -193,9 +193,10 @@ def test_migration_2_rolls_up_spans_stored_before_it_once(storage: Storage) -> N
             parameters={"b": base},
         )
         # migration 2 and every later one (3: alert transitions, 4: lineage state,
-        # 8: published state, 9: run input arrivals, 10: run state by hour) are applied, in order
+        # 8: published state, 9: run input arrivals, 10: run state by hour, 11: lineage
+        # tables by day) are applied, in order
         later = [m.version for m in MIGRATIONS[1:]]
-        assert apply_migrations(older, target) == later == [2, 3, 4, 5, 6, 8, 9, 10]
+        assert apply_migrations(older, target) == later == [2, 3, 4, 5, 6, 8, 9, 10, 11]
         backfill = render_migration(MIGRATIONS[1], target)[-1]
         assert backfill.startswith("INSERT INTO")
         older.client.command(backfill)  # again: a no-op, the rollup already has rows

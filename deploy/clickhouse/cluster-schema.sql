@@ -140,8 +140,10 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_edges_local` ON CLUSTER `loadsen
     `event_time` DateTime64(9, 'UTC') CODEC(Delta, ZSTD)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/lineage_edges_local', '{replica}', event_time)
+PARTITION BY if(source = 'run', toDate(event_time), toDate(0))
 ORDER BY (job_namespace, job_name, direction, dataset_namespace, dataset_name, run_id)
-TTL toDateTime(event_time) + toIntervalDay(30) WHERE source = 'run';
+TTL toDateTime(event_time) + toIntervalDay(30) WHERE source = 'run'
+SETTINGS ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`lineage_edges` ON CLUSTER `loadsense` AS `loadsense`.`lineage_edges_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `lineage_edges_local`, cityHash64(job_namespace, job_name));
@@ -158,8 +160,10 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_schemas_local` ON CLUSTER `loads
     `event_hash` UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/dataset_schemas_local', '{replica}', event_hash)
+PARTITION BY toDate(event_time)
 ORDER BY (dataset_namespace, dataset_name, event_time, schema_hash)
-TTL toDateTime(event_time) + toIntervalDay(30);
+TTL toDateTime(event_time) + toIntervalDay(30)
+SETTINGS ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`dataset_schemas` ON CLUSTER `loadsense` AS `loadsense`.`dataset_schemas_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `dataset_schemas_local`, cityHash64(dataset_namespace, dataset_name));
@@ -177,8 +181,10 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`quality_assertions_local` ON CLUSTER `lo
     `event_hash` UInt64
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/loadsense/quality_assertions_local', '{replica}', event_hash)
+PARTITION BY toDate(event_time)
 ORDER BY (dataset_namespace, dataset_name, event_time, assertion, column)
-TTL toDateTime(event_time) + toIntervalDay(30);
+TTL toDateTime(event_time) + toIntervalDay(30)
+SETTINGS ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`quality_assertions` ON CLUSTER `loadsense` AS `loadsense`.`quality_assertions_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `quality_assertions_local`, cityHash64(dataset_namespace, dataset_name));
@@ -481,9 +487,10 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`run_inputs_local` ON CLUSTER `loadsense`
     `last_time` SimpleAggregateFunction(max, DateTime64(9, 'UTC'))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_inputs_local', '{replica}')
+PARTITION BY toDate(last_time)
 ORDER BY (run_id, job_namespace, job_name, dataset_namespace, dataset_name)
 TTL toDateTime(last_time) + toIntervalDay(30)
-SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 8192;
+SETTINGS index_granularity = 256, min_compress_block_size = 4096, max_compress_block_size = 8192, ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`run_inputs` ON CLUSTER `loadsense` AS `loadsense`.`run_inputs_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `run_inputs_local`, cityHash64(run_id));
@@ -562,9 +569,10 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`run_outputs_local` ON CLUSTER `loadsense
     `last_time` SimpleAggregateFunction(max, DateTime64(9, 'UTC'))
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/loadsense/run_outputs_local', '{replica}')
+PARTITION BY toDate(last_time)
 ORDER BY (run_id, dataset_namespace, dataset_name)
 TTL toDateTime(last_time) + toIntervalDay(30)
-SETTINGS index_granularity = 256;
+SETTINGS index_granularity = 256, ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`run_outputs` ON CLUSTER `loadsense` AS `loadsense`.`run_outputs_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `run_outputs_local`, cityHash64(run_id));
@@ -639,8 +647,10 @@ CREATE TABLE IF NOT EXISTS `loadsense`.`input_arrivals_local` ON CLUSTER `loadse
     `run_id` String
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/loadsense/input_arrivals_local', '{replica}')
+PARTITION BY toDate(inserted)
 ORDER BY (inserted, run_id)
-TTL toDateTime(inserted) + toIntervalDay(1);
+TTL toDateTime(inserted) + toIntervalDay(1)
+SETTINGS ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `loadsense`.`input_arrivals` ON CLUSTER `loadsense` AS `loadsense`.`input_arrivals_local`
 ENGINE = Distributed(`loadsense`, `loadsense`, `input_arrivals_local`, cityHash64(run_id));

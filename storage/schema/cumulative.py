@@ -31,6 +31,7 @@ each view reads the shard that holds its run.
 from __future__ import annotations
 
 from loadsense.storage.schema.model import (
+    DROP_WHOLE_DAYS,
     LC,
     TS,
     Backfill,
@@ -53,9 +54,10 @@ RUN_OUTPUTS = Table(
     ),
     order_by=("run_id", "dataset_namespace", "dataset_name"),
     engine="AggregatingMergeTree",
+    partition_by="toDate(last_time)",
     ttl_column="last_time",
     shard_key="cityHash64(run_id)",
-    settings=("index_granularity = 256",),
+    settings=("index_granularity = 256", DROP_WHOLE_DAYS),
 )
 
 _RUN_OUTPUTS_SELECT = """SELECT run_id, dataset_namespace, dataset_name,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from loadsense.storage.schema import lineage
 from loadsense.storage.schema.model import (
+    DROP_WHOLE_DAYS,
     LC,
     TS,
     TS_MS,
@@ -171,9 +172,10 @@ RUN_INPUTS = Table(
     ),
     order_by=("run_id", "job_namespace", "job_name", "dataset_namespace", "dataset_name"),
     engine="AggregatingMergeTree",
+    partition_by="toDate(last_time)",
     ttl_column="last_time",
     shard_key="cityHash64(run_id)",
-    settings=("index_granularity = 256", *_POINT_READ_BLOCKS),
+    settings=("index_granularity = 256", *_POINT_READ_BLOCKS, DROP_WHOLE_DAYS),
 )
 
 _RUN_INPUTS_SELECT = """SELECT run_id, job_namespace, job_name, dataset_namespace, dataset_name,
@@ -198,9 +200,11 @@ INPUT_ARRIVALS = Table(
     columns=(Column("inserted", TS_MS), Column("run_id", "String")),
     order_by=("inserted", "run_id"),
     engine="MergeTree",
+    partition_by="toDate(inserted)",
     ttl_column="inserted",
     ttl_days=1,
     shard_key="cityHash64(run_id)",
+    settings=(DROP_WHOLE_DAYS,),
 )
 """When input edges of a run were inserted (engine clock): a reader that keeps runs'
 inputs between evaluations re-reads the runs that gained edges since it last looked

@@ -12,7 +12,7 @@ arrival order, so every table is a function of the set of events received.
 
 from __future__ import annotations
 
-from loadsense.storage.schema.model import LC, TS, Column, Table, View
+from loadsense.storage.schema.model import DROP_WHOLE_DAYS, LC, TS, Column, Table, View
 
 LINEAGE_EVENTS = Table(
     name="lineage_events",
@@ -133,6 +133,9 @@ EDGE_KEY = (
 )
 """A lineage edge's identity: which job reads (input) or writes (output) which dataset."""
 
+STATIC_APART = "if(source = 'run', toDate(event_time), toDate(0))"
+"""``lineage_edges``' partition: the day of a run's edge, 1970-01-01 for static lineage."""
+
 LINEAGE_EDGES = Table(
     name="lineage_edges",
     columns=(
@@ -150,9 +153,13 @@ LINEAGE_EDGES = Table(
         "run_id",
     ),
     version="event_time",
+    # a day per partition for runs' edges; static lineage, which does not expire, in one
+    # partition of its own (so no day is kept alive by a declaration)
+    partition_by=STATIC_APART,
     ttl_column="event_time",
     ttl_where="source = 'run'",  # static lineage is a declaration: it does not expire
     shard_key="cityHash64(job_namespace, job_name)",
+    settings=(DROP_WHOLE_DAYS,),
 )
 
 DATASET_SCHEMAS = Table(
@@ -169,7 +176,9 @@ DATASET_SCHEMAS = Table(
     ),
     order_by=("dataset_namespace", "dataset_name", "event_time", "schema_hash"),
     version="event_hash",
+    partition_by="toDate(event_time)",
     ttl_column="event_time",
+    settings=(DROP_WHOLE_DAYS,),
     shard_key="cityHash64(dataset_namespace, dataset_name)",
 )
 
@@ -188,7 +197,9 @@ QUALITY_ASSERTIONS = Table(
     ),
     order_by=("dataset_namespace", "dataset_name", "event_time", "assertion", "column"),
     version="event_hash",
+    partition_by="toDate(event_time)",
     ttl_column="event_time",
+    settings=(DROP_WHOLE_DAYS,),
     shard_key="cityHash64(dataset_namespace, dataset_name)",
 )
 

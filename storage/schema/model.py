@@ -9,7 +9,7 @@ tables with the same name), so application queries never change between the two.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from loadsense.errors import ConfigError
 
@@ -144,7 +144,44 @@ class Drop:
     view: bool = False
 
 
-SchemaObject = Table | View | MaterializedView | TableChange | Backfill | Drop
+@dataclass(frozen=True)
+class Repartition:
+    """Rewrite a table stored before it was partitioned by day as its current definition
+    ``table``: the ``views`` reading or writing it are dropped, its rows copied into
+    ``{name}_by_day`` in ``slices`` statements (``cityHash64(slice_key)``), the two
+    swapped (``EXCHANGE TABLES``), the old rows dropped and the views recreated. A table
+    already partitioned is left as it is (storage/migrations.py decides from
+    ``system.tables``). Single node only, as backfills: on a cluster the copy runs per
+    shard (docs/storage.md)."""
+
+    table: Table
+    views: tuple[MaterializedView, ...]
+    slice_key: str
+    slices: int = 8
+
+    @property
+    def staging(self) -> str:
+        return f"{self.table.name}_by_day"
+
+
+@dataclass(frozen=True)
+class RepartitionSteps:
+    """:class:`Repartition` as statements, in the order they run."""
+
+    drop_views: list[str]
+    create: list[str]
+    copies: list[str]
+    swap: list[str]
+    drop_old: list[str]
+    create_views: list[str]
+
+
+SchemaObject = Table | View | MaterializedView | TableChange | Backfill | Drop | Repartition
+
+DROP_WHOLE_DAYS = "ttl_only_drop_parts = 1"
+"""With a table partitioned by day, retention drops a day's parts once all their rows
+expired instead of rewriting every part holding an expired row (on an unpartitioned
+table: the whole table, at every start and every ``merge_with_ttl_timeout``)."""
 
 
 @dataclass(frozen=True)
@@ -301,7 +338,44 @@ def render_drop(drop: Drop, target: Target) -> list[str]:
     return [f"DROP TABLE IF EXISTS {db}.{name}{on_cluster} SYNC" for name in names]
 
 
+def repartition_steps(obj: Repartition, target: Target) -> RepartitionSteps:
+    db = identifier(target.database)
+    table, staging = identifier(obj.table.name), identifier(obj.staging)
+    columns = ", ".join(identifier(c) for c in obj.table.insert_columns)
+    n = int(obj.slices)
+    return RepartitionSteps(
+        drop_views=[s for v in obj.views for s in render_drop(Drop(v.name, view=True), target)],
+        create=render_table(replace(obj.table, name=obj.staging), target),
+        copies=[
+            f"INSERT INTO {db}.{staging} ({columns})\n"
+            f"SELECT {columns} FROM {db}.{table}"
+            f" WHERE cityHash64({obj.slice_key}) % {n} = {k}\n"
+            "SETTINGS max_partitions_per_insert_block = 0"
+            for k in range(n)
+        ],
+        swap=[f"EXCHANGE TABLES {db}.{table} AND {db}.{staging}"],
+        drop_old=render_drop(Drop(obj.staging), target),
+        create_views=[s for v in obj.views for s in render_materialized_view(v, target)],
+    )
+
+
+def render_repartition(obj: Repartition, target: Target) -> list[str]:
+    if target.cluster:
+        return []
+    steps = repartition_steps(obj, target)
+    return [
+        *steps.drop_views,
+        *steps.create,
+        *steps.copies,
+        *steps.swap,
+        *steps.drop_old,
+        *steps.create_views,
+    ]
+
+
 def render(obj: SchemaObject, target: Target) -> list[str]:
+    if isinstance(obj, Repartition):
+        return render_repartition(obj, target)
     if isinstance(obj, Drop):
         return render_drop(obj, target)
     if isinstance(obj, Table):

@@ -25,6 +25,7 @@ from loadsense.storage.schema.model import (
     Drop,
     ExporterTables,
     MaterializedView,
+    Repartition,
     SchemaObject,
     TableChange,
     Target,
@@ -255,6 +256,8 @@ def _key(obj: SchemaObject) -> str:
         return f"backfill:{obj.target}"
     if isinstance(obj, Drop):
         return f"drop:{obj.name}"
+    if isinstance(obj, Repartition):
+        return f"repartition:{obj.table.name}"
     return obj.name
 
 
