@@ -45,9 +45,11 @@ from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
 
-INSERT_SETTINGS = {"optimize_on_insert": 0}
+INSERT_SETTINGS = {"optimize_on_insert": 0, "throw_on_max_partitions_per_insert_block": 0}
 """Skip the ReplacingMergeTree merge of each inserted block: it halves insert CPU, and
-duplicates are removed by background merges and ``FINAL`` reads anyway (docs/storage.md)."""
+duplicates are removed by background merges and ``FINAL`` reads anyway (docs/storage.md).
+A batch touching more than ``max_partitions_per_insert_block`` days (a replay of history
+with a long retention) is stored with a warning in the engine's log, not refused."""
 
 
 @dataclass(frozen=True)

@@ -259,6 +259,23 @@ def test_insert_connections_bound_the_tables_written_at_once(
     assert _count(storage, slow) == 1 and _count(storage, quick) == 1
 
 
+def test_a_batch_spanning_more_days_than_the_engine_limit_is_stored(storage: Storage) -> None:
+    # The engine refuses an insert block touching over 100 partitions by default: one
+    # batch of a history replay (150 days, one row each) in a table partitioned by day.
+    name = f"w_{uuid.uuid4().hex[:8]}"
+    storage.client.command(
+        f"CREATE TABLE {name} (t Date, x UInt32) ENGINE = MergeTree PARTITION BY t ORDER BY x"
+    )
+    days = list(range(20_000, 20_150))
+    writer = Writer(storage, WriterLimits(batch_max_delay_s=0.05), SelfMetrics())
+    try:
+        batch = RowBatch.of(name, {"t": days, "x": days}, nbytes=6 * len(days))
+        writer.write_sync([batch], timeout=30)
+    finally:
+        writer.close()
+    assert query(storage, f"SELECT count(), uniqExact(t) FROM {name}") == [(150, 150)]
+
+
 def test_row_batch_rejects_ragged_columns() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         RowBatch.of("t", {"a": [1, 2], "b": [1]}, nbytes=0)
