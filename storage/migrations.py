@@ -223,9 +223,12 @@ def _repartition(
 ) -> None:
     """Rewrite ``obj.table`` partitioned by day, unless it already is (a database
     created at this version, or an interrupted run that swapped already); every step is
-    idempotent or recorded, so an interrupted rewrite resumes."""
+    idempotent or recorded, so an interrupted rewrite resumes. On a cluster nothing: as
+    for backfills, the copy runs per shard (docs/storage.md)."""
+    if target.cluster:
+        return
     steps = repartition_steps(obj, target)
-    if not target.cluster and not _partition_key(storage, target, obj.table.name):
+    if not _partition_key(storage, target, obj.table.name):
         for stmt in (*steps.drop_views, *steps.create):
             storage.client.command(stmt)
         _run_slices(storage, version, obj.staging, steps.copies, progress)
