@@ -13,6 +13,9 @@ client the correlator queries through, so an insert does not wait behind a query
 flusher takes a free connection in the order it asked and its rows only once it has
 one, so with fewer connections than busy tables, rows that arrive meanwhile join the
 next insert (with 1 the tables take turns). A ClickHouse server shares the one client.
+Tables whose views read each other's rows (``coupled``, by default
+:data:`~loadsense.storage.schema.cumulative.COUPLED_INSERTS`) take turns: their inserts
+never overlap, so each view sees the other table's committed rows.
 ``batch_max_delay_ms`` (0 by default) adds a linger for deployments that prefer fewer,
 larger parts; :meth:`Writer.linger` gives chosen tables a linger of their own (rows
 derived after the acknowledgement, api/journal.py), which :meth:`Writer.hurry` cuts
@@ -32,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +44,7 @@ from loadsense.selfmetrics import SelfMetrics
 from loadsense.settings import default_of
 from loadsense.storage import native_block
 from loadsense.storage.client import Storage, open_connection
+from loadsense.storage.schema.cumulative import COUPLED_INSERTS
 from loadsense.storage.schema.model import identifier
 
 logger = logging.getLogger(__name__)
@@ -186,8 +190,10 @@ class _TableFlusher:
         m: SelfMetrics,
         connections: _Connections,
         linger_s: float | None = None,
+        gate: threading.Lock | None = None,
     ) -> None:
         self._connections = connections
+        self._gate = gate
         self._table = table
         self._limits = limits
         self._linger_s = limits.batch_max_delay_s if linger_s is None else linger_s
@@ -271,8 +277,10 @@ class _TableFlusher:
                 if not self._wait_for_rows():
                     return
                 # Rows are taken only once a connection is free, so what arrived while
-                # every connection was busy with other tables joins this insert.
-                with self._connections() as client:
+                # every connection was busy with other tables joins this insert. A gate
+                # is taken before the connection, so no flusher holds a connection
+                # while it waits for a coupled table's insert to end.
+                with self._gate or nullcontext(), self._connections() as client:
                     self._flush(client, self._take())
             except Exception:  # the loop must survive anything; items were already settled
                 logger.exception("flusher for %s failed; continuing", self._table)
@@ -355,7 +363,13 @@ class _TableFlusher:
 class Writer:
     """Bounded, group-committing write path shared by every receiver."""
 
-    def __init__(self, storage: Storage, limits: WriterLimits, metrics: SelfMetrics) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        limits: WriterLimits,
+        metrics: SelfMetrics,
+        coupled: Sequence[frozenset[str]] = COUPLED_INSERTS,
+    ) -> None:
         self._storage = storage
         self._limits = limits
         self._metrics = metrics
@@ -363,6 +377,12 @@ class Writer:
         self._flushers: dict[str, _TableFlusher] = {}
         self._lingers: dict[str, float] = {}
         self._connections = _Connections(storage, limits.insert_connections)
+        # one gate per group of tables whose inserts must not overlap (schema views that
+        # join another table would miss each other's rows)
+        self._gates: dict[str, threading.Lock] = {}
+        for group in coupled:
+            gate = threading.Lock()
+            self._gates.update(dict.fromkeys(group, gate))
         self._lock = threading.Lock()
         self._closed = False
 
@@ -381,6 +401,7 @@ class Writer:
                     self._metrics,
                     self._connections,
                     self._lingers.get(table),
+                    self._gates.get(table),
                 )
                 self._flushers[table] = flusher
             return flusher

@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,9 @@ import pytest
 from loadsense.errors import Backpressure, WriteFailed
 from loadsense.selfmetrics import SelfMetrics
 from loadsense.storage.client import Storage, open_connection
+from loadsense.storage.migrations import MIGRATIONS
+from loadsense.storage.schema.cumulative import COUPLED_INSERTS
+from loadsense.storage.schema.model import MaterializedView, coupled_inserts
 from loadsense.storage.writer import RowBatch, Writer, WriterLimits
 from tests.conftest import query
 
@@ -259,6 +263,42 @@ def test_insert_connections_bound_the_tables_written_at_once(
     assert _count(storage, slow) == 1 and _count(storage, quick) == 1
 
 
+def test_coupled_tables_take_turns_on_any_number_of_connections(storage: Storage) -> None:
+    """As in the test above with two connections, but the two tables are coupled: the
+    insert into ``quick`` waits for the 2 s insert into ``slow``, though a connection is
+    free; a third, uncoupled table goes beside it."""
+    slow = _scratch(storage, ", CONSTRAINT slow CHECK sleep(2) = 0")
+    quick, free = _scratch(storage), _scratch(storage)
+    writer = Writer(
+        storage, WriterLimits(insert_connections=3), SelfMetrics(), [frozenset({slow, quick})]
+    )
+    finished: list[str] = []
+    try:
+        (held,) = writer.submit([_batch(slow, [1])])
+        held.add_done_callback(lambda _: finished.append("slow"))
+        _wait_running(storage, "Insert")
+        others = writer.submit([_batch(quick, [2]), _batch(free, [3])])
+        for name, future in zip(("quick", "free"), others, strict=True):
+            future.add_done_callback(lambda _, name=name: finished.append(name))
+        assert all(f.result(30) is None for f in (held, *others))
+    finally:
+        writer.close()
+    assert finished == ["free", "slow", "quick"]
+
+
+def test_the_cumulative_views_couple_run_events_with_lineage_edges() -> None:
+    """Of every view in the schema, the two that join another table (cumulative run
+    outputs) couple ``run_events`` with ``lineage_edges`` through ``run_outputs``."""
+    views = [
+        obj
+        for migration in MIGRATIONS
+        for obj in migration.objects
+        if isinstance(obj, MaterializedView)
+    ]
+    assert coupled_inserts(views) == COUPLED_INSERTS
+    assert (frozenset({"run_events", "run_outputs", "lineage_edges"}),) == COUPLED_INSERTS
+
+
 def test_a_batch_spanning_more_days_than_the_engine_limit_is_stored(storage: Storage) -> None:
     # The engine refuses an insert block touching over 100 partitions by default: one
     # batch of a history replay (150 days, one row each) in a table partitioned by day.
@@ -279,3 +319,58 @@ def test_a_batch_spanning_more_days_than_the_engine_limit_is_stored(storage: Sto
 def test_row_batch_rejects_ragged_columns() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         RowBatch.of("t", {"a": [1, 2], "b": [1]}, nbytes=0)
+
+
+def test_a_complete_and_its_declared_output_inserted_at_once_derive_the_update(
+    storage: Storage,
+) -> None:
+    """Each round sends a run's bare COMPLETE (``run_events``) and the output it declared
+    elsewhere (``lineage_edges``) in one submit, as the lineage journal queues a request's
+    derived rows. ``complete_outputs_mv`` and ``declared_outputs_mv`` each see only what
+    was committed before their insert began, so were the two inserts to overlap neither
+    would derive the update; the writer runs them one after the other, so every one of
+    the 20 runs gets exactly its one derived update."""
+    tag = f"cpl_{uuid.uuid4().hex[:8]}"
+    at = datetime.now(UTC).replace(microsecond=0)
+    writer = Writer(storage, WriterLimits(insert_connections=5), SelfMetrics())
+    try:
+        for k in range(20):
+            run_id = str(uuid.uuid4())
+            complete = RowBatch.of(
+                "run_events",
+                {
+                    "run_id": [run_id],
+                    "event_type": ["COMPLETE"],
+                    "event_time": [at + timedelta(seconds=k)],
+                    "job_namespace": ["ns"],
+                    "job_name": [f"{tag}.job"],
+                    "event_hash": [k + 1],
+                },
+                nbytes=64,
+            )
+            declared = RowBatch.of(
+                "lineage_edges",
+                {
+                    "job_namespace": ["ns"],
+                    "job_name": [f"{tag}.job"],
+                    "dataset_namespace": ["ns"],
+                    "dataset_name": [f"{tag}.out{k}"],
+                    "direction": ["output"],
+                    "run_id": [run_id],
+                    "source": ["run"],
+                    "event_time": [at],
+                },
+                nbytes=64,
+            )
+            for future in writer.submit([complete, declared]):
+                assert future.result(30) is None
+    finally:
+        assert writer.close(timeout=60)
+    rows = query(
+        storage,
+        "SELECT dataset_name, toUnixTimestamp(event_time) - toUnixTimestamp({at:DateTime}) "
+        "FROM dataset_updates WHERE dataset_name LIKE {p:String} ORDER BY event_time",
+        at=at.replace(tzinfo=None),
+        p=f"{tag}.%",
+    )
+    assert rows == [(f"{tag}.out{k}", k) for k in range(20)]

@@ -18,10 +18,12 @@ A derived update carries the COMPLETE's time, run and job, no output statistics 
 ``event_hash = 0``. Outputs the COMPLETE lists itself (``run_events.outputs``) get no
 derived row: the normaliser wrote theirs, with the event's statistics. (Should both
 exist, after a COMPLETE resent with other outputs, the real hash is the larger
-replacing version, so ``FINAL`` keeps the event's own row.) Inserts on one node
-are sequential (embedded chDB runs one at a time), so of any COMPLETE and declaration
-the later insert's view sees the earlier one; on a server two concurrent inserts can
-miss each other (docs/lineage.md#cumulative-run-outputs).
+replacing version, so ``FINAL`` keeps the event's own row.) Each view sees only
+rows committed before its insert began, so two concurrent inserts, a COMPLETE into
+``run_events`` and its declaration into ``lineage_edges``, would miss each other: the
+writer never runs those two tables' inserts at once (:data:`COUPLED_INSERTS`), so the
+later insert's view sees the earlier one. Ingest replicas on a server write
+independently and can still miss each other (docs/lineage.md#cumulative-run-outputs).
 
 On a cluster ``run_outputs`` and the derived updates are routed through the
 Distributed tables (run outputs by run, like ``run_events``; updates by dataset), so
@@ -39,6 +41,7 @@ from loadsense.storage.schema.model import (
     MaterializedView,
     Table,
     TableChange,
+    coupled_inserts,
 )
 
 RUN_OUTPUTS = Table(
@@ -117,6 +120,10 @@ INNER JOIN (
 WHERE {_NOT_OWN}""",
     routed=True,
 )
+
+COUPLED_INSERTS = coupled_inserts((RUN_OUTPUTS_MV, COMPLETE_OUTPUTS_MV, DECLARED_OUTPUTS_MV))
+"""``run_events`` with ``lineage_edges`` (and ``run_outputs`` between them): inserts the
+writer serialises (storage/writer.py)."""
 
 BACKFILL = Backfill("run_outputs", _RUN_OUTPUTS_SELECT, "lineage_edges", "run_id", 16)
 """Run outputs stored before the views existed; inserting them fires

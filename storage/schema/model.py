@@ -9,6 +9,7 @@ tables with the same name), so application queries never change between the two.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from loadsense.errors import ConfigError
@@ -103,6 +104,31 @@ class MaterializedView:
     select: str
     joined: str = ""
     routed: bool = False
+
+
+def coupled_inserts(views: Sequence[MaterializedView]) -> tuple[frozenset[str], ...]:
+    """Groups of tables whose inserts must not overlap. A view that joins a table reads
+    only what was committed before its insert began, so of two concurrent inserts, one
+    into its source and one feeding the table it joins, neither view sees the other's
+    rows (each derives nothing). A table feeds another when a view chain leads there."""
+
+    def feeders(table: str) -> set[str]:
+        found = {table}
+        for view in views:
+            if view.target == table and view.source not in found:
+                found |= feeders(view.source)
+        return found
+
+    groups: list[set[str]] = []
+    for view in views:
+        if not view.joined:
+            continue
+        group = feeders(view.source) | feeders(view.joined)
+        for other in [g for g in groups if g & group]:
+            groups.remove(other)
+            group |= other
+        groups.append(group)
+    return tuple(sorted((frozenset(g) for g in groups), key=sorted))
 
 
 @dataclass(frozen=True)
