@@ -108,12 +108,14 @@ SELECT d, job, output, inputs, k,
        concat(substring(h, 1, 8), '-', substring(h, 9, 4), '-4', substring(h, 14, 3), '-8',
               substring(h, 18, 3), '-', substring(h, 21, 12)) AS run_id
 FROM bench_lineage_plan
-ARRAY JOIN range(toUInt64(greatest(0, intDiv(until_ns - first_ns + interval_ns - 1, interval_ns))))
-    AS k
-WHERE d >= {lo:UInt32} AND d < {hi:UInt32}
+ARRAY JOIN range(
+    toUInt64(intDiv(greatest(0, {lo:Int64} - first_ns) + interval_ns - 1, interval_ns)) AS k_lo,
+    greatest(k_lo, toUInt64(intDiv(
+        greatest(0, least(until_ns, {hi:Int64}) - first_ns) + interval_ns - 1, interval_ns)))
+) AS k
 """
-"""Every run of the plan's datasets ``[lo, hi)``: one every ``interval`` from ``first``,
-until 2 minutes before now; 2 % fail."""
+"""Every run starting in ``[lo, hi)`` (ns): one per dataset every ``interval`` from
+``first``, until 2 minutes before now; 2 % fail."""
 
 _LINEAGE_INSERTS = (
     """INSERT INTO run_events (run_id, event_type, event_time, job_namespace, job_name,
@@ -168,16 +170,19 @@ def load_lineage(storage: Storage, scale: Scale, now_ns: int, rng: random.Random
     )
     _insert(storage, _PLAN_TABLE, plan)
     seed = rng.getrandbits(32)
-    total = len(plan["d"])
-    # about a million runs per statement
-    runs_per_dataset = max(1, scale.history_s // 600)
-    chunk = max(1, 1_000_000 // runs_per_dataset)
-    for lo in range(0, total, chunk):
+    # one UTC day of runs per statement (1.4M at full scale): the tables are partitioned
+    # by day, and a statement spanning 30 days would write 31 parts per table
+    day = 86_400 * NS
+    first = min(plan["first_ns"]) // day * day
+    days = range(first, now_ns - 120 * NS, day)
+    for n, lo in enumerate(days, 1):
         for sql in _LINEAGE_INSERTS:
             storage.client.command(
                 sql.replace("@runs@", _RUNS),
-                parameters={"seed": seed, "lo": lo, "hi": lo + chunk},
+                parameters={"seed": seed, "lo": lo, "hi": lo + day},
             )
+        if len(days) > 1:
+            print(f"  lineage: day {n}/{len(days)} loaded", file=sys.stderr, flush=True)
     storage.client.command(f"DROP TABLE {_PLAN_TABLE}")
     edges: dict[str, list[Any]] = {
         k: [] for k in ("job_name", "dataset_name", "direction", "run_id", "source", "event_time")
@@ -451,7 +456,7 @@ def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
                 "--data",
                 data_dir,
             ]
-            out = subprocess.run(child, check=True, capture_output=True, text=True).stdout
+            out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
             phases.append(json.loads(out.strip().splitlines()[-1]))
             print(f"  {phase}: done", file=sys.stderr)
     finally:
