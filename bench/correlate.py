@@ -421,49 +421,71 @@ def load_world(args: argparse.Namespace, seed: int, data_dir: str) -> dict[str, 
 def serve_world(args: argparse.Namespace, data_dir: str) -> dict[str, Any]:
     """Start on the stored world as ``serve`` does (schema check and the first dataset
     summary from every stored update, then the start-up evaluation in ``time_ticks``),
-    tick and serve; this process is the service."""
+    tick and serve; this process is the service. The peak RSS covers the start-up too
+    (``rss_start_peak_mib``: up to the first tick)."""
+    sampler = ServerSampler(os.getpid())
+    sampler.start()
+    opened_at = time.time()
     started = time.perf_counter()
     storage = open_storage(f"chdb://{data_dir}/db", "loadsense")
+    if args.world:
+        # a world served before holds that serve's summary: dropped, so this serve builds
+        # its first one from every stored update as the first serve did (not timed)
+        dropping = time.perf_counter()
+        summaries.forget(storage)
+        started += time.perf_counter() - dropping
     prepare_storage(storage, Settings())
     prepared = time.perf_counter() - started
     tune_gc()  # as ``loadsense serve`` does once the app is built
-    sampler = ServerSampler(os.getpid())
-    sampler.start()
     started_at = time.time()
     ticks = time_ticks(storage, args.ticks, time.time_ns(), args.compare)
     delays = time_e2e(storage, args.interval, args.samples) if args.samples else []
     sampler.stop()
     ticks["rss_peak_mib"] = sampler.window(started_at, time.time())[0]
+    ticks["rss_start_peak_mib"] = sampler.window(opened_at, started_at + ticks["warm_s"])[0]
     return {"start_s": {"prepare": prepared}, **ticks, "e2e_s": delays}
 
 
 def run_once(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """One run: the world loaded by one process, then served by another (chDB allows one
     process per data directory at a time)."""
+    if args.world:
+        data_dir = args.world
+        kept = json.loads((Path(data_dir) / _WORLD_FILE).read_text())
+        return {**kept, **_child(args, seed, "serve", data_dir)}
     data_dir = tempfile.mkdtemp(prefix="bench-correlate-", dir=args.tmp)
     try:
-        phases = []
-        for phase in ("load", "serve"):
-            child = [
-                sys.executable,
-                "-m",
-                "loadsense.bench.correlate",
-                *sys.argv[1:],
-                "--child",
-                str(seed),
-                "--phase",
-                phase,
-                "--data",
-                data_dir,
-            ]
-            out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
-            phases.append(json.loads(out.strip().splitlines()[-1]))
-            print(f"  {phase}: done", file=sys.stderr)
+        loaded = _child(args, seed, "load", data_dir)
+        (Path(data_dir) / _WORLD_FILE).write_text(json.dumps(loaded))
+        served = _child(args, seed, "serve", data_dir)
     finally:
         if not args.keep:
             shutil.rmtree(data_dir, ignore_errors=True)
-    loaded, served = phases
     return {**loaded, **served}
+
+
+_WORLD_FILE = "world.json"
+"""In a kept data dir: the load phase's report, for ``--world``."""
+
+
+def _child(args: argparse.Namespace, seed: int, phase: str, data_dir: str) -> dict[str, Any]:
+    """Run one phase in a process of its own; its report (stderr passes through)."""
+    child = [
+        sys.executable,
+        "-m",
+        "loadsense.bench.correlate",
+        *sys.argv[1:],
+        "--child",
+        str(seed),
+        "--phase",
+        phase,
+        "--data",
+        data_dir,
+    ]
+    out = subprocess.run(child, check=True, stdout=subprocess.PIPE, text=True).stdout
+    print(f"  {phase}: done", file=sys.stderr)
+    report: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return report
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -500,6 +522,7 @@ def summarise(runs: list[dict[str, Any]], args: argparse.Namespace) -> dict[str,
         "alerts_median_s": statistics.median(r["alerts_median_s"] for r in runs),
         "rss_start_mib_median": statistics.median(r["rss_start_mib"] for r in runs),
         "rss_peak_mib_max": max(r["rss_peak_mib"] for r in runs),
+        "rss_start_peak_mib_max": max(r.get("rss_start_peak_mib", 0.0) for r in runs),
         "alerts_active": runs[0]["alerts_active"],
         "tick_interval_s": args.interval,
         "e2e_samples": len(delays),
@@ -534,6 +557,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--tmp", default=None, help="parent of the temporary data dirs")
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
+    parser.add_argument(
+        "--world",
+        default=None,
+        help="serve a data dir kept by --keep instead of loading one (each run drops the "
+        "dataset summary first, so it starts as the first serve did)",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--phase", choices=("load", "serve"), help=argparse.SUPPRESS)
     parser.add_argument("--data", default=None, help=argparse.SUPPRESS)

@@ -17,6 +17,7 @@ rows), and the next build recomputes it from scratch. Either way the rows are th
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,12 @@ NEVER_NS = 9_223_372_036_854_775_807
 
 RECENT = 21
 """Distinct update times kept: the expected interval is the median of the last 20 gaps."""
+
+SLICE_ROWS = 250_000
+"""The first summary (no earlier one to start from) is built in time slices of about
+this many stored updates, each merged into the summary of the slices before it, so its
+memory is that of one slice (a few hundred bytes per update), not of the whole
+retained history."""
 
 DIRTY = (
     "(dataset_namespace, dataset_name) IN (SELECT x.1, x.2 FROM (SELECT arrayJoin("
@@ -156,12 +163,15 @@ def forget(storage: Storage) -> None:
     storage.client.command("TRUNCATE TABLE summary_marks")
 
 
-def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary | None:
+def advance(
+    storage: Storage, as_of_ns: int, rebuild: bool = False, slice_rows: int = SLICE_ROWS
+) -> Summary | None:
     """Build the summary for ``as_of_ns`` if its boundary is past the latest one: from the
     latest summary (its dirty datasets from scratch), or from every stored update when
     there is none. Returns the summary built, or None when the latest one is current.
     ``rebuild`` drops every summary first and builds from every stored update (after a
-    bulk load, when most datasets would be dirty; readers meanwhile read from scratch)."""
+    bulk load, when most datasets would be dirty; readers meanwhile read from scratch).
+    A first summary is built in slices of about ``slice_rows`` updates (:func:`_build_first`)."""
     if rebuild:
         forget(storage)
     started_ms = engine_now_ms(storage)
@@ -170,18 +180,11 @@ def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary |
     if mark is not None and mark[0] >= boundary:
         return None
     if mark is None:
-        sql = f"SELECT {boundary} AS boundary_ns, * FROM ({segment('zero', 'hi', '1')})"
-        params: dict[str, Any] = {"zero": 0, "hi": boundary}
+        _build_first(storage, boundary, slice_rows)
     else:
-        previous = Summary(mark[0], mark[1], _dirty(storage, *mark))
-        sql = f"SELECT {boundary} AS boundary_ns, * FROM ({_MERGE})"
-        params = {"previous": previous.boundary_ns, "zero": 0, "hi": boundary}
-        params["dirty"] = previous.dirty_param()
-    storage.client.command(
-        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
-        f"last_ns, last_key, last_run, producer, updates, recent) {sql}",
-        parameters=params,
-    )
+        # rows a build that did not reach its mark left at this boundary would count twice
+        _drop_partition(storage, boundary)
+        _build(storage, boundary, Summary(mark[0], mark[1], _dirty(storage, *mark)))
     storage.client.command(
         "INSERT INTO summary_marks (boundary_ns, previous_ns, started) "
         "VALUES ({b:Int64}, {p:Int64}, fromUnixTimestamp64Milli({s:Int64}, 'UTC'))",
@@ -189,6 +192,77 @@ def advance(storage: Storage, as_of_ns: int, rebuild: bool = False) -> Summary |
     )
     _drop_older(storage, mark[0] if mark else boundary)
     return Summary(boundary, started_ms)
+
+
+def _build(storage: Storage, boundary_ns: int, previous: Summary | None) -> None:
+    """Insert the summary at ``boundary_ns``: ``previous`` plus the updates since (its
+    dirty datasets from scratch), or every update before the boundary without one."""
+    if previous is None:
+        sql = f"SELECT {boundary_ns} AS boundary_ns, * FROM ({segment('zero', 'hi', '1')})"
+        params: dict[str, Any] = {"zero": 0, "hi": boundary_ns}
+    else:
+        sql = f"SELECT {boundary_ns} AS boundary_ns, * FROM ({_MERGE})"
+        params = {"previous": previous.boundary_ns, "zero": 0, "hi": boundary_ns}
+        params["dirty"] = previous.dirty_param()
+    storage.client.command(
+        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
+        f"last_ns, last_key, last_run, producer, updates, recent) {sql}",
+        parameters=params,
+    )
+
+
+def slices(storage: Storage, boundary_ns: int, slice_rows: int) -> list[int]:
+    """The ascending boundaries a first summary at ``boundary_ns`` is built through, each
+    slice about ``slice_rows`` stored updates: whole UTC days together while they fit,
+    a larger day cut into equal time slices; ending with ``boundary_ns`` (one count over
+    the time column)."""
+    day = 86_400 * NS
+    rows = storage.client.query(
+        "SELECT intDiv(toUnixTimestamp64Nano(event_time), {day:Int64}), count() "
+        "FROM dataset_updates WHERE event_time < fromUnixTimestamp64Nano({hi:Int64}, 'UTC') "
+        "GROUP BY 1 ORDER BY 1",
+        parameters={"day": day, "hi": boundary_ns},
+    ).result_rows
+    limit = max(1, slice_rows)
+    cuts: list[int] = []
+    pending = 0  # updates since the last cut
+    for index, count in rows:
+        start, count = int(index) * day, int(count)
+        if pending + count <= limit:
+            pending += count
+            continue
+        if pending:
+            cuts.append(start)
+        pieces = -(-count // limit)
+        cuts.extend(start + day * k // pieces for k in range(1, pieces))
+        pending = count // pieces
+    return [c for c in cuts if c < boundary_ns] + [boundary_ns]
+
+
+def _build_first(storage: Storage, boundary_ns: int, slice_rows: int) -> None:
+    """The first summary at ``boundary_ns``, through intermediate summaries at
+    :func:`slices` (unmarked: readers never see them; each is dropped once the next one
+    is built). Every step merges as :func:`advance` does, so the rows equal one
+    statement over every update, at the memory of one slice."""
+    _drop_older(storage, NEVER_NS)  # unmarked leftovers of a build that did not finish
+    cuts = slices(storage, boundary_ns, slice_rows)
+    started = time.monotonic()
+    reported = started
+    previous: Summary | None = None
+    for k, cut in enumerate(cuts, start=1):
+        _build(storage, cut, previous)
+        if previous is not None:
+            _drop_partition(storage, previous.boundary_ns)
+        previous = Summary(cut, 0)
+        if time.monotonic() - reported >= 10 and k < len(cuts):
+            reported = time.monotonic()
+            logger.info("first dataset summary: slice %d/%d built", k, len(cuts))
+    if len(cuts) > 1:
+        logger.info(
+            "first dataset summary built from %d slices in %.1f s",
+            len(cuts),
+            time.monotonic() - started,
+        )
 
 
 def _drop_older(storage: Storage, keep_from_ns: int) -> None:
@@ -200,7 +274,11 @@ def _drop_older(storage: Storage, keep_from_ns: int) -> None:
     ).result_rows
     for (partition,) in rows:
         if int(partition) < keep_from_ns:
-            storage.client.command(f"ALTER TABLE dataset_summaries DROP PARTITION {int(partition)}")
+            _drop_partition(storage, int(partition))
+
+
+def _drop_partition(storage: Storage, boundary_ns: int) -> None:
+    storage.client.command(f"ALTER TABLE dataset_summaries DROP PARTITION {int(boundary_ns)}")
 
 
 _CACHE_KEY = "dataset_summary"

@@ -194,6 +194,7 @@ def _assert_same(storage: Storage, as_of_ns: int, memo: RunInputsMemo | None = N
     late=st.lists(RUN, min_size=0, max_size=6),
     duplicates=st.integers(0, 5),
     seed=st.integers(0, 2**32 - 1),
+    slice_rows=st.sampled_from([2, 7, summaries.SLICE_ROWS]),  # first summary in slices
 )
 def test_state_equals_from_scratch(
     own: Storage,
@@ -202,6 +203,7 @@ def test_state_equals_from_scratch(
     late: list[tuple[Any, ...]],
     duplicates: int,
     seed: int,
+    slice_rows: int,
 ) -> None:
     monkeypatch.setattr(summaries, "MARGIN_S", 0)  # nothing runs concurrently here
     _truncate(own)
@@ -214,7 +216,7 @@ def test_state_equals_from_scratch(
     _settle_clock(own)
 
     first = BASE + 6 * 3600 * NS
-    assert summaries.advance(own, first) is not None
+    assert summaries.advance(own, first, slice_rows=slice_rows) is not None
     found = summaries.current(own, first)
     assert found is not None and found.dirty == ()  # the state path is the one tested
     memo = RunInputsMemo(margin_s=0)  # kept across the instants, as the correlator does
@@ -240,6 +242,61 @@ def test_state_equals_from_scratch(
     assert summaries.current(own, later) is not None
     _assert_same(own, later, memo)
     _assert_same(own, BASE + 10 * 3600 * NS, memo)
+
+
+def _summary_updates(storage: Storage) -> dict[tuple[int, str], int]:
+    rows = storage.client.query(
+        "SELECT boundary_ns, dataset_name, updates FROM dataset_summaries"
+    ).result_rows
+    return {(int(b), str(name)): int(n) for b, name, n in rows}
+
+
+def test_first_summary_is_built_in_slices_with_the_rows_of_one_statement(
+    own: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(summaries, "MARGIN_S", 0)
+    _truncate(own)
+    # ds_0 updated every hour for 8 hours from BASE (20:00 UTC), ds_1 every 2 hours:
+    # 6 updates before midnight (hours 0-3: 4 + 2) and 6 after (hours 4-7: 4 + 2)
+    events = [
+        _event(str(uuid.uuid4()), "COMPLETE", BASE + h * 3600 * NS, "job_0", [], [ds], None)
+        for h in range(8)
+        for ds in (["ds_0", "ds_1"] if h % 2 == 0 else ["ds_0"])
+    ]
+    _insert(own, events)
+    _settle_clock(own)
+    as_of = BASE + 9 * 3600 * NS
+    boundary = BASE + (9 * 3600 - 1200) * NS  # LAG_S before, on a 5-minute step
+    midnight = BASE + 4 * 3600 * NS
+    # 4 updates a slice: each day of 6 is cut in two; the second day's cuts (noon and
+    # midnight tomorrow) are past the boundary
+    assert summaries.slices(own, boundary, 4) == [midnight - 12 * 3600 * NS, midnight, boundary]
+    assert summaries.slices(own, boundary, 1000) == [boundary]
+
+    # an unmarked leftover at the boundary (a build that stopped before its mark) is
+    # dropped, not counted again
+    own.client.command(
+        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
+        "last_ns, last_key, last_run, producer, updates, recent) "
+        f"VALUES ({boundary}, 'prop', 'ds_0', 0, 0, '', '', 100, [])"
+    )
+    built = summaries.advance(own, as_of, slice_rows=4)
+    assert built is not None and built.boundary_ns == boundary
+    # only the marked summary is left: the intermediate ones were dropped
+    assert _summary_updates(own) == {(boundary, "ds_0"): 8, (boundary, "ds_1"): 4}
+    _assert_same(own, as_of)
+
+    # the next step's leftover is dropped too
+    following = boundary + 300 * NS
+    own.client.command(
+        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
+        "last_ns, last_key, last_run, producer, updates, recent) "
+        f"VALUES ({following}, 'prop', 'ds_1', 0, 0, '', '', 100, [])"
+    )
+    assert summaries.advance(own, as_of + 300 * NS) is not None
+    got = _summary_updates(own)
+    assert got[(following, "ds_0")] == 8 and got[(following, "ds_1")] == 4
+    _assert_same(own, as_of + 300 * NS)
 
 
 def test_late_update_leaves_its_dataset_dirty(
