@@ -21,7 +21,7 @@ run: $(STAMP)
 
 ## test: set up .venv with dev extras and run the whole test suite (e2e needs chromium)
 test: $(STAMP) peers chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The alerting tests run Debian's Prometheus, promtool and Alertmanager as real peers
 # (tests start them on ephemeral ports), and the deploy tests validate deploy/compose.yaml
@@ -38,7 +38,7 @@ peers:
 
 ## test-fast: the suite without the slow and end-to-end tests (CI runs them all)
 test-fast: $(STAMP) peers
-	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow and not e2e"
 
 # The e2e tests drive Debian's Chromium (Playwright's own browser download cannot work here).
 chromium:
