@@ -251,6 +251,15 @@ def _summary_updates(storage: Storage) -> dict[tuple[int, str], int]:
     return {(int(b), str(name)): int(n) for b, name, n in rows}
 
 
+def _plant_leftover(storage: Storage, boundary_ns: int, name: str) -> None:
+    """An unmarked summary row at ``boundary_ns`` (a build that stopped before its mark)."""
+    storage.client.command(
+        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
+        "last_ns, last_key, last_run, producer, updates, recent) "
+        f"VALUES ({boundary_ns}, 'prop', '{name}', 0, 0, '', '', 100, [])"
+    )
+
+
 def test_first_summary_is_built_in_slices_with_the_rows_of_one_statement(
     own: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -273,13 +282,8 @@ def test_first_summary_is_built_in_slices_with_the_rows_of_one_statement(
     assert summaries.slices(own, boundary, 4) == [midnight - 12 * 3600 * NS, midnight, boundary]
     assert summaries.slices(own, boundary, 1000) == [boundary]
 
-    # an unmarked leftover at the boundary (a build that stopped before its mark) is
-    # dropped, not counted again
-    own.client.command(
-        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
-        "last_ns, last_key, last_run, producer, updates, recent) "
-        f"VALUES ({boundary}, 'prop', 'ds_0', 0, 0, '', '', 100, [])"
-    )
+    # an unmarked leftover at the boundary is dropped, not counted again
+    _plant_leftover(own, boundary, "ds_0")
     built = summaries.advance(own, as_of, slice_rows=4)
     assert built is not None and built.boundary_ns == boundary
     # only the marked summary is left: the intermediate ones were dropped
@@ -288,11 +292,7 @@ def test_first_summary_is_built_in_slices_with_the_rows_of_one_statement(
 
     # the next step's leftover is dropped too
     following = boundary + 300 * NS
-    own.client.command(
-        "INSERT INTO dataset_summaries (boundary_ns, dataset_namespace, dataset_name, "
-        "last_ns, last_key, last_run, producer, updates, recent) "
-        f"VALUES ({following}, 'prop', 'ds_1', 0, 0, '', '', 100, [])"
-    )
+    _plant_leftover(own, following, "ds_1")
     assert summaries.advance(own, as_of + 300 * NS) is not None
     got = _summary_updates(own)
     assert got[(following, "ds_0")] == 8 and got[(following, "ds_1")] == 4
